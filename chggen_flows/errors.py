@@ -1,0 +1,55 @@
+"""One exception hierarchy for failures a user can fix.
+
+Every error raised for bad input, bad configuration or an unreachable service derives
+from :class:`ChggenError`. The CLI prints ``message`` and ``hint`` and exits with
+``exit_code`` (2 for bad input); anything else is a bug and keeps its traceback
+(shown with ``--debug``).
+"""
+
+from __future__ import annotations
+
+
+class ChggenError(Exception):
+    """Base class of user-facing errors.
+
+    Parameters
+    ----------
+    message
+        What went wrong, in one sentence.
+    hint
+        What the user can do about it.
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class InputError(ChggenError, ValueError):
+    """Invalid user input: a composition, a structure file, a spec, a command option."""
+
+
+class ConfigError(ChggenError):
+    """Invalid or unreadable configuration (YAML file, environment variables)."""
+
+
+class DatabaseError(ChggenError):
+    """The database cannot be reached, authenticated against or started."""
+
+
+class CheckpointError(ChggenError):
+    """A model checkpoint is missing, truncated, corrupt or of a foreign format."""
+
+
+class ReferenceDataError(ChggenError):
+    """Reference phase-diagram data is missing or unusable for a chemical system."""
+
+
+class CampaignError(ChggenError):
+    """A campaign cannot be submitted, found, resumed or queried."""

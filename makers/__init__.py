@@ -1,0 +1,1 @@
+"""jobflow Makers, one module per CHGGen stage (atomate2 style)."""
