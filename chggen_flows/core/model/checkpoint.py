@@ -1,0 +1,147 @@
+"""Versioned, safe-to-load checkpoint files for the score model.
+
+A checkpoint is a ``torch.save`` dictionary of plain types and tensors only, read
+with ``torch.load(weights_only=True)``, so a file cannot execute code when loaded.
+Model files hold the format tag, the format version, the model config (with the
+element vocabulary), the weights and training metadata. Training checkpoints add the
+optimiser, scheduler, EMA and random-number-generator states needed to resume.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from chggen_flows.core.device import resolve_device
+from chggen_flows.core.model.config import ScoreModelConfig
+from chggen_flows.core.model.network import ScoreModel
+from chggen_flows.errors import CheckpointError
+
+FORMAT = "chggen-score-model"
+FORMAT_VERSION = 1
+SHIPPED_NAME = "score_model.pt"
+
+
+def default_checkpoint_path() -> Path:
+    """Path of the pretrained checkpoint shipped in the package."""
+    return Path(str(resources.files("chggen_flows") / "data" / "score_model" / SHIPPED_NAME))
+
+
+def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the target folder, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def model_payload(
+    model: ScoreModel,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The dictionary stored in a model file (``state_dict`` defaults to the model's)."""
+    weights = state_dict if state_dict is not None else model.state_dict()
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.model_dump(mode="json"),
+        "state_dict": {k: v.detach().cpu() for k, v in weights.items()},
+        "training": training or {},
+    }
+
+
+def save_score_model(
+    model: ScoreModel, path: str | Path, training: dict[str, Any] | None = None
+) -> Path:
+    """Write a model file (weights, config, element vocabulary, training metadata)."""
+    return atomic_save(model_payload(model, training=training), path)
+
+
+def read_checkpoint(path: str | Path, kind: str = "score model") -> dict[str, Any]:
+    """Load and validate the dictionary of a chggen checkpoint file.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, truncated, not a chggen checkpoint, or of a newer format.
+    """
+    path = Path(path)
+    hint = "point to a file written by `chggen train` or use the shipped model (no path)"
+    if not path.is_file():
+        raise CheckpointError(f"{kind} checkpoint {path} does not exist", hint=hint)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable torch checkpoint (truncated, corrupt or foreign): "
+            f"{str(exc).splitlines()[0]}",
+            hint=hint,
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a chggen score-model checkpoint", hint=hint)
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this chggen-flows reads "
+            f"versions up to {FORMAT_VERSION}",
+            hint="upgrade chggen-flows",
+        )
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any], source: str | Path) -> ScoreModel:
+    """Build a ScoreModel from a validated checkpoint dictionary."""
+    try:
+        config = ScoreModelConfig(**payload["config"])
+        model = ScoreModel(config)
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValidationError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{source} does not match the score-model architecture: {str(exc).splitlines()[0]}",
+            hint="the file may come from an incompatible chggen-flows version",
+        ) from exc
+    return model
+
+
+def load_score_model(
+    path: str | Path | None = None,
+    device: str | torch.device | None = "auto",
+    dtype: torch.dtype = torch.float32,
+) -> ScoreModel:
+    """Load a score model in eval mode.
+
+    Parameters
+    ----------
+    path
+        A model file or a training checkpoint written by ``chggen train``; None loads
+        the pretrained model shipped with the package.
+    device
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    dtype
+        Parameter dtype; inputs are cast to it.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated, corrupt or foreign file.
+    """
+    source = Path(path) if path is not None else default_checkpoint_path()
+    payload = read_checkpoint(source)
+    model = model_from_payload(payload, source)
+    return model.to(device=resolve_device(device), dtype=dtype).eval()
