@@ -1,0 +1,145 @@
+"""Settings of a relaxation run and the per-structure record it returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Structure
+
+from chggen_flows.errors import InputError
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    """How CHGNet relaxes a batch of structures.
+
+    The defaults are the authors' convergence criterion (CHGNet ``StructOptimizer``:
+    FIRE, ``fmax`` 0.1 eV/Å, at most 500 steps, cell relaxed through ASE's
+    ``FrechetCellFilter``).
+
+    Parameters
+    ----------
+    fmax
+        Convergence threshold (eV/Å) on the largest row norm of the filter's
+        generalised forces: atomic forces and, with ``relax_cell``, the cell forces
+        (virial scaled by the number of atoms), as ASE's optimisers test it.
+    max_steps
+        FIRE steps at most; a structure still above ``fmax`` then leaves the batch
+        with ``converged=False``.
+    relax_cell
+        Relax the lattice as well as the positions.
+    batch_size
+        Structures per CHGNet call; ``None`` chooses from the device and the mean
+        number of atoms (:func:`chggen_flows.core.relax.batch.auto_batch_size`).
+    min_distance
+        Structures with two atoms closer than this (Å) are rejected with a reason
+        before relaxing: CHGNet's forces there are meaningless and FIRE blows up.
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    model_path
+        A CHGNet checkpoint (``CHGNet.from_file``); ``None`` loads the pretrained
+        weights shipped in the ``chgnet`` wheel (offline).
+    save_trajectory
+        Keep every step's structure, energy and largest force in the record.
+    """
+
+    fmax: float = 0.1
+    max_steps: int = 500
+    relax_cell: bool = True
+    batch_size: int | None = None
+    min_distance: float = 0.7
+    device: str = "auto"
+    model_path: str | Path | None = None
+    save_trajectory: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.fmax > 0:
+            raise InputError(f"fmax must be positive, got {self.fmax}", hint="e.g. fmax=0.1")
+        if self.max_steps < 0:
+            raise InputError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError(
+                f"batch_size must be >= 1, got {self.batch_size}",
+                hint="leave it unset to choose it automatically",
+            )
+        if self.min_distance < 0:
+            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
+
+
+@dataclass
+class RelaxRecord:
+    """Outcome of relaxing one structure.
+
+    Attributes
+    ----------
+    structure
+        Relaxed structure, or the input when it was rejected.
+    initial_energy_per_atom, final_energy_per_atom
+        CHGNet energies (eV/atom) of the input and of ``structure``; NaN when rejected.
+    de
+        ``initial - final`` (eV/atom): the energy drop on relaxation (paper Fig. 4a).
+    rmsd
+        Root-mean-square displacement of the atoms between input and output (Å),
+        see :func:`chggen_flows.core.relax.metrics.displacement_rmsd`.
+    max_displacement
+        Largest single-atom displacement (Å), same frame as ``rmsd``.
+    n_steps
+        FIRE steps taken (CHGNet was called ``n_steps + 1`` times).
+    converged
+        Whether the largest generalised force fell below ``fmax``.
+    max_force
+        Largest atomic force norm (eV/Å) at the final structure.
+    max_stress
+        Largest absolute stress component (GPa) at the final structure.
+    wall_time
+        Seconds the structure spent in the batch (shared with its batch mates).
+    rejected_reason
+        Why the structure was not relaxed (or stopped early), else ``None``.
+    trajectory
+        With ``save_trajectory``: one dict per CHGNet call with ``structure``,
+        ``energy_per_atom`` and ``max_force``.
+    """
+
+    structure: Structure
+    initial_energy_per_atom: float = float("nan")
+    final_energy_per_atom: float = float("nan")
+    de: float = float("nan")
+    rmsd: float = float("nan")
+    max_displacement: float = float("nan")
+    n_steps: int = 0
+    converged: bool = False
+    max_force: float = float("nan")
+    max_stress: float = float("nan")
+    wall_time: float = 0.0
+    rejected_reason: str | None = None
+    trajectory: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the structure was relaxed (converged or not) and not rejected."""
+        return self.rejected_reason is None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready scalars of the record (no structure, no trajectory; NaN -> None)."""
+        values = {
+            "formula": self.structure.composition.reduced_formula,
+            "n_atoms": len(self.structure),
+            "initial_energy_per_atom": self.initial_energy_per_atom,
+            "final_energy_per_atom": self.final_energy_per_atom,
+            "de": self.de,
+            "rmsd": self.rmsd,
+            "max_displacement": self.max_displacement,
+            "n_steps": self.n_steps,
+            "converged": self.converged,
+            "max_force": self.max_force,
+            "max_stress": self.max_stress,
+            "wall_time": self.wall_time,
+            "rejected_reason": self.rejected_reason,
+        }
+        return {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in values.items()
+        }
