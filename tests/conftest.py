@@ -36,3 +36,74 @@ def cli(capsys):
         return CLIResult(code, out.out, out.err)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def secantus_server(tmp_path_factory):
+    """A real SecantusDB server for the whole test session; yields its ``ServerInfo``.
+
+    Started through :class:`chggen_flows.db.EmbeddedServer` on a free loopback port with
+    its storage in a temporary directory, and stopped when the session ends. Use
+    ``secantus_server.uri`` with pymongo directly, or the ``db_settings`` fixture for
+    chggen code (JobStore, LaunchPad).
+    """
+    from chggen_flows.db import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path_factory.mktemp("secantus"))
+    info = server.start()
+    yield info
+    server.stop()
+
+
+@pytest.fixture
+def db_settings(secantus_server, tmp_path):
+    """``Settings`` pointing at the session's SecantusDB server, isolated per test.
+
+    ``database`` and ``launchpad_database`` are unique names (dropped after the test),
+    ``data_dir`` is a fresh temporary directory and ``device`` is ``cpu``. Pass it to
+    ``chggen_flows.db.get_job_store`` / ``get_launchpad`` (``init_database`` creates the
+    collections and indexes). For ``chggen`` CLI tests use ``db_env``, which exports
+    the same settings as ``CHGGEN_*`` variables.
+    """
+    import uuid
+
+    from pymongo import MongoClient
+
+    from chggen_flows.settings import Settings
+
+    tag = uuid.uuid4().hex[:12]
+    settings = Settings(
+        mongo_uri=secantus_server.uri,
+        database=f"test_{tag}",
+        launchpad_database=f"test_{tag}_fw",
+        data_dir=tmp_path / "chggen-data",
+        device="cpu",
+    )
+    yield settings
+    client: MongoClient = MongoClient(secantus_server.uri)
+    try:
+        client.drop_database(settings.database)
+        client.drop_database(settings.launchpad_database)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def db_env(db_settings, monkeypatch):
+    """``db_settings`` exported as ``CHGGEN_*`` environment variables; returns the settings.
+
+    For tests that run ``chggen`` commands (``cli`` fixture) or other code calling
+    ``load_settings()``: CHGGEN_MONGO_URI, CHGGEN_DATABASE, CHGGEN_LAUNCHPAD_DATABASE,
+    CHGGEN_DATA_DIR and CHGGEN_DEVICE are set; CHGGEN_CONFIG is removed and
+    XDG_CONFIG_HOME points at an empty directory, so no user YAML file is read.
+    """
+    monkeypatch.delenv("CHGGEN_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(db_settings.data_dir.parent / "xdg-config"))
+    for name in type(db_settings).model_fields:
+        monkeypatch.delenv(f"CHGGEN_{name.upper()}", raising=False)
+    monkeypatch.setenv("CHGGEN_MONGO_URI", db_settings.mongo_uri.get_secret_value())
+    monkeypatch.setenv("CHGGEN_DATABASE", db_settings.database)
+    monkeypatch.setenv("CHGGEN_LAUNCHPAD_DATABASE", db_settings.launchpad_database)
+    monkeypatch.setenv("CHGGEN_DATA_DIR", str(db_settings.data_dir))
+    monkeypatch.setenv("CHGGEN_DEVICE", db_settings.device)
+    return db_settings

@@ -1,0 +1,164 @@
+"""Which MongoDB server to use, and whether it can be reached.
+
+An external server is used when the settings name one (``mongo_uri``, or
+``mongo_host``/``mongo_port`` with optional credentials); otherwise the embedded
+SecantusDB server under ``data_dir`` is used, started on demand.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote_plus
+
+from chggen_flows.db.server import EmbeddedServer
+from chggen_flows.errors import ConfigError, DatabaseError
+from chggen_flows.settings import Settings, mask_uri
+
+DEFAULT_MONGO_PORT = 27017
+CHECK_TIMEOUT_MS = 3000
+
+
+def resolve_uri(settings: Settings, start: bool = True) -> str:
+    """The MongoDB connection string for ``settings`` (may hold credentials: never print it).
+
+    Parameters
+    ----------
+    settings
+        The settings; see :class:`~chggen_flows.settings.Settings` for how an external
+        server is selected.
+    start
+        Start the embedded server when it does not run (else raise).
+
+    Returns
+    -------
+    str
+        A ``mongodb://`` URI without a database path.
+
+    Raises
+    ------
+    DatabaseError
+        When the embedded server is needed, not running and ``start`` is False, or it
+        cannot be started.
+    """
+    if settings.mongo_uri is not None:
+        uri = settings.mongo_uri.get_secret_value()
+        if settings.mongo_username and "@" not in uri.split("://", 1)[1].split("/", 1)[0]:
+            scheme, rest = uri.split("://", 1)
+            uri = f"{scheme}://{_userinfo(settings)}{rest}"
+        return uri
+    if settings.uses_external_server:
+        port = settings.mongo_port or DEFAULT_MONGO_PORT
+        return f"mongodb://{_userinfo(settings)}{settings.mongo_host}:{port}/"
+    server = EmbeddedServer(settings.data_dir)
+    if start:
+        return server.start().uri
+    info = server.status()
+    if info is None:
+        raise DatabaseError(
+            f"the embedded database server for {settings.data_dir} is not running",
+            hint="start it with: chggen db start",
+        )
+    return info.uri
+
+
+def _userinfo(settings: Settings) -> str:
+    """``user:password@`` (percent-escaped) for the URI, or an empty string."""
+    if not settings.mongo_username:
+        return ""
+    user = quote_plus(settings.mongo_username)
+    if settings.mongo_password is None:
+        return f"{user}@"
+    return f"{user}:{quote_plus(settings.mongo_password.get_secret_value())}@"
+
+
+def uri_with_database(uri: str, database: str) -> str:
+    """``uri`` with ``database`` as its path (FireWorks' URI mode wants it there).
+
+    The authentication database the original URI implied (its path, else ``admin``)
+    is kept by an explicit ``authSource`` so that credentials still work.
+    """
+    scheme, rest = uri.split("://", 1)
+    hosts, _, tail = rest.partition("/")
+    if "?" in hosts:  # mongodb://h:1?opt=... without a slash
+        hosts, _, query = hosts.partition("?")
+        path = ""
+    else:
+        path, _, query = tail.partition("?")
+    options = [opt for opt in query.split("&") if opt]
+    has_auth_source = any(opt.lower().startswith("authsource=") for opt in options)
+    if "@" in hosts and not has_auth_source:
+        options.append(f"authSource={path or 'admin'}")
+    return f"{scheme}://{hosts}/{database}" + (f"?{'&'.join(options)}" if options else "")
+
+
+def check_connection(settings: Settings, start: bool = True) -> str:
+    """Connect, authenticate and list the JobStore database; return the URI used.
+
+    Parameters
+    ----------
+    settings
+        The settings.
+    start
+        Start the embedded server when it is the one configured and not running.
+
+    Raises
+    ------
+    ConfigError
+        When the URI is malformed.
+    DatabaseError
+        When the server cannot be reached (3 s timeout), the credentials are wrong or
+        missing, or the user lacks access to the database.
+    """
+    from pymongo import MongoClient
+    from pymongo.errors import (
+        ConfigurationError,
+        InvalidURI,
+        OperationFailure,
+        PyMongoError,
+    )
+
+    uri = resolve_uri(settings, start=start)
+    shown = mask_uri(uri)
+    try:
+        client: MongoClient = MongoClient(
+            uri,
+            serverSelectionTimeoutMS=CHECK_TIMEOUT_MS,
+            connectTimeoutMS=CHECK_TIMEOUT_MS,
+            socketTimeoutMS=CHECK_TIMEOUT_MS,
+        )
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        raise ConfigError(
+            f"invalid MongoDB URI {shown}: {exc}",
+            hint="the form is mongodb://[user:password@]host[:port][/?options]",
+        ) from None
+    try:
+        client.admin.command("ping")
+        # Listing needs authorisation where ping does not: catches missing credentials.
+        client[settings.database].list_collection_names()
+    except OperationFailure as exc:
+        if exc.code == 18:  # AuthenticationFailed
+            raise DatabaseError(
+                f"authentication failed for the MongoDB server at {shown}",
+                hint="check mongo_username / mongo_password (CHGGEN_MONGO_USERNAME, "
+                "CHGGEN_MONGO_PASSWORD) or the credentials in the URI, and authSource",
+            ) from None
+        if exc.code == 13:  # Unauthorized
+            raise DatabaseError(
+                f"the MongoDB server at {shown} refused access to database "
+                f"{settings.database!r}: {exc.details.get('errmsg', exc) if exc.details else exc}",
+                hint="give credentials (CHGGEN_MONGO_USERNAME / CHGGEN_MONGO_PASSWORD) of a "
+                "user with readWrite on the database",
+            ) from None
+        raise DatabaseError(
+            f"the MongoDB server at {shown} failed a basic command: {exc}",
+            hint="check the server's logs",
+        ) from None
+    except PyMongoError as exc:
+        raise DatabaseError(
+            f"cannot reach a MongoDB server at {shown} "
+            f"within {CHECK_TIMEOUT_MS / 1000:.0f} s ({type(exc).__name__})",
+            hint="check that the server runs and the host/port are right; unset "
+            "CHGGEN_MONGO_URI to use the embedded server",
+        ) from None
+    finally:
+        client.close()
+    return uri

@@ -1,0 +1,427 @@
+"""The embedded MongoDB-wire-protocol server (SecantusDB) run as a background process.
+
+SecantusDB is GPL-2.0-only, so chggen-flows never imports it: the ``db`` extra installs
+its ``secantusd-py`` launcher and this module runs that as a separate process, with its
+storage under ``<data_dir>/mongodb`` and its pid, host and port recorded in
+``<data_dir>/server.json``. A file lock (``<data_dir>/server.lock``) serialises
+start/stop, so concurrent ``chggen`` processes share one server; a state file whose
+process is gone is detected and removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from chggen_flows.errors import ConfigError, DatabaseError
+
+SERVER_EXECUTABLE = "secantusd-py"
+LOOPBACK = "127.0.0.1"
+# Start-up takes ~2-3 s on an idle 2-core machine; a loaded one can be much slower.
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_S = START_TIMEOUT_S + STOP_TIMEOUT_S + 30.0
+_INSTALL_HINT = (
+    "install the embedded database with  pip install 'chggen-flows[db]'  "
+    "or use an existing MongoDB server: set CHGGEN_MONGO_URI"
+)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """How to reach a running embedded server.
+
+    Attributes
+    ----------
+    host, port
+        Loopback address the server listens on.
+    pid
+        Process id of the server.
+    uri
+        Connection string (``directConnection=true``: the server is standalone).
+    """
+
+    host: str
+    port: int
+    pid: int
+    uri: str
+
+
+def server_uri(host: str, port: int) -> str:
+    """Connection string of an embedded server at ``host:port``."""
+    return f"mongodb://{host}:{port}/?directConnection=true"
+
+
+def find_server_executable() -> Path:
+    """The ``secantusd-py`` launcher next to the running Python (or on PATH).
+
+    Raises
+    ------
+    DatabaseError
+        When the ``db`` extra (SecantusDB) is not installed.
+    """
+    beside = Path(sys.executable).parent / SERVER_EXECUTABLE
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which(SERVER_EXECUTABLE)
+    if found:
+        return Path(found)
+    raise DatabaseError(
+        "no MongoDB URI is configured and the embedded database server (SecantusDB, "
+        f"command {SERVER_EXECUTABLE}) is not installed",
+        hint=_INSTALL_HINT,
+    )
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails (another process holds the port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def ping(uri: str, timeout_s: float = 2.0) -> bool:
+    """Whether a MongoDB server answers ``ping`` at ``uri`` within ``timeout_s``."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    ms = int(timeout_s * 1000)
+    client: MongoClient = MongoClient(
+        uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
+    )
+    try:
+        client.admin.command("ping")
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (reaping it first if it is our exited child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:  # not our child: ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: the pid was reused
+        return False
+    return True
+
+
+def _is_server_process(pid: int, storage: Path) -> bool:
+    """Whether ``pid`` is a SecantusDB server on ``storage`` (guards against pid reuse)."""
+    if not _pid_alive(pid):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.exists():  # no procfs (macOS): trust the live pid
+        return True
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(SERVER_EXECUTABLE.encode() in a for a in args) and str(storage).encode() in args
+
+
+def _terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM ``pid``, wait for it to exit, SIGKILL it when it does not in time."""
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                return
+            time.sleep(0.05)
+    raise DatabaseError(
+        f"the embedded database server (pid {pid}) did not stop",
+        hint=f"kill it by hand: kill -9 {pid}",
+    )
+
+
+class EmbeddedServer:
+    """A SecantusDB server process owned by one data directory.
+
+    Parameters
+    ----------
+    data_dir
+        Directory for the server's storage (``mongodb/``), state file, lock and log.
+    host
+        Loopback address to listen on.
+    port
+        Port to listen on; None picks a free one.
+    auth
+        Start with ``--auth`` (SCRAM authentication required). Users are created by
+        connecting once without ``auth`` and running ``createUser``.
+
+    Examples
+    --------
+    >>> server = EmbeddedServer(Path("/tmp/chggen-data"))  # doctest: +SKIP
+    >>> info = server.start()  # doctest: +SKIP
+    >>> info.uri  # doctest: +SKIP
+    'mongodb://127.0.0.1:40123/?directConnection=true'
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = LOOPBACK,
+        port: int | None = None,
+        auth: bool = False,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().absolute()
+        self.host = host
+        self.port = port
+        self.auth = auth
+
+    @property
+    def storage_path(self) -> Path:
+        """WiredTiger home of the server."""
+        return self.data_dir / "mongodb"
+
+    @property
+    def state_file(self) -> Path:
+        """JSON file recording pid, host and port of the running server."""
+        return self.data_dir / "server.json"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's stdout/stderr."""
+        return self.data_dir / "mongodb.log"
+
+    def start(self) -> ServerInfo:
+        """Start the server unless it already runs; return how to reach it.
+
+        Idempotent and safe to call from several processes at once: they share one
+        server. A stale state file (dead process) is removed first.
+
+        Raises
+        ------
+        ConfigError
+            When the data directory cannot be created or written.
+        DatabaseError
+            When SecantusDB is not installed, the port is taken, the storage is held
+            by another server or the server does not come up in time.
+        """
+        with self._locked():
+            info = self._running()
+            if info is not None:
+                return info
+            executable = find_server_executable()
+            if self.port is not None:
+                if port_in_use(self.host, self.port):
+                    raise DatabaseError(
+                        f"port {self.port} on {self.host} is already in use",
+                        hint="choose another port (chggen db start --port N) or leave it "
+                        "out to pick a free one",
+                    )
+                return self._launch(executable, self.port)
+            # A free port can be taken between probing and binding: retry a few times.
+            for attempt in range(3):
+                try:
+                    return self._launch(executable, free_port(self.host))
+                except _PortTaken:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+    def stop(self) -> bool:
+        """Stop the server; return whether one was running.
+
+        Raises
+        ------
+        DatabaseError
+            When the process does not exit even after SIGKILL.
+        """
+        with self._locked():
+            state = self._read_state()
+            if state is None:
+                return False
+            pid = int(state["pid"])
+            running = _is_server_process(pid, self.storage_path)
+            if running:
+                _terminate(pid)
+            self.state_file.unlink(missing_ok=True)
+            return running
+
+    def status(self) -> ServerInfo | None:
+        """The running server, or None (a stale state file is removed)."""
+        if not self.state_file.exists():
+            return None
+        with self._locked():
+            return self._running(replace_hung=False)
+
+    # -- internals ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.data_dir / "server.lock", timeout=LOCK_TIMEOUT_S)
+            with lock:
+                yield
+        except Timeout:
+            raise DatabaseError(
+                f"another chggen process holds {self.data_dir / 'server.lock'} "
+                f"for more than {LOCK_TIMEOUT_S:.0f} s",
+                hint="wait for it to finish, or remove the lock file if no chggen runs",
+            ) from None
+        except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+            raise ConfigError(
+                f"data directory {self.data_dir} is not a writable directory ({exc.strerror})",
+                hint="set CHGGEN_DATA_DIR (or data_dir in the YAML file) to a writable directory",
+            ) from None
+
+    def _read_state(self) -> dict | None:
+        try:
+            state = json.loads(self.state_file.read_text())
+            int(state["pid"]), int(state["port"]), str(state["host"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            # Corrupt (e.g. hand-edited): nothing can be trusted in it.
+            self.state_file.unlink(missing_ok=True)
+            return None
+        return state
+
+    def _running(self, replace_hung: bool = True) -> ServerInfo | None:
+        """The server recorded in the state file if it is alive; clean a stale file.
+
+        A live process that does not answer is stopped when ``replace_hung`` (so that a
+        new server can take the storage), else reported as not running.
+        """
+        state = self._read_state()
+        if state is None:
+            return None
+        pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
+        if not _is_server_process(pid, self.storage_path):
+            self.state_file.unlink(missing_ok=True)
+            return None
+        uri = server_uri(host, port)
+        if not ping(uri, timeout_s=5.0):
+            if not replace_hung:
+                return None
+            # Alive but not answering (hung): replace it rather than start a second
+            # server that would fail on the storage lock.
+            _terminate(pid)
+            self.state_file.unlink(missing_ok=True)
+            return None
+        return ServerInfo(host=host, port=port, pid=pid, uri=uri)
+
+    def _launch(self, executable: Path, port: int) -> ServerInfo:
+        """Start the process, wait until it answers, then record it."""
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        # An empty config file turns off SecantusDB's auto-discovery of
+        # ./secantusd.toml and ~/.secantus/secantusd.toml: only our flags count.
+        config = self.data_dir / "secantusd.toml"
+        if not config.exists():
+            config.write_text("# chggen-flows passes every setting as a flag.\n")
+        cmd = [
+            str(executable),
+            "--config",
+            str(config),
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--storage-path",
+            str(self.storage_path),
+            "--standalone",
+            "--log-level",
+            "WARNING",
+        ]
+        if self.auth:
+            cmd.append("--auth")
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,  # survives the chggen process; no terminal signals
+                close_fds=True,
+            )
+        uri = server_uri(self.host, port)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self._launch_failed(port, log_start)
+            if ping(uri, timeout_s=0.5):
+                break
+            time.sleep(0.1)
+        else:
+            _terminate(proc.pid)
+            raise DatabaseError(
+                f"the embedded database server did not answer within {START_TIMEOUT_S:.0f} s",
+                hint=f"see its log {self.log_file}",
+            )
+        info = ServerInfo(host=self.host, port=port, pid=proc.pid, uri=uri)
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**asdict(info), "storage": str(self.storage_path)}))
+        os.replace(tmp, self.state_file)
+        return info
+
+    def _launch_failed(self, port: int, log_start: int) -> None:
+        """Raise the error that explains why the server process exited at start-up."""
+        with open(self.log_file, "rb") as log:
+            log.seek(log_start)
+            text = log.read().decode(errors="replace")
+        if "Address already in use" in text:
+            if self.port is None:
+                raise _PortTaken(port)
+            raise DatabaseError(
+                f"port {port} on {self.host} is already in use",
+                hint="choose another port or leave it out to pick a free one",
+            )
+        if "already being managed by another process" in text:
+            raise DatabaseError(
+                f"the database storage {self.storage_path} is in use by another server "
+                "process not recorded in server.json",
+                hint=f"stop that process (see: fuser {self.storage_path}/WiredTiger.lock)",
+            )
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        raise DatabaseError(
+            f"the embedded database server exited at start-up: {last}",
+            hint=f"see its log {self.log_file}",
+        )
+
+
+class _PortTaken(DatabaseError):
+    """The automatically chosen port was grabbed by another process before the server."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(
+            f"port {port} was taken while the server started", hint="run the command again"
+        )

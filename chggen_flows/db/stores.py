@@ -1,0 +1,112 @@
+"""The jobflow JobStore and the FireWorks LaunchPad built from the settings.
+
+Job outputs go to the MongoStore collection ``outputs``; large objects (structures,
+trajectories, arrays) go to the additional store ``data``, a GridFSStore
+(``outputs_data``) whose chunked files have no 16 MB document limit. A job sends an
+output there with ``@job(data=...)`` or ``job(data=["trajectory"])``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chggen_flows.db.connection import check_connection, resolve_uri, uri_with_database
+from chggen_flows.settings import Settings
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+    from jobflow import JobStore
+
+OUTPUTS_COLLECTION = "outputs"
+DATA_COLLECTION = "outputs_data"
+DATA_STORE_NAME = "data"
+# Fields jobflow queries outputs by (uuid/index: references between jobs).
+OUTPUT_INDEXES = ("uuid", "index", "name", "state", "completed_at", "metadata.campaign")
+LAUNCHPAD_COLLECTIONS = ("fireworks", "launches", "workflows", "offline_runs", "fw_id_assigner")
+
+
+def get_job_store(settings: Settings, check: bool = True) -> JobStore:
+    """The jobflow JobStore of ``settings`` (documents + GridFS ``data`` store).
+
+    Parameters
+    ----------
+    settings
+        The settings (the embedded server is started when it is the one configured).
+    check
+        Verify the connection first, so an unreachable server fails in 3 s with a
+        clear :class:`~chggen_flows.errors.DatabaseError` instead of a timeout later.
+
+    Returns
+    -------
+    JobStore
+        Not yet connected; call ``connect()`` or use it in ``run_locally`` / a flow.
+    """
+    from jobflow import JobStore
+    from maggma.stores import GridFSStore, MongoStore
+
+    uri = check_connection(settings) if check else resolve_uri(settings)
+    docs = MongoStore(database=settings.database, collection_name=OUTPUTS_COLLECTION, uri=uri)
+    data = GridFSStore(database=settings.database, collection_name=DATA_COLLECTION, uri=uri)
+    return JobStore(docs, additional_stores={DATA_STORE_NAME: data})
+
+
+def get_launchpad(settings: Settings, check: bool = True) -> LaunchPad:
+    """The FireWorks LaunchPad of ``settings`` (database ``settings.launchpad_database``).
+
+    Parameters
+    ----------
+    settings
+        The settings.
+    check
+        Verify the connection first (see :func:`get_job_store`).
+    """
+    from fireworks import LaunchPad
+
+    uri = check_connection(settings) if check else resolve_uri(settings)
+    name = settings.launchpad_database
+    # URI mode: FireWorks reads the database from ``name``, its scripts from the URI.
+    return LaunchPad(host=uri_with_database(uri, name), name=name, uri_mode=True)
+
+
+def init_database(settings: Settings) -> dict[str, list[str]]:
+    """Create the JobStore and LaunchPad collections and indexes; never deletes data.
+
+    Safe to run again on a database in use. Returns, per database, its collections.
+    """
+    store = get_job_store(settings)
+    store.connect()
+    try:
+        for key in OUTPUT_INDEXES:
+            store.docs_store.ensure_index(key)
+        data = store.additional_stores[DATA_STORE_NAME]
+        # GridFSStore indexes its ``.files`` collection: blob lookups and job clean-up.
+        for key in ("blob_uuid", "job_uuid", "job_index"):
+            data.ensure_index(key)
+        # An empty GridFS bucket has no collections yet; create them so they are listed.
+        db = store.docs_store._collection.database
+        for suffix in ("files", "chunks"):
+            name = f"{DATA_COLLECTION}.{suffix}"
+            if name not in db.list_collection_names():
+                db.create_collection(name)
+        outputs = sorted(db.list_collection_names())
+    finally:
+        store.close()
+
+    lpad = get_launchpad(settings, check=False)
+    try:
+        lpad.tuneup()
+        # add_wf needs the id counter document; create it only when absent (a reset
+        # would delete workflows). Same _id as LaunchPad.reset uses.
+        if lpad.fw_id_assigner.count_documents({}) == 0:
+            lpad.fw_id_assigner.update_one(
+                {"_id": -1},
+                {"$setOnInsert": {"next_fw_id": 1, "next_launch_id": 1}},
+                upsert=True,
+            )
+        for name in LAUNCHPAD_COLLECTIONS:
+            if name not in lpad.db.list_collection_names():
+                lpad.db.create_collection(name)
+        fireworks = sorted(lpad.db.list_collection_names())
+    finally:
+        lpad.connection.close()
+    return {settings.database: outputs, settings.launchpad_database: fireworks}
