@@ -1,0 +1,149 @@
+"""``chggen analysis``: structure analyses (locality bias: RDFs and coordination numbers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+from monty.serialization import loadfn
+from pymatgen.core import Structure
+from rich.table import Table
+
+from chggen_flows.cli.common import console
+from chggen_flows.errors import InputError
+
+analysis_app = typer.Typer(
+    help="Structure analyses of generated vs reference structures.", no_args_is_help=True
+)
+
+
+def _from_record(item: object, path: Path) -> Structure:
+    if isinstance(item, Structure):
+        return item
+    if isinstance(item, dict) and "structure" in item:
+        return _from_record(item["structure"], path)
+    if isinstance(item, dict) and "lattice" in item and "sites" in item:
+        return Structure.from_dict(item)
+    raise InputError(
+        f"{path} holds an entry that is not a structure.",
+        "Use CIF/POSCAR files, a Structure JSON, or a JSON list of structures "
+        "(or of records with a 'structure' field).",
+    )
+
+
+def read_structures(paths: Sequence[Path]) -> list[Structure]:
+    """Structures from files: CIF, POSCAR, pymatgen JSON, or JSON lists of structures.
+
+    JSON files (``.json``, ``.json.gz``) may hold one structure, a list of structures or
+    a list of records with a ``structure`` field (like the reference sets under
+    ``data/hull/``); every other file is read with ``Structure.from_file``.
+
+    Parameters
+    ----------
+    paths
+        Files to read.
+
+    Returns
+    -------
+    list of Structure
+        All structures, in file order.
+    """
+    structures: list[Structure] = []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"Structure file {path} does not exist.", "Check the path.")
+        try:
+            if ".json" in path.suffixes:
+                content = loadfn(path)
+                items = content if isinstance(content, list) else [content]
+                structures.extend(_from_record(item, path) for item in items)
+            else:
+                structures.append(Structure.from_file(path))
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"Could not read a structure from {path}: {exc}",
+                "Give a CIF, POSCAR or pymatgen JSON file.",
+            ) from exc
+    return structures
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@analysis_app.command("locality")
+def locality(
+    generated: list[Path] = typer.Argument(
+        ..., help="Generated structures (CIF, POSCAR or JSON; supercells welcome)."
+    ),
+    reference: list[Path] = typer.Option(
+        ..., "--reference", "-r", help="Reference structures of the same system (repeatable)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Directory for locality.json and locality.png."
+    ),
+    r_max: float = typer.Option(6.0, "--r-max", help="Largest RDF distance (Å)."),
+    bin_width: float = typer.Option(0.05, "--bin-width", help="RDF bin width (Å)."),
+    method: str = typer.Option(
+        "crystalnn", "--method", help="Coordination method: crystalnn, voronoi or cutoff."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Locality bias (paper Fig. 2): partial RDFs and coordination numbers of GENERATED vs reference structures, with a distance per element pair (0 = identical)."""
+    from chggen_flows.core.analysis import compare_locality
+
+    comparison = compare_locality(
+        read_structures(generated), read_structures(reference), r_max, bin_width, method
+    )
+    summary = comparison.to_dict()
+    if out is not None:
+        from chggen_flows.report.figures import locality_figure
+
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomically(out / "locality.json", json.dumps(summary, indent=2).encode())
+        fig = locality_figure(comparison)
+        fd, tmp = tempfile.mkstemp(prefix=".locality.", suffix=".png", dir=out)
+        os.close(fd)
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out / "locality.png")
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    table = Table(
+        title=f"RDF distance ({summary['n_generated']} generated vs "
+        f"{summary['n_reference']} reference)"
+    )
+    table.add_column("pair")
+    table.add_column("D", justify="right")
+    for pair, dist in summary["rdf_distance"].items():
+        table.add_row(pair, f"{dist:.3f}")
+    console.print(table)
+    cn = Table(title=f"Mean coordination number ({method})")
+    for col in ("element", "generated", "reference", "EMD"):
+        cn.add_column(col, justify="left" if col == "element" else "right")
+    for el in sorted(set(summary["cn_mean_generated"]) | set(summary["cn_mean_reference"])):
+        gen, ref = summary["cn_mean_generated"].get(el), summary["cn_mean_reference"].get(el)
+        emd = summary["cn_wasserstein"].get(el)
+        cn.add_row(el, *("n/a" if v is None else f"{v:.2f}" for v in (gen, ref, emd)))
+    console.print(cn)
+    if out is not None:
+        console.print(f"Wrote {out / 'locality.json'} and {out / 'locality.png'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``analysis`` command group to the root app."""
+    app.add_typer(analysis_app, name="analysis")
