@@ -1,0 +1,41 @@
+"""Stability of candidates: reference phase diagrams, E_d and de-duplication.
+
+See docs/stability.md. Typical use::
+
+    from chggen_flows.core.stability import get_reference, compute_e_d
+
+    provider = get_reference("offline")
+    records = compute_e_d([("Li5Si2", -2.95)], provider)
+"""
+
+from __future__ import annotations
+
+from chggen_flows.core.stability.dedup import DedupResult, deduplicate
+from chggen_flows.core.stability.ehull import EdRecord, compute_e_d
+from chggen_flows.core.stability.references import (
+    GGA,
+    R2SCAN,
+    EntriesFileReference,
+    EntriesReference,
+    MPReference,
+    OfflineCHGNetReference,
+    ReferenceProvider,
+    chgnet_entries,
+    get_reference,
+)
+
+__all__ = [
+    "GGA",
+    "R2SCAN",
+    "DedupResult",
+    "EdRecord",
+    "EntriesFileReference",
+    "EntriesReference",
+    "MPReference",
+    "OfflineCHGNetReference",
+    "ReferenceProvider",
+    "chgnet_entries",
+    "compute_e_d",
+    "deduplicate",
+    "get_reference",
+]

@@ -1,0 +1,565 @@
+"""Reference phase diagrams: where the competing phases of a chemical system come from.
+
+Three sources, one interface (:class:`ReferenceProvider`):
+
+- :class:`OfflineCHGNetReference` (default): known structures of the system relaxed with
+  CHGNet, shipped in ``chggen_flows/data/references`` (or added by the user), so the hull
+  is CHGNet-consistent and no network is needed.
+- :class:`MPReference`: Materials Project entries through ``mp-api`` (GGA/GGA+U with the
+  MP2020 corrections MP applies on its thermo endpoint, or r2SCAN), cached on disk so a
+  campaign never asks twice.
+- :class:`EntriesFileReference`: a user file of pymatgen entries (JSON) or of
+  formula/energy rows (CSV), for closed networks and private data.
+
+A provider has exactly one ``functional``: GGA/GGA+U and r2SCAN energies live on
+different scales and are never mixed in one phase diagram.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from monty.serialization import dumpfn, loadfn
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Composition, Element, Structure
+from pymatgen.entries import Entry
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+
+from chggen_flows.errors import ConfigError, InputError, ReferenceDataError
+
+GGA = "GGA_GGA+U"
+R2SCAN = "r2SCAN"
+FUNCTIONALS = (GGA, R2SCAN)
+
+# run_type strings found in MP / atomate2 entry parameters, mapped to our two labels.
+_RUN_TYPE_FUNCTIONAL = {"GGA": GGA, "GGA+U": GGA, "GGA_GGA+U": GGA, "R2SCAN": R2SCAN}
+
+
+def check_elements(elements: Iterable[str]) -> tuple[str, ...]:
+    """Validated, sorted, unique element symbols (InputError for an unknown symbol)."""
+    symbols = []
+    for symbol in elements:
+        if not Element.is_valid_symbol(str(symbol)):
+            raise InputError(
+                f"unknown element {symbol!r}",
+                hint="use element symbols such as Li, Si, Zn, P, S (case matters)",
+            )
+        symbols.append(str(symbol))
+    if not symbols:
+        raise InputError("no elements given for the reference phase diagram")
+    return tuple(sorted(set(symbols)))
+
+
+def functional_of(entry: Entry) -> str | None:
+    """The functional an entry was computed with (from its ``run_type``), if it says."""
+    params = getattr(entry, "parameters", None) or {}
+    data = getattr(entry, "data", None) or {}
+    run_type = params.get("run_type") or data.get("run_type") or data.get("thermo_type")
+    if run_type is None:
+        return None
+    return _RUN_TYPE_FUNCTIONAL.get(str(run_type).upper())
+
+
+class ReferenceProvider(ABC):
+    """Competing phases of chemical systems, from one source and one functional.
+
+    Subclasses implement :meth:`_load_entries`; this class checks the elements, keeps
+    only entries inside the requested system, insists on every elemental end member and
+    caches one :class:`~pymatgen.analysis.phase_diagram.PhaseDiagram` per system (a
+    diagram of a larger system answers for its subsystems too).
+
+    Attributes
+    ----------
+    label
+        Short name recorded with every E_d, e.g. ``"offline-chgnet"``.
+    functional
+        ``"GGA_GGA+U"`` (comparable with CHGNet energies) or ``"r2SCAN"``.
+    """
+
+    label: str
+    functional: str
+
+    def __init__(self) -> None:
+        self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
+
+    @abstractmethod
+    def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
+        """All entries the source has within ``elements`` (may include others)."""
+
+    def entries(self, elements: Sequence[str]) -> list[Entry]:
+        """Reference entries of the chemical system spanned by ``elements``.
+
+        Parameters
+        ----------
+        elements
+            Element symbols, e.g. ``["Li", "Si"]``; subsystems are included.
+
+        Returns
+        -------
+        list of pymatgen entries
+            Every entry whose elements are a subset of ``elements``.
+
+        Raises
+        ------
+        InputError
+            For an unknown element symbol.
+        ReferenceDataError
+            When the source lacks an elemental reference for one of the elements.
+        """
+        symbols = check_elements(elements)
+        allowed = set(symbols)
+        found = [
+            e
+            for e in self._load_entries(symbols)
+            if {el.symbol for el in e.composition.elements} <= allowed
+        ]
+        have = {e.composition.elements[0].symbol for e in found if e.composition.is_element}
+        missing = sorted(allowed - have)
+        if missing:
+            raise ReferenceDataError(
+                f"reference {self.label!r} has no elemental entry for {', '.join(missing)} "
+                f"(chemical system {'-'.join(symbols)})",
+                hint="use another --reference (mp, an entries file) or add known structures "
+                "of the system to the offline reference (see docs/stability.md)",
+            )
+        return found
+
+    def phase_diagram(self, elements: Sequence[str]) -> PhaseDiagram:
+        """The phase diagram of the system, built once and reused for all candidates."""
+        key = frozenset(check_elements(elements))
+        for system, diagram in self._diagrams.items():
+            if key <= system:
+                return diagram
+        diagram = PhaseDiagram(self.entries(sorted(key)))
+        self._diagrams[key] = diagram
+        return diagram
+
+
+# --------------------------------------------------------------------------------------
+# Offline: CHGNet-relaxed known structures
+# --------------------------------------------------------------------------------------
+
+SHIPPED_REFERENCES = "chggen_flows.data.references"
+
+
+def shipped_reference_files() -> list[Path]:
+    """The reference sets shipped with the package (one gzipped JSON per system)."""
+    root = resources.files(SHIPPED_REFERENCES)
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".json.gz"))
+
+
+def chgnet_entries(
+    structures: Sequence[Structure],
+    ids: Sequence[str],
+    relax_settings: Any | None = None,
+) -> list[ComputedStructureEntry]:
+    """Relax structures with CHGNet and wrap them as reference entries.
+
+    CHGNet is trained on MP2020-corrected GGA/GGA+U energies, so its energies are used as
+    they are (no further correction) and labelled ``run_type = "CHGNet"``.
+
+    Parameters
+    ----------
+    structures
+        Known structures of the chemical system.
+    ids
+        One entry id per structure (e.g. the MP material id).
+    relax_settings
+        :class:`chggen_flows.core.relax.RelaxSettings`; defaults to the relaxer's defaults.
+    """
+    from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
+
+    if len(structures) != len(ids):
+        raise InputError("one id per reference structure is needed")
+    relaxer = BatchRelaxer(relax_settings or RelaxSettings())
+    records = relaxer.relax(list(structures))
+    import chgnet
+
+    entries = []
+    for record, entry_id in zip(records, ids, strict=True):
+        if not record.ok:
+            raise ReferenceDataError(
+                f"reference structure {entry_id} could not be relaxed: {record.rejected_reason}",
+                hint="check the structure file (overlapping atoms, wrong units)",
+            )
+        entries.append(
+            ComputedStructureEntry(
+                record.structure,
+                record.final_energy_per_atom * len(record.structure),
+                entry_id=entry_id,
+                parameters={"run_type": "CHGNet", "chgnet_version": chgnet.__version__},
+                data={"converged": record.converged, "n_steps": record.n_steps},
+            )
+        )
+    return entries
+
+
+class OfflineCHGNetReference(ReferenceProvider):
+    """CHGNet-relaxed known structures: the shipped sets plus the user's own.
+
+    Parameters
+    ----------
+    files
+        Reference sets to load (gzipped JSON written by
+        ``python -m chggen_flows.core.stability.build_references``); defaults to the
+        shipped Li-Si, Zn-P-S and Li-P-S sets.
+    extra_entries
+        More CHGNet entries, e.g. from :func:`chgnet_entries` on the user's structures.
+    """
+
+    label = "offline-chgnet"
+    functional = GGA
+
+    def __init__(
+        self,
+        files: Sequence[Path] | None = None,
+        extra_entries: Sequence[ComputedStructureEntry] = (),
+    ) -> None:
+        super().__init__()
+        pooled: dict[str, Entry] = {}
+        for path in shipped_reference_files() if files is None else files:
+            for entry in load_reference_set(Path(path))["entries"]:
+                pooled.setdefault(entry.entry_id, entry)
+        for entry in extra_entries:
+            pooled[entry.entry_id] = entry
+        self._pool = list(pooled.values())
+
+    def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
+        return self._pool
+
+
+def load_reference_set(path: Path) -> dict[str, Any]:
+    """Read one offline reference set: ``{"chemsys", "provenance", "entries", ...}``."""
+    try:
+        data = loadfn(path)
+    except (OSError, ValueError) as exc:
+        raise ReferenceDataError(f"cannot read reference set {path}: {exc}") from exc
+    if not isinstance(data, dict) or not data.get("entries"):
+        raise ReferenceDataError(f"{path} is not an offline reference set (no entries)")
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# Materials Project
+# --------------------------------------------------------------------------------------
+
+_MP_THERMO_TYPES = {GGA: "GGA_GGA+U", R2SCAN: "R2SCAN"}
+
+
+def default_cache_dir() -> Path:
+    """``$CHGGEN_CACHE_DIR`` or ``$XDG_CACHE_HOME/chggen-flows`` (``~/.cache/...``)."""
+    if env := os.environ.get("CHGGEN_CACHE_DIR"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "chggen-flows"
+
+
+def atomic_dump(obj: Any, path: Path) -> None:
+    """Write ``obj`` with monty to ``path`` through a temporary file (no partial files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        dumpfn(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class MPReference(ReferenceProvider):
+    """Materials Project entries through ``mp-api``, cached on disk per chemical system.
+
+    GGA/GGA+U entries come from MP's ``GGA_GGA+U`` thermo type, i.e. with the
+    MaterialsProject2020Compatibility corrections MP has already applied; CHGNet
+    energies are trained on that scale. r2SCAN entries come from the ``R2SCAN`` thermo
+    type, uncorrected, and are compared with raw r2SCAN energies only.
+
+    Parameters
+    ----------
+    functional
+        ``"GGA_GGA+U"`` or ``"r2SCAN"``.
+    api_key
+        Materials Project API key; defaults to ``$MP_API_KEY``.
+    cache_dir
+        Where responses are kept (``<cache_dir>/mp``); see :func:`default_cache_dir`.
+    endpoint
+        API endpoint (mp-api's default when None).
+    """
+
+    def __init__(
+        self,
+        functional: str = GGA,
+        api_key: str | None = None,
+        cache_dir: Path | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__()
+        if functional not in FUNCTIONALS:
+            raise InputError(f"unknown functional {functional!r}", hint=f"one of {FUNCTIONALS}")
+        self.functional = functional
+        self.label = "mp-gga-mp2020" if functional == GGA else "mp-r2scan"
+        self.api_key = api_key or os.environ.get("MP_API_KEY")
+        self.endpoint = endpoint
+        self.cache_dir = Path(cache_dir or default_cache_dir()) / "mp"
+
+    def _cache_path(self, elements: tuple[str, ...]) -> Path:
+        return self.cache_dir / f"{self.label}_{'-'.join(elements)}.json.gz"
+
+    def _cached(self, elements: tuple[str, ...]) -> list[Entry] | None:
+        wanted = set(elements)
+        exact = self._cache_path(elements)
+        candidates = [exact] if exact.exists() else []
+        if not candidates and self.cache_dir.is_dir():
+            prefix = f"{self.label}_"
+            for path in self.cache_dir.glob(f"{prefix}*.json.gz"):
+                system = set(path.name[len(prefix) : -len(".json.gz")].split("-"))
+                if wanted <= system:
+                    candidates.append(path)
+        for path in candidates:
+            try:
+                return list(loadfn(path)["entries"])
+            except (OSError, ValueError, KeyError, EOFError):
+                continue  # a damaged cache file is refetched, then overwritten
+        return None
+
+    def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
+        cached = self._cached(elements)
+        if cached is not None:
+            return cached
+        entries = self._fetch(elements)
+        atomic_dump(
+            {"label": self.label, "chemsys": "-".join(elements), "entries": entries},
+            self._cache_path(elements),
+        )
+        return entries
+
+    def require_api_key(self) -> None:
+        """Raise ConfigError now when no API key is set (before any work is done)."""
+        if not self.api_key:
+            raise ConfigError(
+                "the Materials Project reference needs an API key",
+                hint="set MP_API_KEY (https://next-gen.materialsproject.org/api) or pass "
+                "--api-key, or use --reference offline / an entries file",
+            )
+
+    def _fetch(self, elements: tuple[str, ...]) -> list[Entry]:
+        from mp_api.client import MPRester
+
+        self.require_api_key()
+        try:
+            kwargs: dict[str, Any] = {"api_key": self.api_key, "mute_progress_bars": True}
+            if self.endpoint:
+                kwargs["endpoint"] = self.endpoint
+            with MPRester(use_document_model=False, **kwargs) as mpr:
+                entries = mpr.get_entries_in_chemsys(
+                    list(elements),
+                    compatible_only=True,
+                    additional_criteria={"thermo_types": [_MP_THERMO_TYPES[self.functional]]},
+                )
+        except Exception as exc:  # network, authentication and server errors alike
+            raise ReferenceDataError(
+                f"Materials Project query for {'-'.join(elements)} failed: {exc}",
+                hint="check the API key and the network, or use --reference offline",
+            ) from exc
+        return list(entries)
+
+
+# --------------------------------------------------------------------------------------
+# User entries file
+# --------------------------------------------------------------------------------------
+
+
+class EntriesReference(ReferenceProvider):
+    """Reference entries held in memory (e.g. a campaign's own r2SCAN runs).
+
+    Parameters
+    ----------
+    entries
+        pymatgen entries, all computed with ``functional``.
+    label
+        Name recorded with every E_d.
+    functional
+        ``"GGA_GGA+U"`` or ``"r2SCAN"``; entries whose ``run_type`` says otherwise are
+        refused.
+    """
+
+    def __init__(self, entries: Sequence[Entry], label: str, functional: str) -> None:
+        super().__init__()
+        if functional not in FUNCTIONALS:
+            raise InputError(f"unknown functional {functional!r}", hint=f"one of {FUNCTIONALS}")
+        foreign = {f for f in map(functional_of, entries) if f not in (None, functional)}
+        if foreign:
+            raise ReferenceDataError(
+                f"reference {label!r} is {functional} but holds {sorted(foreign)} entries",
+                hint="GGA/GGA+U and r2SCAN energies are never mixed in one hull",
+            )
+        self.label = label
+        self.functional = functional
+        self._entries = list(entries)
+
+    def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
+        return self._entries
+
+
+class EntriesFileReference(EntriesReference):
+    """Reference entries from a user file, checked when the provider is created.
+
+    Formats
+    -------
+    JSON (``.json`` / ``.json.gz``)
+        A list of pymatgen ``ComputedEntry`` / ``ComputedStructureEntry`` / ``Entry``
+        dicts (as written by ``monty.serialization.dumpfn``), or ``{"functional": ...,
+        "entries": [...]}``. Energies are used as stored (corrections included).
+    CSV
+        Columns ``formula`` and either ``energy_per_atom`` or ``energy`` (total energy of
+        the formula as written, eV); optional ``entry_id``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    functional
+        Declared functional; otherwise taken from the file (``functional`` key or the
+        entries' ``run_type``), else GGA/GGA+U. Mixed functionals are refused.
+    """
+
+    def __init__(self, path: Path, functional: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"entries file {self.path} does not exist")
+        if self.path.name.lower().endswith((".csv", ".csv.gz")):
+            entries, declared = self._read_csv(), None
+        else:
+            entries, declared = self._read_json()
+        if not entries:
+            raise InputError(
+                f"entries file {self.path} holds no entries",
+                hint="see docs/stability.md for the JSON and CSV formats",
+            )
+        super().__init__(
+            entries, f"file:{self.path.name}", self._functional(entries, functional or declared)
+        )
+
+    def _read_text(self) -> str:
+        opener = gzip.open if self.path.suffix == ".gz" else open
+        with opener(self.path, "rt", encoding="utf-8") as handle:
+            return handle.read()
+
+    def _malformed(self, why: str) -> InputError:
+        return InputError(
+            f"entries file {self.path} is malformed: {why}",
+            hint="JSON: a list of pymatgen ComputedEntry dicts; CSV: formula,energy_per_atom "
+            "(see docs/stability.md)",
+        )
+
+    def _read_json(self) -> tuple[list[Entry], str | None]:
+        try:
+            data = loadfn(self.path)
+        except Exception as exc:  # json, gzip and monty decoding errors
+            raise self._malformed(str(exc)) from exc
+        declared = None
+        if isinstance(data, dict):
+            declared = data.get("functional")
+            data = data.get("entries", data)
+        if not isinstance(data, list):
+            raise self._malformed("expected a list of entries")
+        entries = []
+        for item in data:
+            if isinstance(item, dict):
+                try:
+                    item = (
+                        ComputedStructureEntry if "structure" in item else ComputedEntry
+                    ).from_dict(item)
+                except Exception as exc:
+                    raise self._malformed(f"cannot read entry {item!r:.80}: {exc}") from exc
+            if not isinstance(item, Entry):
+                raise self._malformed(f"{type(item).__name__} is not a pymatgen entry")
+            entries.append(item)
+        return entries, declared
+
+    def _read_csv(self) -> list[Entry]:
+        rows = list(csv.DictReader(io.StringIO(self._read_text())))
+        entries = []
+        for n, row in enumerate(rows, start=2):
+            try:
+                composition = Composition(row["formula"])
+                if row.get("energy_per_atom") not in (None, ""):
+                    energy = float(row["energy_per_atom"]) * composition.num_atoms
+                else:
+                    energy = float(row["energy"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._malformed(f"line {n}: {exc!r}") from exc
+            entry_id = row.get("entry_id") or f"{self.path.stem}-{n}"
+            entries.append(ComputedEntry(composition, energy, entry_id=entry_id))
+        return entries
+
+    def _functional(self, entries: list[Entry], declared: str | None) -> str:
+        found = {f for f in map(functional_of, entries) if f is not None}
+        if len(found) > 1:
+            raise ReferenceDataError(
+                f"entries file {self.path} mixes GGA/GGA+U and r2SCAN entries",
+                hint="split it into one file per functional; they are never mixed in a hull",
+            )
+        if declared is not None and declared not in FUNCTIONALS:
+            raise InputError(f"unknown functional {declared!r}", hint=f"one of {FUNCTIONALS}")
+        if declared and found and found != {declared}:
+            raise ReferenceDataError(
+                f"entries file {self.path} is declared {declared} but holds {found.pop()} entries"
+            )
+        return declared or (found.pop() if found else GGA)
+
+
+# --------------------------------------------------------------------------------------
+
+
+def get_reference(
+    source: str | Path = "offline",
+    cache_dir: Path | None = None,
+    api_key: str | None = None,
+    functional: str | None = None,
+) -> ReferenceProvider:
+    """A reference provider from a source name or an entries file.
+
+    Parameters
+    ----------
+    source
+        ``"offline"`` (CHGNet-relaxed shipped structures), ``"mp"`` (MP GGA/GGA+U,
+        MP2020), ``"mp-r2scan"`` (MP r2SCAN) or the path of an entries file (JSON/CSV).
+    cache_dir
+        Disk cache of MP responses (default :func:`default_cache_dir`).
+    api_key
+        Materials Project API key (default ``$MP_API_KEY``).
+    functional
+        For an entries file only: the functional of its energies.
+
+    Raises
+    ------
+    InputError
+        Unknown source name, missing or malformed entries file.
+    ConfigError
+        MP selected without an API key.
+    """
+    name = str(source)
+    if name == "offline":
+        return OfflineCHGNetReference()
+    if name in ("mp", "mp-r2scan"):
+        provider = MPReference(GGA if name == "mp" else R2SCAN, api_key, cache_dir)
+        provider.require_api_key()
+        return provider
+    path = Path(name)
+    if path.suffix.lower() in (".json", ".csv", ".gz") or path.exists():
+        return EntriesFileReference(path, functional)
+    raise InputError(
+        f"unknown reference source {name!r}",
+        hint="use offline, mp, mp-r2scan or the path of an entries file (.json or .csv)",
+    )

@@ -1,0 +1,275 @@
+"""Gated r2SCAN DFT through atomate2, and the r2SCAN E_d of its results.
+
+:class:`DFTGateMaker` makes a job that, when it runs, picks the candidates with a
+CHGNet E_d below the threshold and adds one atomate2 Materials Project meta-GGA
+(r2SCAN) relax + static flow per candidate to the running workflow (jobflow
+``Response(addition=...)``), followed by an :class:`R2SCANEdMaker` job that computes
+their r2SCAN E_d against an r2SCAN reference. Because the decision is taken at run
+time, the gate works inside a campaign whose E_d values do not exist yet when the
+campaign is submitted.
+
+Candidate input (:class:`DFTCandidate`): ``candidate_id`` (str), ``structure``
+(pymatgen Structure or its dict) and ``e_d`` (CHGNet E_d, eV/atom); plain dicts with
+these keys are accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atomate2.vasp.flows.mp import MPMetaGGADoubleRelaxStaticMaker
+from atomate2.vasp.powerups import update_user_incar_settings, update_user_kpoints_settings
+from jobflow import Flow, Job, Maker, Response, job
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pymatgen.core import Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+from chggen_flows.core.stability import (
+    R2SCAN,
+    EdRecord,
+    EntriesReference,
+    compute_e_d,
+    get_reference,
+)
+from chggen_flows.errors import InputError, ReferenceDataError
+
+DEFAULT_THRESHOLD = 0.1  # eV/atom, the paper's gate; docs recommend 0.03
+
+
+class DFTCandidate(BaseModel):
+    """A candidate offered to the DFT gate."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    candidate_id: str
+    structure: Structure
+    e_d: float = Field(description="CHGNet E_d against the GGA/GGA+U hull, eV/atom")
+
+    @field_validator("structure", mode="before")
+    @classmethod
+    def _structure(cls, value: Any) -> Structure:
+        return Structure.from_dict(value) if isinstance(value, dict) else value
+
+
+class GateDecision(BaseModel):
+    """What the gate did (the gate job's own output)."""
+
+    threshold: float
+    selected: list[str] = Field(description="candidate ids sent to r2SCAN, lowest E_d first")
+    skipped: list[str] = Field(description="candidate ids at or above the threshold")
+    reference_phases: int = Field(0, description="reference phases run with r2SCAN too")
+
+
+class R2SCANEdDoc(EdRecord):
+    """r2SCAN E_d of one candidate (the :class:`R2SCANEdMaker` job's output items)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    candidate_id: str
+    energy: float = Field(description="r2SCAN total energy of the final static, eV")
+    structure: Structure
+
+
+def as_candidates(candidates: Sequence[DFTCandidate | dict[str, Any]]) -> list[DFTCandidate]:
+    """Validate gate input (dicts or :class:`DFTCandidate`); InputError when malformed."""
+    try:
+        return [DFTCandidate.model_validate(c) for c in candidates]
+    except ValueError as exc:
+        raise InputError(
+            f"invalid DFT gate candidates: {exc}",
+            hint="each candidate needs candidate_id, structure and e_d",
+        ) from exc
+
+
+@dataclass
+class R2SCANEdMaker(Maker):
+    """Job computing r2SCAN E_d from atomate2 outputs against an r2SCAN reference.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    reference
+        ``"mp-r2scan"`` (Materials Project r2SCAN entries, needs ``MP_API_KEY`` on the
+        worker), the path of an r2SCAN entries file, or ``None`` to use only the
+        campaign's own r2SCAN runs of reference phases.
+    cache_dir
+        Disk cache of MP responses on the worker.
+    """
+
+    name: str = "r2SCAN E_d"
+    reference: str | None = "mp-r2scan"
+    cache_dir: str | None = None
+
+    @job
+    def make(
+        self,
+        candidate_ids: list[str],
+        energies: list[float],
+        structures: list[Structure],
+        reference_energies: list[float] | None = None,
+        reference_structures: list[Structure] | None = None,
+    ) -> list[R2SCANEdDoc]:
+        """r2SCAN E_d of each candidate (inputs are the static runs' outputs).
+
+        Parameters
+        ----------
+        candidate_ids, energies, structures
+            One per candidate: id, final r2SCAN total energy (eV) and structure.
+        reference_energies, reference_structures
+            The campaign's own r2SCAN runs of reference phases (added to the reference).
+        """
+        own = [
+            ComputedEntry(
+                s.composition, e, entry_id=f"campaign-r2scan-{i}", parameters={"run_type": "r2SCAN"}
+            )
+            for i, (e, s) in enumerate(
+                zip(reference_energies or [], reference_structures or [], strict=True)
+            )
+        ]
+        elements = sorted({el.symbol for s in structures for el in s.composition.elements})
+        if self.reference is None:
+            provider = EntriesReference(own, "campaign-r2scan", R2SCAN)
+        else:
+            base = get_reference(self.reference, cache_dir=self.cache_dir and Path(self.cache_dir))
+            if base.functional != R2SCAN:
+                raise ReferenceDataError(
+                    f"reference {base.label!r} is {base.functional}, not r2SCAN",
+                    hint="use mp-r2scan or an r2SCAN entries file for the DFT stage",
+                )
+            label = base.label + ("+campaign-r2scan" if own else "")
+            provider = EntriesReference(base.entries(elements) + own, label, R2SCAN)
+        records = compute_e_d(
+            [(s.composition, e / len(s)) for s, e in zip(structures, energies, strict=True)],
+            provider,
+        )
+        return [
+            R2SCANEdDoc(**rec.model_dump(), candidate_id=cid, energy=e, structure=s)
+            for rec, cid, e, s in zip(records, candidate_ids, energies, structures, strict=True)
+        ]
+
+
+@dataclass
+class DFTGateMaker(Maker):
+    """Send candidates below an E_d threshold to r2SCAN (atomate2 MP meta-GGA makers).
+
+    Parameters
+    ----------
+    name
+        Name of the gate job.
+    threshold
+        Candidates with ``e_d < threshold`` (eV/atom) get DFT. The paper used 0.1;
+        its discussion (and docs/dft.md) recommends 0.03.
+    max_candidates
+        At most this many (lowest E_d first); ``None`` for all.
+    dft_maker
+        atomate2 flow maker for one candidate (relax + static); default
+        ``MPMetaGGADoubleRelaxStaticMaker`` (PBEsol pre-relax, r2SCAN relax, r2SCAN
+        static).
+    incar_updates, kpoints_updates
+        User INCAR / KPOINTS settings applied with atomate2's powerups.
+    worker_category
+        FireWorks category of the VASP jobs (``manager_config["_category"]``), so they
+        run on a VASP worker; ``None`` leaves them unrouted.
+    ed_maker
+        Computes the r2SCAN E_d of the results; ``None`` to skip.
+    """
+
+    name: str = "r2SCAN gate"
+    threshold: float = DEFAULT_THRESHOLD
+    max_candidates: int | None = None
+    dft_maker: Maker = field(default_factory=MPMetaGGADoubleRelaxStaticMaker)
+    incar_updates: dict[str, Any] = field(default_factory=dict)
+    kpoints_updates: dict[str, Any] = field(default_factory=dict)
+    worker_category: str | None = "vasp"
+    ed_maker: R2SCANEdMaker | None = field(default_factory=R2SCANEdMaker)
+
+    def make(
+        self,
+        candidates: Sequence[DFTCandidate | dict[str, Any]],
+        reference_structures: Sequence[Structure] | None = None,
+    ) -> Job:
+        """The gate job; it decides at run time which candidates get DFT.
+
+        Parameters
+        ----------
+        candidates
+            :class:`DFTCandidate` records or dicts (or an OutputReference to them).
+        reference_structures
+            Reference phases of the system to run with the same r2SCAN settings, so the
+            r2SCAN hull is the campaign's own (optional).
+
+        Returns
+        -------
+        Job
+            Outputs a :class:`GateDecision`; adds the DFT flows and the E_d job.
+        """
+        gate = self.gate(candidates, list(reference_structures or []))
+        gate.name = self.name
+        # The gate's own manager config (e.g. a CPU worker set by the campaign) must not
+        # be copied onto the VASP jobs it adds: they carry their own category.
+        gate.config.pass_manager_config = False
+        return gate
+
+    @job
+    def gate(
+        self,
+        candidates: Sequence[DFTCandidate | dict[str, Any]],
+        reference_structures: list[Structure],
+    ) -> Response:
+        """Run-time body of the gate (see :meth:`make`)."""
+        if self.threshold is None or self.threshold != self.threshold:
+            raise InputError(f"invalid E_d threshold {self.threshold!r}")
+        records = as_candidates(candidates)
+        below = sorted((c for c in records if c.e_d < self.threshold), key=lambda c: c.e_d)
+        selected = below[: self.max_candidates] if self.max_candidates is not None else below
+        chosen = {c.candidate_id for c in selected}
+        decision = GateDecision(
+            threshold=self.threshold,
+            selected=[c.candidate_id for c in selected],
+            skipped=[c.candidate_id for c in records if c.candidate_id not in chosen],
+            reference_phases=len(reference_structures) if selected else 0,
+        )
+        if not selected:
+            return Response(output=decision)
+
+        maker = self._configured_dft_maker()
+        flows = [self._dft_flow(maker, c.structure, f"r2SCAN {c.candidate_id}") for c in selected]
+        ref_flows = [
+            self._dft_flow(maker, s, f"r2SCAN reference {s.composition.reduced_formula}")
+            for s in reference_structures
+        ]
+        jobs: list[Flow | Job] = [*flows, *ref_flows]
+        output = None
+        if self.ed_maker is not None:
+            ed_job = self.ed_maker.make(
+                candidate_ids=[c.candidate_id for c in selected],
+                energies=[f.output.output.energy for f in flows],
+                structures=[f.output.structure for f in flows],
+                reference_energies=[f.output.output.energy for f in ref_flows],
+                reference_structures=[f.output.structure for f in ref_flows],
+            )
+            jobs.append(ed_job)
+            output = ed_job.output
+        return Response(output=decision, addition=Flow(jobs, output=output, name="r2SCAN DFT"))
+
+    def _configured_dft_maker(self) -> Maker:
+        maker = self.dft_maker
+        if self.incar_updates:
+            maker = update_user_incar_settings(maker, self.incar_updates)
+        if self.kpoints_updates:
+            maker = update_user_kpoints_settings(maker, self.kpoints_updates)
+        return maker
+
+    def _dft_flow(self, maker: Maker, structure: Structure, name: str) -> Flow:
+        flow = maker.make(structure)
+        flow.name = name
+        if self.worker_category:
+            flow.update_config(
+                {"manager_config": {"_category": self.worker_category}},
+                attributes="manager_config",
+            )
+        return flow
