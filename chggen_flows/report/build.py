@@ -107,9 +107,9 @@ def build_report(
     elif not structures:
         note = "The candidates' structures are not available, so there is nothing to compare."
     else:
-        best_ids = [
-            b.candidate_id for b in summary.best[:locality_top] if b.candidate_id in structures
-        ]
+        # The best candidates whose structures could be loaded, best first.
+        best_ids = [b.candidate_id for b in summary.best if b.candidate_id in structures]
+        best_ids = best_ids[:locality_top]
         comparison = compare_locality(
             [structures[i] for i in best_ids], reference_structures, method=cn_method
         )
