@@ -9,7 +9,8 @@ downhill steps); one call of :func:`fire_step` advances every structure in the b
 Degrees of freedom per structure (ASE's layout, so the step sizes match):
 ``x[:n]`` are positions in the undeformed cell (``positions @ F^-T``) and
 ``x[n:]`` is ``n * log(F)``, with ``F`` the deformation gradient from the initial cell
-(``cell = cell0 @ F^T``). The generalised forces are ``forces @ F`` and the Fréchet
+(``cell = cell0 @ F^T``). ASE stores ``n * log(n F)``, a constant offset that changes
+neither the forces nor the steps. The generalised forces are ``forces @ F`` and the Fréchet
 derivative of the matrix exponential applied to the virial, divided by ``n``.
 """
 

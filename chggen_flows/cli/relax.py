@@ -1,0 +1,215 @@
+"""``chggen relax`` and ``chggen framework``: CHGNet relaxation and host symmetrisation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from pymatgen.core import Structure
+from rich.table import Table
+
+from chggen_flows.cli.analysis import read_structures
+from chggen_flows.cli.common import console, get_settings
+from chggen_flows.errors import InputError
+
+STRUCTURE_SUFFIXES = {".cif", ".vasp", ".json", ".gz"}
+
+
+def collect_inputs(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
+    """(name, structure) pairs from files and directories (CIF/POSCAR/JSON inside).
+
+    Names are file stems, made unique with a counter, and become output file names.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith("POSCAR"))
+            )
+            if not found:
+                raise InputError(
+                    f"directory {path} holds no structure files",
+                    hint="put CIF, POSCAR or pymatgen JSON files in it",
+                )
+            files += found
+        else:
+            files.append(path)
+    named: list[tuple[str, Structure]] = []
+    used: set[str] = set()
+    for file in files:
+        for k, structure in enumerate(read_structures([file])):
+            stem = file.name.split(".")[0] + (f"_{k}" if k else "")
+            name, n = stem, 1
+            while name in used:
+                name, n = f"{stem}_{n}", n + 1
+            used.add(name)
+            named.append((name, structure))
+    if not named:
+        raise InputError("no structures given", hint="pass CIF files or directories")
+    return named
+
+
+def write_outputs(out: Path, cifs: dict[str, Structure], summary: dict[str, Any]) -> None:
+    """Write CIFs and ``summary.json`` into ``out`` all at once (staged in a temp dir)."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".chggen-", dir=out))
+    try:
+        for name, structure in cifs.items():
+            structure.to(filename=str(stage / f"{name}.cif"))
+        (stage / "summary.json").write_text(json.dumps(summary, indent=2))
+        for file in stage.iterdir():
+            file.replace(out / file.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def relax(
+    inputs: list[Path] = typer.Argument(
+        ..., help="CIF/POSCAR/JSON files or directories of them.", show_default=False
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory for relaxed CIFs and summary.json."
+    ),
+    fmax: float = typer.Option(0.1, help="Force convergence threshold (eV/Å)."),
+    steps: int = typer.Option(500, help="Maximum FIRE steps per structure."),
+    relax_cell: bool = typer.Option(
+        True, "--relax-cell/--fixed-cell", help="Relax the lattice too."
+    ),
+    batch_size: int | None = typer.Option(
+        None, help="Structures per CHGNet call (default: chosen from device and sizes)."
+    ),
+    min_distance: float = typer.Option(0.7, help="Reject structures with atoms closer (Å)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto (default: settings)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="CHGNet checkpoint (default: pretrained model from the wheel)."
+    ),
+    symprec: float = typer.Option(0.1, help="symprec (Å) of the final space-group classification."),
+    angle_tolerance: float = typer.Option(
+        10.0, help="Angle tolerance (deg) of the classification."
+    ),
+) -> None:
+    """Relax structures with CHGNet (FIRE + cell filter, batched) and classify their symmetry.
+
+    Writes one relaxed CIF per input structure and summary.json with energies, dE,
+    RMSD, convergence and space group. Rejected structures (atoms too close) are listed
+    in the summary with the reason and get no CIF.
+    """
+    from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
+    from chggen_flows.core.symmetry import classify_symmetry
+
+    named = collect_inputs(inputs)
+    settings = RelaxSettings(
+        fmax=fmax,
+        max_steps=steps,
+        relax_cell=relax_cell,
+        batch_size=batch_size,
+        min_distance=min_distance,
+        device=device or get_settings(device=device).device,
+        model_path=model,
+    )
+    records = BatchRelaxer(settings).relax([s for _, s in named])
+    summary: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(settings).items()}}
+    entries, cifs = [], {}
+    table = Table(title=f"CHGNet relaxation ({len(records)} structures)")
+    for col in ("name", "formula", "dE eV/atom", "RMSD Å", "steps", "converged", "space group"):
+        table.add_column(col)
+    for (name, _), record in zip(named, records, strict=True):
+        entry = {"name": name, **record.summary()}
+        if record.ok:
+            info = classify_symmetry(record.structure, symprec, angle_tolerance)
+            entry |= {
+                "spacegroup_number": info.number,
+                "spacegroup_symbol": info.symbol,
+                "crystal_system": info.crystal_system,
+                "symmetric": info.symmetric,
+                "cif": f"{name}.cif",
+            }
+            cifs[name] = record.structure
+            table.add_row(
+                name,
+                entry["formula"],
+                f"{record.de:.4f}",
+                f"{record.rmsd:.3f}",
+                str(record.n_steps),
+                "yes" if record.converged else "no",
+                str(info.symbol),
+            )
+        else:
+            table.add_row(name, entry["formula"], "-", "-", "-", "rejected", record.rejected_reason)
+        entries.append(entry)
+    summary["structures"] = entries
+    write_outputs(out, cifs, summary)
+    console.print(table)
+    console.print(f"Wrote {len(cifs)} CIFs and {out / 'summary.json'}")
+
+
+def framework(
+    inputs: list[Path] = typer.Argument(
+        ..., help="CIF/POSCAR/JSON files or directories of them.", show_default=False
+    ),
+    guests: list[str] = typer.Option(
+        ..., "--guests", "-g", help="Guest element to remove (repeatable, e.g. -g Li)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for host CIFs and summary.json."),
+    cell: str = typer.Option(
+        "primitive", help="Output cell of the host: primitive or conventional."
+    ),
+) -> None:
+    """Remove guest species and symmetrise the host with the authors' tolerance ladder.
+
+    Writes the refined host of every input as <name>_host.cif and summary.json with the
+    tolerance used, the space group and the guest counts that keep the stoichiometry.
+    """
+    from chggen_flows.core.symmetry import FrameworkSettings, extract_framework
+
+    settings = FrameworkSettings(cell=cell)  # type: ignore[arg-type]
+    named = collect_inputs(inputs)
+    entries, cifs = [], {}
+    table = Table(title=f"Host frameworks ({len(named)} structures, guests {', '.join(guests)})")
+    for col in ("name", "ok", "space group", "symprec", "angle", "guests", "reason"):
+        table.add_column(col)
+    for name, structure in named:
+        result = extract_framework(structure, guests, settings)
+        entry = {
+            "name": name,
+            "formula": structure.composition.reduced_formula,
+            "ok": result.ok,
+            "spacegroup_number": result.spacegroup_number,
+            "spacegroup_symbol": result.spacegroup_symbol,
+            "symprec": result.symprec,
+            "angle_tolerance": result.angle_tolerance,
+            "cell": result.cell,
+            "guest_counts": result.guest_counts,
+            "reason": result.reason,
+        }
+        if result.ok and result.host is not None:
+            cifs[f"{name}_host"] = result.host
+            entry["cif"] = f"{name}_host.cif"
+            entry["host_formula"] = result.host.composition.formula
+        entries.append(entry)
+        table.add_row(
+            name,
+            "yes" if result.ok else "no",
+            str(result.spacegroup_symbol or "-"),
+            str(result.symprec if result.ok else "-"),
+            str(result.angle_tolerance if result.ok else "-"),
+            ", ".join(f"{k} {v}" for k, v in result.guest_counts.items()) or "-",
+            result.reason or "",
+        )
+    write_outputs(out, cifs, {"guests": guests, "cell": cell, "structures": entries})
+    console.print(table)
+    console.print(f"Wrote {len(cifs)} host CIFs and {out / 'summary.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``relax`` and ``framework`` commands to the root app."""
+    app.command("relax")(relax)
+    app.command("framework")(framework)
