@@ -337,6 +337,12 @@ class MPReference(ReferenceProvider):
         if cached is not None:
             return cached
         entries = self._fetch(elements)
+        if not entries:  # not cached: an empty answer is more likely a wrong query
+            raise ReferenceDataError(
+                f"the Materials Project returned no entries for {'-'.join(elements)} "
+                f"({self.functional})",
+                hint="check the element symbols, or use another --reference",
+            )
         atomic_dump(
             {"label": self.label, "chemsys": "-".join(elements), "entries": entries},
             self._cache_path(elements),

@@ -1,0 +1,127 @@
+"""``chggen ehull``: E_d of structures against a reference phase diagram."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+from pymatgen.core import Structure
+from rich.table import Table
+
+from chggen_flows.cli.analysis import read_structures
+from chggen_flows.cli.common import console, get_settings
+from chggen_flows.cli.relax import STRUCTURE_SUFFIXES
+from chggen_flows.errors import InputError
+
+
+def structure_files(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
+    """``(file, structure)`` for every structure in the files and directories given."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith("POSCAR"))
+            )
+            if not found:
+                raise InputError(
+                    f"directory {path} holds no structure files", hint="put CIF files in it"
+                )
+            files += found
+        else:
+            files.append(path)
+    return [(str(f), s) for f in files for s in read_structures([f])]
+
+
+def ehull(
+    inputs: list[Path] = typer.Argument(
+        ..., help="CIF/POSCAR/JSON files or directories of them.", show_default=False
+    ),
+    reference: str = typer.Option(
+        "offline",
+        "--reference",
+        "-r",
+        help="offline (CHGNet-relaxed known structures, shipped), mp (Materials Project "
+        "GGA/GGA+U with MP2020 corrections; needs MP_API_KEY) or an entries file (.json/.csv).",
+    ),
+    relax: bool = typer.Option(
+        False, "--relax", help="Relax with CHGNet first (default: CHGNet single point)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON list of {file, formula, e_d, reference}."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="MP_API_KEY", help="Materials Project API key (also MP_API_KEY)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Cache of MP responses (default ~/.cache/chggen-flows)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto (default: settings)."),
+) -> None:
+    """E_d (eV/atom, negative below the hull) of structures against a reference hull.
+
+    Energies are CHGNet's (MP2020-compatible GGA/GGA+U scale), so the reference is the
+    CHGNet hull of known structures (offline), MP's corrected GGA/GGA+U entries (mp) or
+    a user's file on the same scale. Every row records the reference it was computed
+    against. Nothing is written to disk (except the MP response cache).
+    """
+    from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
+    from chggen_flows.core.stability import compute_e_d, get_reference
+
+    structures = structure_files(inputs)
+    if not structures:
+        raise InputError("no structures given", hint="pass CIF files or directories")
+    provider = get_reference(reference, cache_dir=cache_dir, api_key=api_key)
+    if provider.functional != "GGA_GGA+U":
+        raise InputError(
+            f"reference {provider.label!r} is {provider.functional}; CHGNet energies need a "
+            "GGA/GGA+U reference",
+            hint="use offline, mp or a GGA/GGA+U entries file",
+        )
+    # Fail on a missing element or system before spending time on CHGNet.
+    for system in {
+        tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in structures
+    }:
+        provider.phase_diagram(system)
+
+    relaxer = BatchRelaxer(RelaxSettings(device=device or get_settings(device=device).device))
+    if relax:
+        records = relaxer.relax([s for _, s in structures])
+        rejected = [
+            (f, r.rejected_reason)
+            for (f, _), r in zip(structures, records, strict=True)
+            if not r.ok
+        ]
+        if rejected:
+            file, why = rejected[0]
+            raise InputError(f"{file} could not be relaxed: {why}", hint="check the structure")
+        energies = [r.final_energy_per_atom for r in records]
+    else:
+        energies = relaxer.predict_energies([s for _, s in structures])
+    results = compute_e_d(
+        [(s.composition, e) for (_, s), e in zip(structures, energies, strict=True)], provider
+    )
+
+    if as_json:
+        rows = [
+            {"file": f, "formula": r.formula, "e_d": r.e_d, "reference": r.reference}
+            for (f, _), r in zip(structures, results, strict=True)
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"E_d vs {provider.label} ({'relaxed' if relax else 'single point'})")
+    for column in ("file", "formula", "E eV/atom", "E_d eV/atom", "decomposes to"):
+        table.add_column(column)
+    for (file, _), r in zip(structures, results, strict=True):
+        decomposition = " + ".join(f"{x:.2f} {phase}" for phase, x in r.decomposition.items())
+        table.add_row(file, r.formula, f"{r.energy_per_atom:.4f}", f"{r.e_d:+.4f}", decomposition)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``chggen ehull`` to the root app."""
+    app.command("ehull")(ehull)

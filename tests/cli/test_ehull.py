@@ -1,0 +1,93 @@
+"""``chggen ehull``: E_d table / JSON, and bad input -> exit 2 with nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from monty.serialization import dumpfn
+from pymatgen.core import Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+from chggen_flows.core.stability import OfflineCHGNetReference, compute_e_d
+
+
+@pytest.fixture(scope="module")
+def reference_phases():
+    """Two relaxed Li-Si reference structures from the shipped set: Si (stable) and LiSi."""
+    entries = OfflineCHGNetReference().entries(["Li", "Si"])
+    si = min(
+        (e for e in entries if e.composition.reduced_formula == "Si"),
+        key=lambda e: e.energy_per_atom,
+    )
+    lisi = next(e for e in entries if e.composition.reduced_formula == "LiSi")
+    return si, lisi
+
+
+def test_help(cli):
+    res = cli("ehull", "--help")
+    assert res.exit_code == 0
+    assert "--reference" in res.stdout and "--relax" in res.stdout
+
+
+def test_json_records_against_the_offline_reference(cli, tmp_path, reference_phases):
+    si, lisi = reference_phases
+    si.structure.to(filename=str(tmp_path / "si.cif"))
+    lisi.structure.to(filename=str(tmp_path / "lisi.cif"))
+    res = cli("ehull", tmp_path, "--reference", "offline", "--json", "--device", "cpu")
+    assert res.exit_code == 0, res.stderr
+    rows = {r["formula"]: r for r in json.loads(res.stdout)}
+    assert set(rows) == {"Si", "LiSi"}
+    for row in rows.values():
+        assert set(row) == {"file", "formula", "e_d", "reference"}
+        assert row["reference"] == "offline-chgnet"
+    assert rows["Si"]["file"].endswith("si.cif")
+    # CHGNet single points of the relaxed reference structures reproduce their entries
+    # (float32 model): the stable Si is on the hull, LiSi has its reference E_d.
+    assert rows["Si"]["e_d"] == pytest.approx(0.0, abs=2e-4)
+    (expected,) = compute_e_d([(lisi.composition, lisi.energy_per_atom)], OfflineCHGNetReference())
+    assert rows["LiSi"]["e_d"] == pytest.approx(expected.e_d, abs=2e-4)
+
+
+def test_table_with_relax_and_an_entries_file(cli, tmp_path):
+    si = Structure(Lattice.cubic(5.6), ["Si"] * 8, _diamond_coords())
+    si.to(filename=str(tmp_path / "si8.cif"))
+    refs = tmp_path / "refs.json"
+    dumpfn([ComputedEntry("Si", -5.0)], refs)
+    res = cli("ehull", tmp_path / "si8.cif", "--reference", refs, "--relax", "--device", "cpu")
+    assert res.exit_code == 0, res.stderr
+    assert "file:refs.json" in res.stdout
+    assert "relaxed" in res.stdout
+
+
+def _diamond_coords():
+    base = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+    return base + [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in base]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cu.cif", "--reference", "offline"], "no elemental entry for Cu"),
+        (["xx.cif", "--reference", "offline"], "unknown element 'Xx'"),
+        (["si.cif", "--reference", "mp"], "API key"),
+        (["si.cif", "--reference", "empty.json"], "no entries"),
+        (["si.cif", "--reference", "broken.csv"], "malformed"),
+        (["si.cif", "--reference", "nonsense"], "unknown reference source"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(cli, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MP_API_KEY", raising=False)
+    monkeypatch.setenv("CHGGEN_CACHE_DIR", str(tmp_path / "cache"))
+    Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]).to(filename="cu.cif")
+    Structure(Lattice.cubic(5.43), ["Si"] * 8, _diamond_coords()).to(filename="si.cif")
+    (tmp_path / "xx.cif").write_text((tmp_path / "cu.cif").read_text().replace("Cu", "Xx"))
+    (tmp_path / "empty.json").write_text("[]")
+    (tmp_path / "broken.csv").write_text("formula,energy_per_atom\nSi,not-a-number\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = cli("ehull", *args)
+    assert res.exit_code == 2
+    assert message in res.stderr.replace("\n", " ")
+    assert "Hint" in res.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
