@@ -1,0 +1,159 @@
+"""From a validated spec to a jobflow Flow: candidates, batches, stage makers, routing.
+
+The fan-out is compositions x formula units x lattices x candidates per lattice; the
+candidate list is cut into batches of ``spec.batch_size`` and every batch becomes one
+chain of stage jobs (generate -> relax -> framework -> inpaint -> relax -> symmetry),
+so the number of jobs grows with the number of batches, not of candidates. One E_d job
+gathers all batches and feeds the DFT gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobflow import Flow
+from pymatgen.core import Composition, Structure
+
+from chggen_flows.campaign.spec import CampaignSpec
+from chggen_flows.errors import InputError
+from makers.ehull import EhullMaker
+from makers.flows import CHGGenMaker, HostModeMaker, StageRouting
+from makers.framework import FrameworkMaker
+from makers.generate import GenerateMaker
+from makers.inpaint import InpaintMaker
+from makers.provenance import derived_seed
+from makers.relax import RelaxMaker
+from makers.schemas import CandidateSeed
+from makers.symmetry import SymmetryMaker
+
+
+def candidate_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
+    """Every candidate of an unconditional campaign, in a stable order."""
+    seeds = []
+    for formula in spec.all_compositions():
+        for n in spec.formula_units:
+            for lattice in range(spec.lattices_per_composition):
+                lattice_key = f"{formula}-fu{n}-L{lattice:03d}"
+                for sample in range(spec.candidates_per_lattice):
+                    cid = f"{lattice_key}-S{sample:03d}"
+                    seeds.append(
+                        CandidateSeed(
+                            candidate_id=cid,
+                            composition=formula,
+                            formula_units=n,
+                            lattice_index=lattice,
+                            sample_index=sample,
+                            lattice_seed=derived_seed(spec.seed, lattice_key),
+                            seed=derived_seed(spec.seed, cid),
+                        )
+                    )
+    return seeds
+
+
+def host_candidate_ids(spec: CampaignSpec, host: Structure) -> list[str]:
+    """Ids of a host-mode campaign's candidates (host formula + guests + index)."""
+    assert spec.host is not None
+    guests = "".join(f"{el}{n}" for el, n in spec.host.guests.items())
+    prefix = f"{host.composition.reduced_formula}+{guests}"
+    return [f"{prefix}-S{i:04d}" for i in range(spec.host.n_candidates)]
+
+
+def chunk(items: list, size: int) -> list[list]:
+    """Consecutive slices of at most ``size`` items."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def read_host(path: str) -> Structure:
+    """The host structure of a host-mode spec (CIF, POSCAR or pymatgen JSON)."""
+    try:
+        return Structure.from_file(path)
+    except Exception as exc:  # pymatgen raises many types for unreadable files
+        raise InputError(f"cannot read host structure {path}: {exc}") from exc
+
+
+@dataclass
+class CampaignPlan:
+    """The Flow of a campaign and what it holds."""
+
+    flow: Flow
+    n_candidates: int
+    n_batches: int
+    chemsys: str
+
+    @property
+    def n_jobs(self) -> int:
+        """Jobs in the Flow at submission (DFT jobs are added later, dynamically)."""
+        return len(self.flow.jobs)
+
+
+def routing(spec: CampaignSpec) -> StageRouting:
+    """The worker category of each stage, from the spec."""
+    return StageRouting(**{stage: spec.category(stage) for stage in StageRouting.stages()})
+
+
+def stage_makers(spec: CampaignSpec) -> dict:
+    """The stage makers configured from the spec (shared by both modes)."""
+    model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
+    return {
+        "inpaint": InpaintMaker(
+            **model, sampler=spec.sampler, inpaint=spec.inpaint, seed=spec.seed
+        ),
+        "relax_inpaint": RelaxMaker(
+            name="relax inpainted",
+            stage="relaxed_inpaint",
+            relax=spec.relax,
+            device=spec.model.device,
+        ),
+        "symmetry": SymmetryMaker(),
+        "ehull": EhullMaker(
+            reference=spec.stability.reference, threshold=spec.stability.dft_threshold
+        ),
+    }
+
+
+def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
+    """The campaign's Flow, with every job routed and tagged with the campaign id."""
+    common = stage_makers(spec)
+    dft = _dft_gate(spec)
+    if spec.mode == "host":
+        assert spec.host is not None
+        host = read_host(spec.host.structure)
+        ids = host_candidate_ids(spec, host)
+        batches = chunk(ids, spec.batch_size)
+        maker = HostModeMaker(**common, dft=dft, routing=routing(spec))
+        flow = maker.make(campaign, host, spec.host.guests, batches)
+        chemsys = (host.composition + Composition(spec.host.guests)).chemical_system
+        n_candidates = len(ids)
+    else:
+        seeds = candidate_seeds(spec)
+        batches = chunk(seeds, spec.batch_size)
+        model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
+        maker = CHGGenMaker(
+            generate=GenerateMaker(**model, sampler=spec.sampler, v0=spec.v0.value),
+            relax=RelaxMaker(relax=spec.relax, device=spec.model.device),
+            framework=FrameworkMaker(guests=spec.guests, framework=spec.framework),
+            **common,
+            dft=dft,
+            routing=routing(spec),
+        )
+        flow = maker.make(campaign, batches)
+        elements = sorted({el.symbol for f in spec.all_compositions() for el in Composition(f)})
+        chemsys = "-".join(elements)
+        n_candidates = len(seeds)
+    flow.update_metadata({"campaign": campaign})
+    return CampaignPlan(
+        flow=flow, n_candidates=n_candidates, n_batches=len(batches), chemsys=chemsys
+    )
+
+
+def _dft_gate(spec: CampaignSpec):
+    """The DFT gate maker, or None when the spec turns DFT off."""
+    if not spec.stability.dft or spec.stability.dft_max_candidates == 0:
+        return None
+    from makers.dft import DFTGateMaker
+
+    return DFTGateMaker(
+        threshold=spec.stability.dft_threshold,
+        max_candidates=spec.stability.dft_max_candidates,
+        worker_category=spec.category("dft"),
+    )

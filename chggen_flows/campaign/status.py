@@ -1,0 +1,109 @@
+"""Where a campaign stands: jobs per state and stage, candidates per stage, failures."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chggen_flows.campaign.registry import find_campaign
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+    from jobflow import JobStore
+
+#: FireWorks states in the order a job passes through them.
+JOB_STATES = (
+    "WAITING",
+    "READY",
+    "RESERVED",
+    "RUNNING",
+    "COMPLETED",
+    "FIZZLED",
+    "DEFUSED",
+    "PAUSED",
+)
+#: Stage label of jobs the DFT gate added at run time (they carry no stage tag).
+ADDED_STAGE = "dft (added)"
+
+
+@dataclass
+class Failure:
+    """A FIZZLED job and the last line of its error."""
+
+    fw_id: int
+    name: str
+    stage: str
+    reason: str
+
+
+@dataclass
+class CampaignStatus:
+    """Counts of one campaign's jobs and candidates."""
+
+    campaign: str
+    n_candidates: int
+    jobs_by_state: dict[str, int] = field(default_factory=dict)
+    jobs_by_stage: dict[str, dict[str, int]] = field(default_factory=dict)
+    jobs_by_category: dict[str, dict[str, int]] = field(default_factory=dict)
+    candidates_by_stage: dict[str, int] = field(default_factory=dict)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """No job is waiting, ready or running."""
+        active = ("WAITING", "READY", "RESERVED", "RUNNING")
+        return not any(self.jobs_by_state.get(s, 0) for s in active)
+
+
+def campaign_jobs(launchpad: LaunchPad, campaign: str) -> list[dict]:
+    """The FireWorks documents (id, name, state, stage, category) of a campaign."""
+    projection = {"fw_id": 1, "name": 1, "state": 1, "spec.stage": 1, "spec._category": 1}
+    return list(launchpad.fireworks.find({"spec.campaign": campaign}, projection))
+
+
+def last_error(launchpad: LaunchPad, fw_id: int) -> str:
+    """The last line of the stack trace of a job's latest launch."""
+    launch = launchpad.launches.find_one(
+        {"fw_id": fw_id}, {"action.stored_data": 1, "state": 1}, sort=[("launch_id", -1)]
+    )
+    data = ((launch or {}).get("action") or {}).get("stored_data") or {}
+    trace = (data.get("_exception") or {}).get("_stacktrace") or ""
+    lines = [line for line in trace.strip().splitlines() if line.strip()]
+    if lines:
+        return lines[-1].strip()
+    if launch is not None and launch.get("state") == "FIZZLED":
+        return "launch lost (worker killed or timed out); run `chggen resume`"
+    return "unknown"
+
+
+def campaign_status(store: JobStore, launchpad: LaunchPad, campaign: str) -> CampaignStatus:
+    """Job and candidate counts of ``campaign`` (a unique prefix of its id is enough)."""
+    from chggen_flows.campaign.results import load_candidates
+
+    doc = find_campaign(store, campaign)
+    cid = doc["campaign"]
+    status = CampaignStatus(campaign=cid, n_candidates=doc.get("n_candidates", 0))
+    by_stage: dict[str, Counter] = defaultdict(Counter)
+    by_category: dict[str, Counter] = defaultdict(Counter)
+    states: Counter = Counter()
+    for fw in campaign_jobs(launchpad, cid):
+        spec = fw.get("spec", {})
+        stage = spec.get("stage", ADDED_STAGE)
+        states[fw["state"]] += 1
+        by_stage[stage][fw["state"]] += 1
+        by_category[spec.get("_category", "any")][fw["state"]] += 1
+        if fw["state"] == "FIZZLED":
+            status.failures.append(
+                Failure(fw["fw_id"], fw["name"], stage, last_error(launchpad, fw["fw_id"]))
+            )
+    status.jobs_by_state = dict(states)
+    status.jobs_by_stage = {k: dict(v) for k, v in by_stage.items()}
+    status.jobs_by_category = {k: dict(v) for k, v in by_category.items()}
+    candidates = load_candidates(store, cid)
+    if not candidates.empty:
+        status.candidates_by_stage = candidates["stage"].value_counts().to_dict()
+        rejected = candidates.loc[~candidates["valid"].astype(bool), "rejected_reason"]
+        status.rejected_by_reason = rejected.fillna("unknown").value_counts().to_dict()
+    return status

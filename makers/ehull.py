@@ -1,0 +1,89 @@
+"""E_d of a campaign's candidates against a reference hull, de-duplication, DFT shortlist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobflow import Maker, job
+
+from makers.provenance import start_provenance
+from makers.schemas import StageDocument, finish_document, merge_documents
+
+
+@dataclass
+class EhullMaker(Maker):
+    """Rank the valid candidates of all batches by E_d; flag the unique ones below the
+    DFT threshold.
+
+    One job gathers every batch: de-duplication must compare candidates of different
+    batches, and the reference phase diagram is built once per chemical system.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    reference
+        ``offline``, ``mp`` or the path of an entries file (see
+        :func:`chggen_flows.core.stability.get_reference`).
+    threshold
+        E_d (eV/atom) below which a unique candidate is ``below_threshold``.
+    """
+
+    name: str = "ehull"
+    reference: str = "offline"
+    threshold: float = 0.1
+
+    @job(data="structures", output_schema=StageDocument)
+    def make(self, documents: list[StageDocument], campaign: str) -> StageDocument:
+        """E_d and duplicates of the valid candidates in ``documents`` (invalid ones are
+        left out: their last record stays the one of the stage that rejected them)."""
+        from chggen_flows.core.stability import compute_e_d, deduplicate, get_reference
+
+        provenance = start_provenance(
+            "ehull", {"reference": self.reference, "threshold": self.threshold}
+        )
+        records, structures = merge_documents(documents)
+        pairs = [
+            (r, s)
+            for r, s in zip(records, structures, strict=True)
+            if r.valid and s is not None and r.energy_per_atom is not None
+        ]
+        if not pairs:
+            return finish_document("ehull", campaign, "all", [], [], provenance)
+        provider = get_reference(self.reference)
+        ed = compute_e_d([(s.composition, r.energy_per_atom) for r, s in pairs], provider)
+        dedup = deduplicate(
+            [(r.candidate_id, s, r.energy_per_atom, r.spacegroup_number or 1) for r, s in pairs]
+        )
+        out = []
+        for (record, _), e in zip(pairs, ed, strict=True):
+            duplicate = dedup.duplicate_of.get(record.candidate_id)
+            out.append(
+                record.advance(
+                    "ehull",
+                    e_d=e.e_d,
+                    e_d_reference=f"{e.reference} ({e.functional})",
+                    duplicate_of=duplicate,
+                    below_threshold=duplicate is None and e.e_d < self.threshold,
+                )
+            )
+        final = [s for _, s in pairs]
+        shortlist = sorted(
+            (
+                {"candidate_id": r.candidate_id, "structure": s, "e_d": r.e_d}
+                for r, s in zip(out, final, strict=True)
+                if r.below_threshold
+            ),
+            key=lambda item: item["e_d"],
+        )
+        return finish_document(
+            "ehull",
+            campaign,
+            "all",
+            out,
+            final,
+            provenance,
+            shortlist=shortlist,
+            n_below_threshold=sum(bool(r.below_threshold) for r in out),
+            n_duplicates=len(dedup.duplicate_of),
+        )

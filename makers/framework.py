@@ -1,0 +1,137 @@
+"""Host frameworks: symmetrised hosts from relaxed candidates, or a user's host (host mode)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobflow import Maker, job
+from pymatgen.core import Composition, Structure
+
+from makers.provenance import start_provenance
+from makers.schemas import CandidateRecord, StageDocument, finish_document
+
+#: Symmetry of a relaxed structure is judged at the paper's tolerance (0.1 A, 10 deg).
+SYMPREC, ANGLE_TOLERANCE = 0.1, 10.0
+
+
+@dataclass
+class FrameworkMaker(Maker):
+    """Remove the guests of each relaxed candidate and symmetrise the remaining host.
+
+    The record gets the symmetry of the relaxed structure (``spacegroup_uncond``,
+    ``symmetric_uncond``) and the framework found by the tolerance ladder; candidates
+    without a non-P1/P-1 framework are rejected with the reason.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    guests
+        Guest species to remove (e.g. ``["Li"]``).
+    framework
+        Keyword arguments of :class:`chggen_flows.core.symmetry.FrameworkSettings`.
+    """
+
+    name: str = "framework"
+    guests: list[str] = field(default_factory=list)
+    framework: dict[str, Any] = field(default_factory=dict)
+
+    @job(data="structures", output_schema=StageDocument)
+    def make(self, previous: StageDocument) -> StageDocument:
+        """Extract the framework of every valid candidate of ``previous``."""
+        from chggen_flows.core.symmetry import (
+            FrameworkSettings,
+            classify_symmetry,
+            extract_framework,
+        )
+
+        options = dict(self.framework)
+        if "ladder" in options:  # YAML gives lists; the settings are frozen (hashable) tuples
+            options["ladder"] = tuple(tuple(rung) for rung in options["ladder"])
+        settings = FrameworkSettings(**options)
+        provenance = start_provenance(
+            "framework", {"guests": self.guests, "framework": self.framework}
+        )
+        records, structures = [], []
+        for record, structure in zip(previous.candidates, previous.structures, strict=True):
+            if not record.valid or structure is None:
+                records.append(record)
+                structures.append(structure)
+                continue
+            info = classify_symmetry(structure, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
+            result = extract_framework(structure, self.guests, settings)
+            update = {"spacegroup_uncond": info.number, "symmetric_uncond": info.symmetric}
+            if not result.ok:
+                records.append(
+                    record.advance("framework", framework_found=False, **update).reject(
+                        f"framework: {result.reason}"
+                    )
+                )
+                structures.append(structure)
+                continue
+            records.append(
+                record.advance(
+                    "framework",
+                    framework_found=True,
+                    framework_symprec=result.symprec,
+                    framework_angle_tolerance=result.angle_tolerance,
+                    framework_spacegroup=result.spacegroup_number,
+                    guest_counts=dict(result.guest_counts),
+                    **update,
+                )
+            )
+            structures.append(result.host)
+        return finish_document(
+            "framework",
+            previous.campaign,
+            previous.batch_id,
+            records,
+            structures,
+            provenance,
+            n_frameworks=sum(bool(r.framework_found) for r in records),
+        )
+
+
+@dataclass
+class HostFrameworkMaker(Maker):
+    """Host mode's first job: ``n_candidates`` copies of the user's host, each to receive
+    ``guests`` by inpainting (the paper's intercalation use case)."""
+
+    name: str = "host framework"
+
+    @job(data="structures", output_schema=StageDocument)
+    def make(
+        self,
+        campaign: str,
+        batch_id: str,
+        host: Structure,
+        guests: dict[str, int],
+        candidate_ids: list[str],
+    ) -> StageDocument:
+        """Records at stage ``framework`` for ``candidate_ids``, all sharing ``host``."""
+        from chggen_flows.core.symmetry import classify_symmetry
+
+        provenance = start_provenance("framework", {"host": host.formula, "guests": guests})
+        info = classify_symmetry(host, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
+        full = host.composition + Composition(guests)
+        records = [
+            CandidateRecord(
+                campaign=campaign,
+                candidate_id=cid,
+                formula=full.formula,
+                reduced_formula=full.reduced_formula,
+                chemsys=full.chemical_system,
+                natoms=int(full.num_atoms),
+                formula_units=int(full.get_reduced_composition_and_factor()[1]),
+                mode="host",
+                stage="framework",
+                framework_found=True,
+                framework_spacegroup=info.number,
+                guest_counts=dict(guests),
+            )
+            for cid in candidate_ids
+        ]
+        return finish_document(
+            "framework", campaign, batch_id, records, [host] * len(records), provenance
+        )

@@ -1,0 +1,100 @@
+"""CHGNet relaxation of a batch of candidates (after generation and after inpainting)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from jobflow import Maker, job
+
+from makers.provenance import start_provenance
+from makers.schemas import CandidateRecord, StageDocument, finish_document
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@lru_cache(maxsize=4)
+def _relaxer(settings: Any) -> Any:
+    """One BatchRelaxer (and so one CHGNet load) per settings and worker process."""
+    from chggen_flows.core.relax import BatchRelaxer
+
+    return BatchRelaxer(settings)
+
+
+def relax_settings(options: dict[str, Any], device: str) -> Any:
+    """A core RelaxSettings from the spec's ``relax`` options and the job's device."""
+    from chggen_flows.core.relax import RelaxSettings
+
+    return RelaxSettings(**{"device": device, **options})
+
+
+@dataclass
+class RelaxMaker(Maker):
+    """Relax every valid candidate of a batch with CHGNet (cell and positions).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    stage
+        ``"relaxed"`` after unconditional generation (fills ``de_uncond``,
+        ``rmsd_uncond``) or ``"relaxed_inpaint"`` after inpainting (``de_inpaint``,
+        ``rmsd_inpaint``, ``energy_per_atom``).
+    relax
+        Keyword arguments of :class:`chggen_flows.core.relax.RelaxSettings` (``fmax``,
+        ``max_steps``, ``min_distance``, ``batch_size``, ...).
+    device
+        ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    name: str = "relax"
+    stage: Literal["relaxed", "relaxed_inpaint"] = "relaxed"
+    relax: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+
+    @job(data="structures", output_schema=StageDocument)
+    def make(self, previous: StageDocument) -> StageDocument:
+        """Relax the batch in ``previous``; rejected candidates are carried unchanged."""
+        from chggen_flows.core.device import resolve_device
+
+        device = str(resolve_device(self.device))
+        settings = relax_settings(self.relax, device)
+        provenance = start_provenance(self.stage, {"relax": self.relax}, device=device)
+        pairs = previous.valid_pairs()
+        results = _relaxer(settings).relax([s for _, s in pairs]) if pairs else []
+        relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
+
+        records, structures = [], []
+        for record, structure in zip(previous.candidates, previous.structures, strict=True):
+            result = relaxed.get(record.candidate_id)
+            if result is None:  # rejected before this stage
+                records.append(record)
+                structures.append(structure)
+                continue
+            records.append(self._update(record, result))
+            structures.append(result.structure)
+        n_converged = sum(bool(r.converged) for r in results)
+        return finish_document(
+            self.stage,
+            previous.campaign,
+            previous.batch_id,
+            records,
+            structures,
+            provenance,
+            n_converged=n_converged,
+        )
+
+    def _update(self, record: CandidateRecord, result: Any) -> CandidateRecord:
+        if result.rejected_reason is not None:
+            return record.reject(f"relaxation: {result.rejected_reason}")
+        de, rmsd = _finite(result.de), _finite(result.rmsd)
+        energy = _finite(result.final_energy_per_atom)
+        if self.stage == "relaxed":
+            return record.advance(
+                self.stage, de_uncond=de, rmsd_uncond=rmsd, energy_per_atom=energy
+            )
+        return record.advance(self.stage, de_inpaint=de, rmsd_inpaint=rmsd, energy_per_atom=energy)
