@@ -123,10 +123,10 @@ def locality(
     if as_json:
         console.print_json(json.dumps(summary))
         return
-    table = Table(
-        title=f"RDF distance ({summary['n_generated']} generated vs "
-        f"{summary['n_reference']} reference)"
+    console.print(
+        f"{summary['n_generated']} generated vs {summary['n_reference']} reference structures"
     )
+    table = Table(title="RDF distance per pair")
     table.add_column("pair")
     table.add_column("D", justify="right")
     for pair, dist in summary["rdf_distance"].items():

@@ -53,8 +53,8 @@ class LocalityComparison:
         return {
             "n_generated": self.generated.n_structures,
             "n_reference": self.reference.n_structures,
-            "r_max": float(self.generated.r[-1] + self.generated.bin_width / 2),
-            "bin_width": self.generated.bin_width,
+            "r_max": round(float(self.generated.r[-1] + self.generated.bin_width / 2), 6),
+            "bin_width": round(self.generated.bin_width, 6),
             "cn_method": self.cn_generated.method,
             "rdf_distance": {"-".join(k): v for k, v in self.rdf_distance.items()},
             "cn_mean_generated": self.cn_generated.mean(),
