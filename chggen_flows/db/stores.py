@@ -50,7 +50,7 @@ def get_job_store(settings: Settings, check: bool = True) -> JobStore:
     return JobStore(docs, additional_stores={DATA_STORE_NAME: data})
 
 
-def get_launchpad(settings: Settings, check: bool = True) -> LaunchPad:
+def get_launchpad(settings: Settings, check: bool = True, log_level: str = "WARNING") -> LaunchPad:
     """The FireWorks LaunchPad of ``settings`` (database ``settings.launchpad_database``).
 
     Parameters
@@ -59,13 +59,17 @@ def get_launchpad(settings: Settings, check: bool = True) -> LaunchPad:
         The settings.
     check
         Verify the connection first (see :func:`get_job_store`).
+    log_level
+        Level of the LaunchPad's console log (FireWorks' own default is INFO).
     """
     from fireworks import LaunchPad
 
     uri = check_connection(settings) if check else resolve_uri(settings)
     name = settings.launchpad_database
     # URI mode: FireWorks reads the database from ``name``, its scripts from the URI.
-    return LaunchPad(host=uri_with_database(uri, name), name=name, uri_mode=True)
+    return LaunchPad(
+        host=uri_with_database(uri, name), name=name, uri_mode=True, strm_lvl=log_level
+    )
 
 
 def init_database(settings: Settings) -> dict[str, list[str]]:

@@ -1,0 +1,102 @@
+"""``chggen db``: manage the embedded database server and create the collections."""
+
+from __future__ import annotations
+
+import typer
+
+from chggen_flows.cli.common import console, get_settings
+from chggen_flows.errors import DatabaseError
+from chggen_flows.settings import Settings, mask_uri
+
+db_app = typer.Typer(
+    name="db",
+    help="The database: start/stop/inspect the embedded server, create collections.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``db`` command group to the root app."""
+    app.add_typer(db_app)
+
+
+def _external(settings: Settings) -> str:
+    """Printable (masked) description of the configured external server."""
+    from chggen_flows.db import resolve_uri
+
+    return mask_uri(resolve_uri(settings, start=False))
+
+
+@db_app.command("start")
+def start(
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="Port to listen on (default: a free one)."
+    ),
+) -> None:
+    """Start the embedded SecantusDB server (does nothing if it already runs)."""
+    from chggen_flows.db import EmbeddedServer
+
+    settings = get_settings()
+    if settings.uses_external_server:
+        raise DatabaseError(
+            f"a MongoDB server is configured ({_external(settings)}); "
+            "the embedded server is not used",
+            hint="unset mongo_uri / mongo_host / mongo_port (CHGGEN_MONGO_URI ...) to use it",
+        )
+    server = EmbeddedServer(settings.data_dir, port=port)
+    running = server.status()
+    if running is not None:
+        if port is not None and port != running.port:
+            raise DatabaseError(
+                f"the embedded server already runs on port {running.port}",
+                hint="stop it first (chggen db stop) to move it to another port",
+            )
+        console.print(f"Already running: {running.uri} (pid {running.pid})")
+        return
+    info = server.start()
+    console.print(f"Started: {info.uri} (pid {info.pid}, data in {server.storage_path})")
+
+
+@db_app.command("stop")
+def stop() -> None:
+    """Stop the embedded SecantusDB server (the data stays on disk)."""
+    from chggen_flows.db import EmbeddedServer
+
+    settings = get_settings()
+    if EmbeddedServer(settings.data_dir).stop():
+        console.print("Stopped the embedded database server.")
+    else:
+        console.print("The embedded database server was not running.")
+
+
+@db_app.command("status")
+def status() -> None:
+    """Show which database server is used and whether it answers."""
+    from chggen_flows.db import EmbeddedServer, check_connection
+
+    settings = get_settings()
+    if settings.uses_external_server:
+        check_connection(settings)
+        console.print(f"External MongoDB server {_external(settings)}: reachable")
+        return
+    server = EmbeddedServer(settings.data_dir)
+    info = server.status()
+    if info is None:
+        console.print(
+            f"Embedded server: not running (data directory {settings.data_dir}); "
+            "it starts on demand, or with: chggen db start"
+        )
+        return
+    console.print(f"Embedded server: running at {info.uri} (pid {info.pid})")
+    console.print(f"Storage: {server.storage_path}")
+
+
+@db_app.command("init")
+def init() -> None:
+    """Create the JobStore and LaunchPad collections and indexes (keeps existing data)."""
+    from chggen_flows.db import init_database
+
+    settings = get_settings()
+    created = init_database(settings)
+    for database, collections in created.items():
+        console.print(f"{database}: {', '.join(collections)}")
