@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,20 +90,10 @@ def ehull(
     }:
         provider.phase_diagram(system)
 
-    relaxer = BatchRelaxer(RelaxSettings(device=device or get_settings(device=device).device))
-    if relax:
-        records = relaxer.relax([s for _, s in structures])
-        rejected = [
-            (f, r.rejected_reason)
-            for (f, _), r in zip(structures, records, strict=True)
-            if not r.ok
-        ]
-        if rejected:
-            file, why = rejected[0]
-            raise InputError(f"{file} could not be relaxed: {why}", hint="check the structure")
-        energies = [r.final_energy_per_atom for r in records]
-    else:
-        energies = relaxer.predict_energies([s for _, s in structures])
+    # CHGNet prints to stdout when it loads; keep stdout for the table / JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        relaxer = BatchRelaxer(RelaxSettings(device=device or get_settings(device=device).device))
+        energies = _energies(relaxer, structures, relax)
     results = compute_e_d(
         [(s.composition, e) for (_, s), e in zip(structures, energies, strict=True)], provider
     )
@@ -120,6 +112,20 @@ def ehull(
         decomposition = " + ".join(f"{x:.2f} {phase}" for phase, x in r.decomposition.items())
         table.add_row(file, r.formula, f"{r.energy_per_atom:.4f}", f"{r.e_d:+.4f}", decomposition)
     console.print(table)
+
+
+def _energies(relaxer, structures: list[tuple[str, Structure]], relax: bool) -> list[float]:
+    """CHGNet energies per atom: after relaxation, or single points."""
+    if not relax:
+        return relaxer.predict_energies([s for _, s in structures])
+    records = relaxer.relax([s for _, s in structures])
+    for (file, _), record in zip(structures, records, strict=True):
+        if not record.ok:
+            raise InputError(
+                f"{file} could not be relaxed: {record.rejected_reason}",
+                hint="check the structure (overlapping atoms, wrong units)",
+            )
+    return [r.final_energy_per_atom for r in records]
 
 
 def register(app: typer.Typer) -> None:

@@ -270,6 +270,7 @@ def atomic_dump(obj: Any, path: Path) -> None:
     os.close(fd)
     try:
         dumpfn(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the file is data, not a secret
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
