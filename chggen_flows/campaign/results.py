@@ -134,8 +134,11 @@ def load_candidates(store: JobStore, campaign: str | None = None, **filters: Any
             f"unknown result filter(s) {', '.join(sorted(unknown))}",
             hint=f"known: {', '.join(sorted(_FILTERS))}",
         )
-    records = [record for record, _, _ in _latest_records(store, campaign).values()]
-    frame = pd.DataFrame(records)
+    latest = _latest_records(store, campaign)
+    for key, update in _dft_updates(store, campaign).items():
+        if key in latest:
+            latest[key][0].update(update)
+    frame = pd.DataFrame([record for record, _, _ in latest.values()])
     for column in CANDIDATE_COLUMNS:
         if column not in frame:
             frame[column] = None
@@ -144,6 +147,29 @@ def load_candidates(store: JobStore, campaign: str | None = None, **filters: Any
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame = _apply_filters(frame, filters)
     return frame.sort_values(["campaign", "candidate_id"]).reset_index(drop=True)
+
+
+def _dft_updates(store: JobStore, campaign: str | None) -> dict[tuple[str, str], dict]:
+    """DFT fields per candidate: ``WAITING`` once the gate selected it, ``COMPLETED`` with
+    ``e_d_r2scan`` once its r2SCAN E_d exists. (Live states of the VASP jobs, RUNNING or
+    FIZZLED, are in the LaunchPad: ``chggen status``.)"""
+    criteria: dict[str, Any] = {} if campaign is None else {"metadata.campaign": campaign}
+    updates: dict[tuple[str, str], dict] = {}
+    gates = store.query(
+        {**criteria, "output.@class": "GateDecision"}, properties=["output.selected", "metadata"]
+    )
+    for doc in gates:
+        for cid in doc["output"].get("selected", []):
+            key = (doc["metadata"].get("campaign"), cid)
+            updates[key] = {"stage": "dft", "dft_state": "WAITING"}
+    results = store.query(
+        {**criteria, "output.@class": "R2SCANEdDoc"}, properties=["output", "metadata"]
+    )
+    for doc in results:
+        for item in doc["output"]:
+            key = (doc["metadata"].get("campaign"), item["candidate_id"])
+            updates[key] = {"stage": "dft", "dft_state": "COMPLETED", "e_d_r2scan": item["e_d"]}
+    return updates
 
 
 _FILTERS = {

@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import operator
+import re
 from functools import reduce
 from importlib import resources
 from pathlib import Path
@@ -41,8 +42,8 @@ DEFAULT_ROUTING = {
 _VOLUME_RANGE = (5.0, 120.0)
 #: Named E_d reference sources (anything else is the path of an entries file).
 REFERENCE_SOURCES = ("offline", "mp")
-#: Examples shipped as package data, by name.
-EXAMPLES_PACKAGE = "chggen_flows.campaign.examples"
+#: Folder (inside this package) of the example specs shipped as package data.
+EXAMPLES_FOLDER = "examples"
 
 
 class _Strict(BaseModel):
@@ -72,6 +73,14 @@ def _parse_composition(formula: str) -> Composition:
     if any(abs(amount - round(amount)) > 1e-8 for amount in comp.values()):
         raise ValueError(f"composition {formula!r} needs integer amounts")
     return comp
+
+
+def plain_formula(composition: Composition) -> str:
+    """Reduced formula without pymatgen's polyanion brackets: ``ZnP2S6``, not ``Zn(PS3)2``
+    (used in candidate ids and file names)."""
+    # ``formula`` orders elements by electronegativity ("Zn1 P2 S6"); drop the 1s.
+    tokens = composition.reduced_composition.formula.split()
+    return "".join(token[:-1] if re.fullmatch(r"[A-Za-z]+1", token) else token for token in tokens)
 
 
 def _formula_symbols(formula: str) -> list[str]:
@@ -167,7 +176,7 @@ class CompositionRange(_Strict):
             named = dict(zip(self.elements, counts, strict=True))
             if tree is not None and not _evaluate(tree, named):
                 continue
-            formulas.append(Composition(named).reduced_formula)
+            formulas.append(plain_formula(Composition(named)))
         return formulas
 
 
@@ -195,7 +204,7 @@ class CompositionLine(_Strict):
     def expand(self) -> list[str]:
         """The reduced formulas of the line's points, duplicates removed."""
         first, second = (Composition(f) for f in self.endpoints)
-        formulas = [(a * first + b * second).reduced_formula for a, b in self.ratios]
+        formulas = [plain_formula(a * first + b * second) for a, b in self.ratios]
         return list(dict.fromkeys(formulas))
 
 
@@ -280,7 +289,7 @@ class CampaignSpec(_Strict):
     @field_validator("compositions")
     @classmethod
     def _check_compositions(cls, value: list[str]) -> list[str]:
-        return [_parse_composition(f).reduced_formula for f in value]
+        return [plain_formula(_parse_composition(f)) for f in value]
 
     _elements = field_validator("guests")(classmethod(lambda cls, v: _check_elements(v)))
 
@@ -411,13 +420,13 @@ def load_spec(path: str | Path) -> CampaignSpec:
 
 def example_names() -> list[str]:
     """Names of the example specs shipped with the package."""
-    root = resources.files(EXAMPLES_PACKAGE)
+    root = resources.files("chggen_flows.campaign") / EXAMPLES_FOLDER
     return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
 def example_path(name: str) -> Path:
     """Path of a shipped example spec (``li-si-quick``, ``li-si``, ``zn-p-s``, ...)."""
-    candidate = resources.files(EXAMPLES_PACKAGE) / f"{name}.yaml"
+    candidate = resources.files("chggen_flows.campaign") / EXAMPLES_FOLDER / f"{name}.yaml"
     if not candidate.is_file():
         raise InputError(
             f"no example campaign named {name!r}",

@@ -1,0 +1,134 @@
+"""``chggen campaign``: submit specs, list the shipped examples, run the demo campaign."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from chggen_flows.cli.common import console, err_console, get_settings
+from chggen_flows.errors import InputError
+
+campaign_app = typer.Typer(
+    help="Campaigns: submit a spec to the LaunchPad, list examples, run the demo.",
+    no_args_is_help=True,
+)
+
+
+def _load(spec: Path | None, example: str | None):
+    from chggen_flows.campaign.spec import example_path, load_spec
+
+    if (spec is None) == (example is None):
+        raise InputError(
+            "give a spec file or --example NAME (not both)", hint="chggen campaign examples"
+        )
+    return load_spec(spec if spec is not None else example_path(example))
+
+
+@campaign_app.command("submit")
+def submit(
+    spec: Path | None = typer.Argument(None, help="Campaign spec (YAML)."),
+    example: str | None = typer.Option(None, "--example", help="Submit a shipped example instead."),
+    new: bool = typer.Option(False, "--new", help="Submit again even if this spec was submitted."),
+) -> None:
+    """Validate a spec, build its Flow and add it to the LaunchPad.
+
+    Submitting the same spec again reports the existing campaign (unless --new). A bad
+    spec fails here with exit code 2 and nothing is written to the database.
+    """
+    from chggen_flows.campaign.submit import submit_campaign
+    from chggen_flows.db import get_job_store, get_launchpad
+
+    loaded = _load(spec, example)
+    settings = get_settings()
+    result = submit_campaign(loaded, get_job_store(settings), get_launchpad(settings), new=new)
+    if result.created:
+        console.print(
+            f"submitted [bold]{result.campaign}[/] ({result.chemsys}): {result.n_candidates} "
+            f"candidates in {result.n_batches} batch(es), {result.n_jobs} jobs"
+        )
+    else:
+        console.print(
+            f"[yellow]already submitted:[/] [bold]{result.campaign}[/] "
+            "(same spec; use --new to submit it again)"
+        )
+    console.print(f"next: `chggen run` to work on it here, `chggen status {result.campaign}`")
+
+
+@campaign_app.command("examples")
+def examples() -> None:
+    """List the example specs shipped with chggen-flows (use with --example NAME)."""
+    from chggen_flows.campaign.spec import example_names, example_path, load_spec
+
+    for name in example_names():
+        spec = load_spec(example_path(name))
+        console.print(f"[bold]{name}[/]: {spec.description}  ({example_path(name)})")
+
+
+@campaign_app.command("demo")
+def demo(
+    example: str = typer.Option("li-si-quick", "--example", help="Example spec to run."),
+    out: Path = typer.Option(
+        Path("chggen-demo"), "--out", help="Folder for the CIF files and candidates.csv."
+    ),
+) -> None:
+    """Run a small real Li-Si campaign end to end on this machine (the README's main job).
+
+    Submits the example on the configured database (the embedded server is started when
+    no MongoDB URI is set), runs a local worker for the gpu and cpu jobs until the
+    campaign is done, prints the results table and exports the CIFs. VASP jobs added by
+    the DFT gate wait for a VASP worker.
+    """
+    from chggen_flows.campaign.results import load_candidates
+    from chggen_flows.campaign.spec import example_path, load_spec
+    from chggen_flows.campaign.status import campaign_status
+    from chggen_flows.campaign.submit import submit_campaign
+    from chggen_flows.campaign.worker import run_worker
+    from chggen_flows.cli.results import export_cifs, results_table
+    from chggen_flows.db import get_job_store, get_launchpad
+
+    settings = get_settings()
+    store, launchpad = get_job_store(settings), get_launchpad(settings)
+    spec = load_spec(example_path(example))
+    submission = submit_campaign(spec, store, launchpad)
+    cid = submission.campaign
+    console.print(
+        f"campaign [bold]{cid}[/]: {submission.n_candidates} candidates, {submission.n_jobs} jobs"
+        + ("" if submission.created else " (submitted before; continuing it)")
+    )
+    start = time.perf_counter()
+    with err_console.status("running the gpu and cpu jobs (generate, relax, inpaint, E_d)..."):
+        report = run_worker(settings, ["gpu", "cpu"], campaign=cid)
+    console.print(
+        f"worker: {report.completed} job(s) done, {report.fizzled} failed in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+    status = campaign_status(store, launchpad, cid)
+    frame = load_candidates(store, cid)
+    console.print(results_table(frame, f"{cid}: {len(frame)} candidates, lowest E_d first"))
+    folder = out / cid
+    n = export_cifs(store, frame, folder)
+    console.print(f"CIF files ({n}) and candidates.csv: {folder}")
+    console.print(f"report: `chggen report {cid}`; status: `chggen status {cid}`")
+    waiting = status.jobs_by_category.get("vasp", {})
+    if waiting:
+        console.print(
+            f"{sum(waiting.values())} VASP job(s) of the r2SCAN gate wait for a VASP worker "
+            "(`chggen run --category vasp` on a machine with VASP; see docs/cluster.md)"
+        )
+    if status.failures:
+        raise typer.Exit(1)
+
+
+@campaign_app.command("list")
+def list_() -> None:
+    """List submitted campaigns (same as `chggen status` without a campaign)."""
+    from chggen_flows.cli.status import status_command
+
+    status_command(None)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``chggen campaign`` group to the root app."""
+    app.add_typer(campaign_app, name="campaign")

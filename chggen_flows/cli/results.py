@@ -1,0 +1,138 @@
+"""``chggen results``: query candidates; table, JSON, CSV or CIF files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from chggen_flows.cli.common import console, get_settings
+from chggen_flows.errors import InputError
+
+#: Columns of the terminal table (the JSON/CSV outputs have all of them).
+TABLE_COLUMNS = (
+    "candidate_id",
+    "reduced_formula",
+    "natoms",
+    "stage",
+    "valid",
+    "spacegroup_symbol",
+    "e_d",
+    "below_threshold",
+    "dft_state",
+    "rejected_reason",
+)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def results_table(frame, title: str, limit: int | None = None) -> Table:
+    """A rich table of candidates, lowest E_d first."""
+    table = Table(title=title)
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="right" if column in ("natoms", "e_d") else "left")
+    ordered = frame.sort_values("e_d", na_position="last")
+    for row in ordered.head(limit).itertuples() if limit else ordered.itertuples():
+        table.add_row(*(_cell(getattr(row, c)) for c in TABLE_COLUMNS))
+    return table
+
+
+def export_cifs(store, frame, directory: Path) -> int:
+    """Write one CIF per candidate (final structure) and candidates.csv into ``directory``.
+
+    Files are written to a temporary folder next to it and moved into place only when
+    all of them were written, so an interrupted export leaves no partial set.
+    """
+    from pymatgen.io.cif import CifWriter
+
+    from chggen_flows.campaign.results import load_structures
+
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    try:
+        written = 0
+        for campaign, group in frame.groupby("campaign"):
+            structures = load_structures(store, campaign, group["candidate_id"].tolist())
+            for cid, structure in structures.items():
+                CifWriter(structure).write_file(staging / f"{campaign}__{cid}.cif")
+                written += 1
+        frame.to_csv(staging / "candidates.csv", index=False)
+        for path in staging.iterdir():
+            os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def results_command(
+    campaign: str | None = typer.Argument(None, help="Campaign id (default: all campaigns)."),
+    chemsys: str | None = typer.Option(None, "--chemsys", help="Chemical system, e.g. Li-Si."),
+    composition: str | None = typer.Option(
+        None, "--composition", help="Reduced formula, e.g. Li5Si2."
+    ),
+    e_d_min: float | None = typer.Option(None, "--e-d-min", help="Lowest E_d (eV/atom)."),
+    e_d_max: float | None = typer.Option(None, "--e-d-max", help="Highest E_d (eV/atom)."),
+    spacegroup: str | None = typer.Option(
+        None, "--spacegroup", help="Final space group (number or symbol)."
+    ),
+    symmetric: bool | None = typer.Option(
+        None, "--symmetric/--no-symmetric", help="Only (non-)symmetric final structures."
+    ),
+    stage: str | None = typer.Option(
+        None, "--stage", help="Last stage reached (generated ... dft)."
+    ),
+    dft_state: str | None = typer.Option(None, "--dft-state", help="WAITING or COMPLETED."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records (all columns)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (all columns)."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Write one CIF per candidate and candidates.csv into this folder."
+    ),
+    limit: int | None = typer.Option(50, "--limit", help="Rows of the table (0: all)."),
+) -> None:
+    """Query campaign candidates by campaign, chemical system, composition, E_d, space
+    group, symmetry, stage and DFT state."""
+    from chggen_flows.campaign.registry import find_campaign
+    from chggen_flows.campaign.results import load_candidates
+    from chggen_flows.db import get_job_store
+
+    if sum((as_json, as_csv)) > 1:
+        raise InputError("choose one of --json and --csv")
+    store = get_job_store(get_settings())
+    cid = find_campaign(store, campaign)["campaign"] if campaign else None
+    frame = load_candidates(
+        store,
+        cid,
+        chemsys=chemsys,
+        composition=composition,
+        e_d_min=e_d_min,
+        e_d_max=e_d_max,
+        spacegroup=spacegroup,
+        symmetric=symmetric,
+        stage=stage,
+        dft_state=dft_state,
+    )
+    if as_json:
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+    elif as_csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        console.print(results_table(frame, f"{len(frame)} candidate(s)", limit or None))
+    if export is not None:
+        n = export_cifs(store, frame, export)
+        print(f"wrote {n} CIF file(s) and candidates.csv to {export}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``chggen results`` to the root app."""
+    app.command("results")(results_command)
