@@ -67,6 +67,11 @@ def report(
     locality_top: int = typer.Option(
         10, "--locality-top", min=1, help="Best candidates compared with the references."
     ),
+    cn_method: str = typer.Option(
+        "crystalnn",
+        "--cn-method",
+        help="Coordination method of the locality section: crystalnn, voronoi or cutoff.",
+    ),
     candidates: Path | None = typer.Option(
         None,
         "--candidates",
@@ -109,6 +114,7 @@ def report(
         structure_loader=loader,
         reference_structures=references,
         locality_top=locality_top,
+        cn_method=cn_method,
     )
     console.print(
         f"Report of {result.summary.n_candidates} candidates written to {result.html} "
