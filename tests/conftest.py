@@ -38,6 +38,26 @@ def cli(capsys):
     return invoke
 
 
+@pytest.fixture
+def isolated_env(monkeypatch, tmp_path):
+    """An environment with no chggen configuration; returns the data directory.
+
+    Removes every ``CHGGEN_<SETTING>`` variable and CHGGEN_CONFIG, points
+    XDG_CONFIG_HOME at an empty directory (no user YAML file) and sets CHGGEN_DATA_DIR
+    to ``tmp_path / "chggen-data"``, so ``load_settings()`` gives the defaults and any
+    embedded server lives in the test's temporary directory.
+    """
+    from chggen_flows.settings import Settings
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"CHGGEN_{name.upper()}", raising=False)
+    monkeypatch.delenv("CHGGEN_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    data_dir = tmp_path / "chggen-data"
+    monkeypatch.setenv("CHGGEN_DATA_DIR", str(data_dir))
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def secantus_server(tmp_path_factory):
     """A real SecantusDB server for the whole test session; yields its ``ServerInfo``.
@@ -89,21 +109,38 @@ def db_settings(secantus_server, tmp_path):
 
 
 @pytest.fixture
-def db_env(db_settings, monkeypatch):
+def db_env(db_settings, isolated_env, monkeypatch):
     """``db_settings`` exported as ``CHGGEN_*`` environment variables; returns the settings.
 
     For tests that run ``chggen`` commands (``cli`` fixture) or other code calling
-    ``load_settings()``: CHGGEN_MONGO_URI, CHGGEN_DATABASE, CHGGEN_LAUNCHPAD_DATABASE,
-    CHGGEN_DATA_DIR and CHGGEN_DEVICE are set; CHGGEN_CONFIG is removed and
-    XDG_CONFIG_HOME points at an empty directory, so no user YAML file is read.
+    ``load_settings()``: on top of ``isolated_env``, CHGGEN_MONGO_URI, CHGGEN_DATABASE,
+    CHGGEN_LAUNCHPAD_DATABASE, CHGGEN_DATA_DIR and CHGGEN_DEVICE are set.
     """
-    monkeypatch.delenv("CHGGEN_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(db_settings.data_dir.parent / "xdg-config"))
-    for name in type(db_settings).model_fields:
-        monkeypatch.delenv(f"CHGGEN_{name.upper()}", raising=False)
     monkeypatch.setenv("CHGGEN_MONGO_URI", db_settings.mongo_uri.get_secret_value())
     monkeypatch.setenv("CHGGEN_DATABASE", db_settings.database)
     monkeypatch.setenv("CHGGEN_LAUNCHPAD_DATABASE", db_settings.launchpad_database)
     monkeypatch.setenv("CHGGEN_DATA_DIR", str(db_settings.data_dir))
     monkeypatch.setenv("CHGGEN_DEVICE", db_settings.device)
     return db_settings
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory):
+    """A second SecantusDB server, started with ``--auth``; yields its ``ServerInfo``.
+
+    It has one user, ``chggen`` with password ``right`` (role root, in ``admin``).
+    Started on first use only, stopped at the end of the session.
+    """
+    from pymongo import MongoClient
+
+    from chggen_flows.db import EmbeddedServer
+
+    data_dir = tmp_path_factory.mktemp("secantus-auth")
+    info = EmbeddedServer(data_dir).start()
+    client: MongoClient = MongoClient(info.uri)
+    client.admin.command("createUser", "chggen", pwd="right", roles=["root"])
+    client.close()
+    EmbeddedServer(data_dir).stop()
+    server = EmbeddedServer(data_dir, auth=True)
+    yield server.start()
+    server.stop()

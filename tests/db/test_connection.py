@@ -1,0 +1,74 @@
+"""Choosing the server from the settings, and clear errors when it cannot be used."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chggen_flows.db import check_connection, get_job_store, resolve_uri
+from chggen_flows.db.server import free_port
+from chggen_flows.errors import ConfigError, DatabaseError
+from chggen_flows.settings import Settings
+
+
+def _settings(tmp_path, **kwargs) -> Settings:
+    return Settings(data_dir=tmp_path, database="conn_test", **kwargs)
+
+
+def test_uri_settings_win_and_start_nothing(tmp_path):
+    uri = "mongodb://db.example.org:27017/"
+    assert resolve_uri(_settings(tmp_path, mongo_uri=uri)) == uri
+    assert (
+        resolve_uri(_settings(tmp_path, mongo_host="db.example.org"))
+        == "mongodb://db.example.org:27017/"
+    )
+    assert (
+        resolve_uri(
+            _settings(tmp_path, mongo_port=27018, mongo_username="a b", mongo_password="p@ss")
+        )
+        == "mongodb://a+b:p%40ss@127.0.0.1:27018/"
+    )
+    # Credentials given apart from a URI without any are added to it.
+    assert (
+        resolve_uri(_settings(tmp_path, mongo_uri=uri, mongo_username="u", mongo_password="pw"))
+        == "mongodb://u:pw@db.example.org:27017/"
+    )
+    assert not (tmp_path / "server.json").exists()
+
+
+def test_embedded_server_is_required_running_when_start_is_false(tmp_path):
+    with pytest.raises(DatabaseError, match="not running") as err:
+        resolve_uri(_settings(tmp_path), start=False)
+    assert "chggen db start" in err.value.hint
+
+
+def test_unreachable_uri_fails_fast_with_a_hint(tmp_path):
+    settings = _settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{free_port()}/")
+    began = time.monotonic()
+    with pytest.raises(DatabaseError, match="cannot reach") as err:
+        get_job_store(settings)
+    assert time.monotonic() - began < 15
+    assert "CHGGEN_MONGO_URI" in err.value.hint
+
+
+def test_malformed_uri_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="invalid MongoDB URI"):
+        check_connection(_settings(tmp_path, mongo_uri="mongodb://h:notaport/"))
+
+
+def test_credentials_against_an_auth_server(auth_server, tmp_path):
+    port = auth_server.port
+    good = _settings(tmp_path, mongo_port=port, mongo_username="chggen", mongo_password="right")
+    assert check_connection(good).startswith("mongodb://chggen:right@")
+
+    wrong = _settings(tmp_path, mongo_port=port, mongo_username="chggen", mongo_password="wrong")
+    with pytest.raises(DatabaseError, match="authentication failed") as err:
+        check_connection(wrong)
+    assert "wrong" not in str(err.value)  # the password is never echoed
+    assert "CHGGEN_MONGO_PASSWORD" in err.value.hint
+
+    anonymous = _settings(tmp_path, mongo_port=port)
+    with pytest.raises(DatabaseError, match="refused access") as err:
+        check_connection(anonymous)
+    assert "CHGGEN_MONGO_USERNAME" in err.value.hint
