@@ -14,8 +14,8 @@ import torch
 
 
 def _images(sigma_max: float, length_min: float) -> torch.Tensor:
-    """Image offsets n covering +-7 standard deviations of the widest Gaussian."""
-    reach = math.ceil(7.0 * sigma_max / length_min) + 1
+    """Image offsets n covering +-5 standard deviations of the widest Gaussian."""
+    reach = math.ceil(5.0 * sigma_max / length_min) + 1
     return torch.arange(-reach, reach + 1, dtype=torch.float64)
 
 

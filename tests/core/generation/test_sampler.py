@@ -1,0 +1,144 @@
+"""The predictor-corrector sampler against exact scores, seeding and batch invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Composition, Lattice
+
+from chggen_flows.core.generation import (
+    GenerationRequest,
+    SamplerSettings,
+    generate,
+    rejection_summary,
+)
+from chggen_flows.core.generation.sampler import SamplingJob, sample_jobs
+from chggen_flows.core.generation.schedule import sigma_levels
+from chggen_flows.core.model import ScoreModel, ScoreModelConfig
+from chggen_flows.errors import InputError
+
+from .analytic import PeriodicMixtureScore
+
+CELL = np.diag([6.0, 7.0, 8.0])
+CENTRES = np.array([[0.25, 0.25, 0.25], [0.75, 0.6, 0.5]])
+
+
+def test_sigma_levels_are_geometric_with_a_final_zero():
+    sigmas = sigma_levels(200, 10.0, 0.001)
+    assert len(sigmas) == 201 and sigmas[0] == 0.0
+    assert sigmas[1] == pytest.approx(0.001) and sigmas[-1] == pytest.approx(10.0)
+    ratios = sigmas[2:] / sigmas[1:-1]
+    assert np.allclose(ratios, ratios[0])
+
+
+def test_sampler_reproduces_a_periodic_gaussian_mixture():
+    # independent atoms, each from a 30/70 mixture of Gaussians (width 0.3 A) wrapped on
+    # the cell; 16 atoms per structure, as few-atom structures make the corrector's
+    # per-structure step size erratic
+    width, weights = 0.3, [0.3, 0.7]
+    score = PeriodicMixtureScore(CENTRES.tolist(), weights, width)
+    jobs = [SamplingJob([3] * 16, CELL, 100 + i) for i in range(40)]
+    settings = SamplerSettings(n_levels=100, n_corrector=2, dtype="float64")
+    results = sample_jobs(score, jobs, settings, list(range(100, -1, -1)), torch.device("cpu"))
+    pos = np.concatenate([r.positions for r in results])
+    lengths = np.diag(CELL)
+    d = pos[:, None, :] - CENTRES[None] * lengths
+    d -= np.round(d / lengths) * lengths  # minimum image
+    nearest = np.argmin((d**2).sum(-1), axis=1)
+    own = d[np.arange(len(pos)), nearest]
+    n = len(pos)
+    # mixture weight within 3 standard errors, width within 10% (both checked per mode)
+    assert abs((nearest == 1).mean() - 0.7) < 3 * np.sqrt(0.21 / n)
+    for mode in (0, 1):
+        std = np.sqrt((own[nearest == mode] ** 2).mean(axis=0))
+        assert np.all(np.abs(std / width - 1) < 0.1), std
+    assert abs(own.mean()) < 0.05
+
+
+def _mixture() -> PeriodicMixtureScore:
+    return PeriodicMixtureScore(CENTRES.tolist(), [0.5, 0.5], 0.4)
+
+
+REQUESTS = [
+    GenerationRequest(Composition("LiS"), 2, lattice=Lattice(CELL)),
+    GenerationRequest(Composition("Li3S"), 1, lattice=Lattice(CELL * 1.1)),
+    GenerationRequest(Composition("ZnPS3"), 1, lattice=Lattice(CELL)),
+]
+
+
+def test_seeded_and_batch_invariant_with_exact_score():
+    settings = SamplerSettings(n_levels=30, n_corrector=2, dtype="float64", min_distance=0.0)
+    batched = generate(REQUESTS, _mixture(), settings, seed=5, device="cpu")
+    again = generate(REQUESTS, _mixture(), settings, seed=5, device="cpu")
+    other = generate(REQUESTS, _mixture(), settings, seed=6, device="cpu")
+    for a, b, c in zip(batched, again, other, strict=True):
+        assert np.array_equal(a.structure.frac_coords, b.structure.frac_coords)
+        assert not np.allclose(a.structure.frac_coords, c.structure.frac_coords)
+    # one at a time, each with the seed it had in the batch: identical structures
+    for request, cand in zip(REQUESTS, batched, strict=True):
+        alone = GenerationRequest(
+            request.composition, request.formula_units, request.lattice, seed=cand.metadata["seed"]
+        )
+        (single,) = generate([alone], _mixture(), settings, device="cpu")
+        assert np.array_equal(single.structure.frac_coords, cand.structure.frac_coords)
+    # small batches (one structure per model call) change nothing either
+    split = generate(
+        REQUESTS,
+        _mixture(),
+        SamplerSettings(**{**settings.as_dict(), "max_batch_atoms": 1}),
+        seed=5,
+        device="cpu",
+    )
+    for a, b in zip(batched, split, strict=True):
+        assert np.array_equal(a.structure.frac_coords, b.structure.frac_coords)
+    assert [c.structure.composition.reduced_formula for c in batched] == ["LiS", "Li3S", "ZnPS3"]
+
+
+def test_collapsed_outputs_are_rejected_and_counted():
+    # every atom drawn to one tight site: atoms end up on top of each other
+    collapse = PeriodicMixtureScore([[0.5, 0.5, 0.5]], [1.0], 0.01)
+    settings = SamplerSettings(n_levels=20, n_corrector=1, dtype="float64", min_distance=0.5)
+    out = generate(REQUESTS[:2], collapse, settings, seed=0, device="cpu")
+    assert not any(c.valid for c in out)
+    assert all(c.reason.startswith("too close") for c in out)
+    assert all(c.metadata["min_distance"] < 0.5 for c in out)
+    summary = rejection_summary(out)
+    assert summary["n_rejected"] == 2 and summary["reasons"] == {"too close": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> ScoreModel:
+    torch.manual_seed(0)
+    return (
+        ScoreModel(ScoreModelConfig.preset("tiny", elements=("Li", "P", "S", "Zn"))).double().eval()
+    )  # float64: batching may only change rounding
+
+
+def test_real_model_generation_batched_equals_single(tiny_model):
+    settings = SamplerSettings(n_levels=6, n_corrector=1, min_distance=0.0, dtype="float64")
+    requests = [
+        GenerationRequest(Composition("ZnPS3"), 2),
+        GenerationRequest(Composition("Li3PS4"), 1),
+    ]
+    batched = generate(requests, tiny_model, settings, seed=11, device="cpu")
+    for request, cand in zip(requests, batched, strict=True):
+        meta = cand.metadata
+        assert meta["v0_source"] == "regression" and meta["lattice_type"] in (
+            "aP mP mC oP oC oI oF tP tI hR hP cP cI cF".split()
+        )
+        assert cand.structure.volume == pytest.approx(meta["natoms"] * meta["v0"], rel=1e-6)
+        assert meta["model_calls"] == 6 + 5 * 1 and meta["final_score_norm"] > 0
+        alone = GenerationRequest(request.composition, request.formula_units, seed=meta["seed"])
+        (single,) = generate([alone], tiny_model, settings, device="cpu")
+        assert single.structure.lattice == cand.structure.lattice
+        diff = single.structure.frac_coords - cand.structure.frac_coords
+        assert np.abs(diff - np.round(diff)).max() < 1e-8  # float64: rounding only
+    assert len(batched[0].structure) == 10 and batched[0].structure.composition["Zn"] == 2
+
+
+def test_unsupported_element_and_bad_composition_fail_early(tiny_model):
+    with pytest.raises(InputError, match="Si"):
+        generate([Composition("LiSi")], tiny_model, SamplerSettings(n_levels=2), device="cpu")
+    with pytest.raises(InputError, match="whole atoms"):
+        generate([Composition("Li0.5S")], tiny_model, SamplerSettings(n_levels=2), device="cpu")
