@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -24,7 +26,7 @@ def test_repaint_schedule_jumps_back_and_ends_clean():
     assert (steps == -1).sum() == 30 + 4 * 10
     # j = 1 is the paper's per-level resampling, never from the clean level 0
     paper = repaint_schedule(5, jump_length=1, n_resample=3)
-    down_from = [hi for hi, lo in zip(paper[:-1], paper[1:], strict=True) if lo == hi - 1]
+    down_from = [hi for hi, lo in itertools.pairwise(paper) if lo == hi - 1]
     assert [down_from.count(t) for t in (5, 4, 3, 2, 1)] == [3, 3, 3, 3, 1]
 
 
