@@ -49,15 +49,31 @@ def test_json_records_against_the_offline_reference(cli, tmp_path, reference_pha
     assert rows["LiSi"]["e_d"] == pytest.approx(expected.e_d, abs=2e-4)
 
 
-def test_table_with_relax_and_an_entries_file(cli, tmp_path):
-    si = Structure(Lattice.cubic(5.6), ["Si"] * 8, _diamond_coords())
-    si.to(filename=str(tmp_path / "si8.cif"))
+def test_relax_against_an_entries_file(cli, tmp_path):
+    # diamond Si, 2% strained; relaxed by CHGNet it must reach the shipped relaxed
+    # diamond prototype's energy, here compared with a user file's Si at -5.0 eV/atom
+    strained = Structure(Lattice.cubic(5.43 * 1.02), ["Si"] * 8, _diamond_coords())
+    strained.to(filename=str(tmp_path / "si8.cif"))
     refs = tmp_path / "refs.json"
     dumpfn([ComputedEntry("Si", -5.0)], refs)
-    res = cli("ehull", tmp_path / "si8.cif", "--reference", refs, "--relax", "--device", "cpu")
+    res = cli("ehull", tmp_path / "si8.cif", "--reference", refs, "--relax", "--json")
     assert res.exit_code == 0, res.stderr
-    assert "file:refs.json" in res.stdout
-    assert "relaxed" in res.stdout
+    (row,) = json.loads(res.stdout)
+    assert row["reference"] == "file:refs.json"
+    prototype = next(
+        e for e in OfflineCHGNetReference().entries(["Si"]) if e.entry_id == "prototype-Si"
+    )
+    assert row["e_d"] == pytest.approx(prototype.energy_per_atom + 5.0, abs=2e-3)
+
+
+def test_table_output(cli, tmp_path, reference_phases):
+    si, _ = reference_phases
+    si.structure.to(filename=str(tmp_path / "si.cif"))
+    res = cli("ehull", tmp_path / "si.cif")
+    assert res.exit_code == 0, res.stderr
+    assert "E_d vs offline-chgnet (single point)" in res.stdout
+    assert "0.0000" in res.stdout  # on the hull (float32 CHGNet: +0.0000 or -0.0000)
+    assert "1.00 Si" in res.stdout
 
 
 def _diamond_coords():
