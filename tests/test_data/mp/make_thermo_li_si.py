@@ -7,7 +7,9 @@ endpoint returns (``{"data": [ThermoDoc...], "meta": {...}}``, fields ``entries`
 MP elemental reference entries (Li mp-1018134, Si mp-149; MP2020-corrected GGA) and MP
 formation energies of Li15Si4 (mp-569849), LiSi (mp-570363) and metastable Li
 (mp-567337). Energies: E = sum(elemental references) + formation energy x atoms.
-Structures: MP's (Si mp-149 as the diamond prototype). Run from the repository root::
+Structures: MP's from the benchmark files; mp-149 and mp-1018134 have none there and
+get the diamond Si and bcc Li prototypes (the hull only needs their energies). Run from
+the repository root::
 
     python tests/test_data/mp/make_thermo_li_si.py ../shared/data/hull
 """
