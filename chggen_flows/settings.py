@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         ``cpu``, ``cuda`` or ``auto`` (CUDA when a GPU is visible).
     threads
         CPU threads for torch; None uses the core count (at most 8).
+
+    Notes
+    -----
+    ``Settings(...)`` reads keyword arguments and ``CHGGEN_*`` variables only; use
+    :func:`load_settings` to include the YAML file.
     """
 
     model_config = SettingsConfigDict(

@@ -69,6 +69,15 @@ def test_relative_paths_in_yaml_are_relative_to_the_file(tmp_path, monkeypatch):
     assert settings.checkpoint == Path.home() / "model.pt"
 
 
+def test_host_or_port_from_env_select_an_external_server(monkeypatch):
+    assert not load_settings().uses_external_server
+    monkeypatch.setenv("CHGGEN_MONGO_HOST", "127.0.0.1")  # even the default value, if given
+    assert load_settings().uses_external_server
+    monkeypatch.delenv("CHGGEN_MONGO_HOST")
+    monkeypatch.setenv("CHGGEN_MONGO_PORT", "27018")
+    assert load_settings().uses_external_server
+
+
 def test_data_dir_from_chggen_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CHGGEN_DATA_DIR", str(tmp_path / "d"))
     assert load_settings().data_dir == tmp_path / "d"

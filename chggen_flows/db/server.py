@@ -191,7 +191,8 @@ class EmbeddedServer:
     host
         Loopback address to listen on.
     port
-        Port to listen on; None picks a free one.
+        Port to listen on; None picks a free one. Ignored when a server already runs
+        for ``data_dir`` (``start`` returns that one).
     auth
         Start with ``--auth`` (SCRAM authentication required). Users are created by
         connecting once without ``auth`` and running ``createUser``.
@@ -211,7 +212,9 @@ class EmbeddedServer:
         port: int | None = None,
         auth: bool = False,
     ) -> None:
-        self.data_dir = Path(data_dir).expanduser().absolute()
+        # Resolved: the path is matched against the server's command line, which must
+        # not depend on the symlink or working directory a caller used.
+        self.data_dir = Path(data_dir).expanduser().resolve()
         self.host = host
         self.port = port
         self.auth = auth
