@@ -56,6 +56,12 @@ def ehull(
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON list of {file, formula, e_d, reference}."
     ),
+    add_reference: list[Path] = typer.Option(
+        [],
+        "--add-reference",
+        help="Known structures (files or directories) to relax with CHGNet and add to the "
+        "offline reference hull; repeatable.",
+    ),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="MP_API_KEY", help="Materials Project API key (also MP_API_KEY)."
     ),
@@ -69,7 +75,8 @@ def ehull(
     Energies are CHGNet's (MP2020-compatible GGA/GGA+U scale), so the reference is the
     CHGNet hull of known structures (offline), MP's corrected GGA/GGA+U entries (mp) or
     a user's file on the same scale. Every row records the reference it was computed
-    against. Nothing is written to disk (except the MP response cache).
+    against. Known structures missing from the shipped offline sets can be added with
+    --add-reference. Nothing is written to disk (except the MP response cache).
     """
     from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
     from chggen_flows.core.stability import compute_e_d, get_reference
@@ -77,7 +84,17 @@ def ehull(
     structures = structure_files(inputs)
     if not structures:
         raise InputError("no structures given", hint="pass CIF files or directories")
-    provider = get_reference(reference, cache_dir=cache_dir, api_key=api_key)
+    extra = [s for _, s in structure_files(add_reference)] if add_reference else []
+    settings = RelaxSettings(device=device or get_settings(device=device).device)
+    # CHGNet prints to stdout when it loads; keep stdout for the table / JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        provider = get_reference(
+            reference,
+            cache_dir=cache_dir,
+            api_key=api_key,
+            extra_structures=extra,
+            relax_settings=settings,
+        )
     if provider.functional != "GGA_GGA+U":
         raise InputError(
             f"reference {provider.label!r} is {provider.functional}; CHGNet energies need a "
@@ -90,10 +107,8 @@ def ehull(
     }:
         provider.phase_diagram(system)
 
-    # CHGNet prints to stdout when it loads; keep stdout for the table / JSON.
     with contextlib.redirect_stdout(sys.stderr):
-        relaxer = BatchRelaxer(RelaxSettings(device=device or get_settings(device=device).device))
-        energies = _energies(relaxer, structures, relax)
+        energies = _energies(BatchRelaxer(settings), structures, relax)
     results = compute_e_d(
         [(s.composition, e) for (_, s), e in zip(structures, energies, strict=True)], provider
     )

@@ -107,3 +107,27 @@ def test_bad_input_exits_2_and_writes_nothing(cli, tmp_path, monkeypatch, args, 
     assert message in res.stderr.replace("\n", " ")
     assert "Hint" in res.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_add_reference_structures_to_the_offline_hull(cli, tmp_path):
+    # Cu is in no shipped set: refused without, computed with a user structure of fcc Cu
+    fcc = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]])
+    fcc.get_primitive_structure().to(filename=str(tmp_path / "cu.cif"))
+    strained = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.85), ["Cu"], [[0, 0, 0]])
+    strained.get_primitive_structure().to(filename=str(tmp_path / "cu_strained.cif"))
+
+    res = cli("ehull", tmp_path / "cu_strained.cif", "--json")
+    assert res.exit_code == 2 and "no elemental entry for Cu" in res.stderr
+
+    res = cli(
+        "ehull", tmp_path / "cu_strained.cif", "--add-reference", tmp_path / "cu.cif", "--json"
+    )
+    assert res.exit_code == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert row["reference"] == "offline-chgnet"
+    assert row["e_d"] > 0.01  # a 7% strained cell is above the relaxed reference
+
+    res = cli(
+        "ehull", tmp_path / "cu.cif", "--reference", "mp", "--add-reference", tmp_path / "cu.cif"
+    )
+    assert res.exit_code == 2 and "only fit the offline" in res.stderr.replace("\n", " ")

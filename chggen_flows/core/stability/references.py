@@ -534,6 +534,8 @@ def get_reference(
     cache_dir: Path | None = None,
     api_key: str | None = None,
     functional: str | None = None,
+    extra_structures: Sequence[Structure] = (),
+    relax_settings: Any | None = None,
 ) -> ReferenceProvider:
     """A reference provider from a source name or an entries file.
 
@@ -548,17 +550,31 @@ def get_reference(
         Materials Project API key (default ``$MP_API_KEY``).
     functional
         For an entries file only: the functional of its energies.
+    extra_structures
+        For ``"offline"`` only: more known structures of the system, relaxed with CHGNet
+        here (see :func:`chgnet_entries`) and added to the shipped ones.
+    relax_settings
+        :class:`chggen_flows.core.relax.RelaxSettings` for ``extra_structures``.
 
     Raises
     ------
     InputError
-        Unknown source name, missing or malformed entries file.
+        Unknown source name, missing or malformed entries file, extra structures
+        with a source other than ``"offline"``.
     ConfigError
         MP selected without an API key.
     """
     name = str(source)
     if name == "offline":
-        return OfflineCHGNetReference()
+        ids = [f"user-{k}-{s.composition.reduced_formula}" for k, s in enumerate(extra_structures)]
+        extra = chgnet_entries(extra_structures, ids, relax_settings) if ids else ()
+        return OfflineCHGNetReference(extra_entries=extra)
+    if extra_structures:
+        raise InputError(
+            "extra reference structures are relaxed with CHGNet and only fit the offline "
+            f"reference, not {name!r}",
+            hint="use --reference offline, or add the phases to your entries file",
+        )
     if name in ("mp", "mp-r2scan"):
         provider = MPReference(GGA if name == "mp" else R2SCAN, api_key, cache_dir)
         provider.require_api_key()
