@@ -127,6 +127,30 @@ def ping(uri: str, timeout_s: float = 2.0) -> bool:
     return True
 
 
+def _answering_pid(uri: str, timeout_s: float) -> int | None:
+    """The pid the server at ``uri`` reports (``serverStatus``), or None if it is silent.
+
+    Returns 0 when the server answers but withholds its status (``--auth``). Used to
+    make sure the server that answers on a fresh port is the process just started,
+    not another one that grabbed the port first.
+    """
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure, PyMongoError
+
+    ms = int(timeout_s * 1000)
+    client: MongoClient = MongoClient(
+        uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
+    )
+    try:
+        return int(client.admin.command("serverStatus").get("pid", 0))
+    except OperationFailure:
+        return 0
+    except PyMongoError:
+        return None
+    finally:
+        client.close()
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs (reaping it first if it is our exited child)."""
     try:
@@ -255,20 +279,13 @@ class EmbeddedServer:
             executable = find_server_executable()
             if self.port is not None:
                 if port_in_use(self.host, self.port):
-                    raise DatabaseError(
-                        f"port {self.port} on {self.host} is already in use",
-                        hint="choose another port (chggen db start --port N) or leave it "
-                        "out to pick a free one",
-                    )
+                    raise self._port_in_use_error(self.port)
                 return self._launch(executable, self.port)
-            # A free port can be taken between probing and binding: retry a few times.
-            for attempt in range(3):
-                try:
+            # A free port can be taken between probing and binding: try again.
+            for _ in range(2):
+                with contextlib.suppress(_PortTaken):
                     return self._launch(executable, free_port(self.host))
-                except _PortTaken:
-                    if attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
+            return self._launch(executable, free_port(self.host))
 
     def stop(self) -> bool:
         """Stop the server; return whether one was running.
@@ -393,8 +410,15 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self._launch_failed(port, log_start)
-            if ping(uri, timeout_s=0.5):
+            answering = _answering_pid(uri, timeout_s=0.5)
+            if answering in (proc.pid, 0):
                 break
+            if answering is not None:  # someone else's server took the port first
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=START_TIMEOUT_S)  # ours fails to bind and exits
+                if proc.poll() is None:
+                    _terminate(proc.pid)
+                self._launch_failed(port, log_start)
             time.sleep(0.1)
         else:
             _terminate(proc.pid)
@@ -408,18 +432,20 @@ class EmbeddedServer:
         os.replace(tmp, self.state_file)
         return info
 
+    def _port_in_use_error(self, port: int) -> DatabaseError:
+        return DatabaseError(
+            f"port {port} on {self.host} is already in use",
+            hint="choose another port (chggen db start --port N) or leave it out to pick "
+            "a free one",
+        )
+
     def _launch_failed(self, port: int, log_start: int) -> None:
         """Raise the error that explains why the server process exited at start-up."""
         with open(self.log_file, "rb") as log:
             log.seek(log_start)
             text = log.read().decode(errors="replace")
         if "Address already in use" in text:
-            if self.port is None:
-                raise _PortTaken(port)
-            raise DatabaseError(
-                f"port {port} on {self.host} is already in use",
-                hint="choose another port or leave it out to pick a free one",
-            )
+            raise _PortTaken(port) if self.port is None else self._port_in_use_error(port)
         if "already being managed by another process" in text:
             raise DatabaseError(
                 f"the database storage {self.storage_path} is in use by another server "

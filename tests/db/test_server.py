@@ -14,6 +14,7 @@ import pytest
 from pymongo import MongoClient
 
 from chggen_flows.db import EmbeddedServer
+from chggen_flows.db import server as server_module
 from chggen_flows.db.server import _pid_alive, ping
 from chggen_flows.errors import ConfigError, DatabaseError
 
@@ -113,6 +114,26 @@ def test_concurrent_starts_from_two_processes_share_one_server(tmp_path):
         assert info is not None and [str(info.pid), str(info.port)] == outputs[0]
     finally:
         server.stop()
+
+
+def test_a_free_port_taken_by_another_server_is_retried(tmp_path, monkeypatch):
+    other = EmbeddedServer(tmp_path / "other")
+    taken = other.start()
+    try:
+        ports = iter([taken.port])  # the first "free" port is already served
+        real_free_port = server_module.free_port
+        monkeypatch.setattr(
+            server_module, "free_port", lambda host: next(ports, None) or real_free_port(host)
+        )
+        server = EmbeddedServer(tmp_path / "ours")
+        info = server.start()
+        try:
+            assert info.port != taken.port and info.pid != taken.pid
+            assert json.loads(server.state_file.read_text())["pid"] == info.pid
+        finally:
+            server.stop()
+    finally:
+        other.stop()
 
 
 def test_port_in_use_is_a_clear_error_and_writes_no_state(tmp_path):
