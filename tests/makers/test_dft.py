@@ -7,12 +7,14 @@ against them (INCAR, POSCAR, POTCAR symbols, KSPACING) and copies their outputs 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from atomate2.utils.testing import vasp as vasp_testing
 from atomate2.utils.testing.vasp import monkeypatch_vasp
 from jobflow import CURRENT_JOB, run_locally
+from monty.json import MontyDecoder, jsanitize
 from monty.serialization import dumpfn
 from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedEntry
@@ -145,6 +147,20 @@ def test_gate_without_candidates_below_threshold_adds_nothing(si):
     )
     assert response.addition is None
     assert response.output.selected == []
+
+
+def test_gate_survives_serialisation(si):
+    # FireWorks / the job store keep jobs as JSON: the gate must decide the same after
+    # a round trip (its maker, overrides and pass_manager_config included)
+    gate = DFTGateMaker(threshold=0.05, incar_updates={"NCORE": 2}).make(
+        [{"candidate_id": "a", "structure": si, "e_d": 0.01}]
+    )
+    restored = MontyDecoder().decode(json.dumps(jsanitize(gate.as_dict(), strict=True)))
+    assert restored.config.pass_manager_config is False
+    response = restored.run(store=_memory_store())
+    assert response.output.selected == ["a"]
+    names = [job.name for job, _ in response.addition.iterflow()]
+    assert names == ["MP pre-relax 1", "MP meta-GGA relax 2", "MP meta-GGA static", "r2SCAN E_d"]
 
 
 def test_kpoints_override_reaches_input_generators():
