@@ -282,9 +282,11 @@ def _config_error(exc: ValidationError, path: Path | None, flags: set[str]) -> C
     fields = sorted(Settings.model_fields)
     problems: list[str] = []
     hints: list[str] = []
+    unknown = False
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "settings"
         if err["type"] == "extra_forbidden":
+            unknown = True
             where = f"in {path}" if path is not None and key not in flags else "given"
             problems.append(f"unknown setting {key!r} {where}")
             close = difflib.get_close_matches(key, fields, n=1)
@@ -293,10 +295,16 @@ def _config_error(exc: ValidationError, path: Path | None, flags: set[str]) -> C
         else:
             # Never echo the input: it may be a password or a URI with credentials.
             problems.append(f"{key} ({_source_of(key, path, flags)}): {err['msg']}")
-    hints.append(
-        f"valid settings: {', '.join(fields)}; set them in the YAML file"
-        f"{f' ({path})' if path else ''} or as {ENV_PREFIX}<NAME> environment variables"
-    )
+    if unknown:
+        hints.append(
+            f"valid settings: {', '.join(fields)}; set them in the YAML file"
+            f"{f' ({path})' if path else ''} or as {ENV_PREFIX}<NAME> environment variables"
+        )
+    else:
+        hints.append(
+            "fix the value where it is set (chggen config path names the YAML file); "
+            "docs/configuration.md lists each setting's type and default"
+        )
     return ConfigError("invalid configuration: " + "; ".join(problems), hint=" ".join(hints))
 
 
