@@ -15,6 +15,7 @@ these keys are accepted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,12 @@ class DFTGateMaker(Maker):
     worker_category: str | None = "vasp"
     ed_maker: R2SCANEdMaker | None = field(default_factory=R2SCANEdMaker)
 
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.threshold):
+            raise InputError(f"invalid E_d threshold {self.threshold!r}", hint="e.g. 0.03 eV/atom")
+        if self.max_candidates is not None and self.max_candidates < 0:
+            raise InputError(f"max_candidates must be >= 0, got {self.max_candidates}")
+
     def make(
         self,
         candidates: Sequence[DFTCandidate | dict[str, Any]],
@@ -221,8 +228,6 @@ class DFTGateMaker(Maker):
         reference_structures: list[Structure],
     ) -> Response:
         """Run-time body of the gate (see :meth:`make`)."""
-        if self.threshold is None or self.threshold != self.threshold:
-            raise InputError(f"invalid E_d threshold {self.threshold!r}")
         records = as_candidates(candidates)
         below = sorted((c for c in records if c.e_d < self.threshold), key=lambda c: c.e_d)
         selected = below[: self.max_candidates] if self.max_candidates is not None else below

@@ -171,9 +171,13 @@ def test_kpoints_override_reaches_input_generators():
     assert gate.dft_maker.static_maker.input_set_generator.user_kpoints_settings == {}
 
 
-def test_bad_candidates_are_refused(si):
+def test_bad_candidates_and_settings_are_refused(si):
     with pytest.raises(InputError, match="candidate_id"):
         as_candidates([{"structure": si, "e_d": 0.0}])
+    with pytest.raises(InputError, match="threshold"):
+        DFTGateMaker(threshold=float("nan"))
+    with pytest.raises(InputError, match="max_candidates"):
+        DFTGateMaker(max_candidates=-1)
 
 
 def _memory_store():
