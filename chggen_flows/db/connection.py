@@ -35,19 +35,17 @@ def resolve_uri(settings: Settings, start: bool = True) -> str:
 
     Raises
     ------
+    ConfigError
+        When a password is given without a user name.
     DatabaseError
         When the embedded server is needed, not running and ``start`` is False, or it
         cannot be started.
     """
     if settings.mongo_uri is not None:
-        uri = settings.mongo_uri.get_secret_value()
-        if settings.mongo_username and "@" not in uri.split("://", 1)[1].split("/", 1)[0]:
-            scheme, rest = uri.split("://", 1)
-            uri = f"{scheme}://{_userinfo(settings)}{rest}"
-        return uri
+        return _with_credentials(settings.mongo_uri.get_secret_value(), settings)
     if settings.uses_external_server:
         port = settings.mongo_port or DEFAULT_MONGO_PORT
-        return f"mongodb://{_userinfo(settings)}{settings.mongo_host}:{port}/"
+        return _with_credentials(f"mongodb://{settings.mongo_host}:{port}/", settings)
     server = EmbeddedServer(settings.data_dir)
     if start:
         return server.start().uri
@@ -60,14 +58,31 @@ def resolve_uri(settings: Settings, start: bool = True) -> str:
     return info.uri
 
 
-def _userinfo(settings: Settings) -> str:
-    """``user:password@`` (percent-escaped) for the URI, or an empty string."""
-    if not settings.mongo_username:
-        return ""
-    user = quote_plus(settings.mongo_username)
-    if settings.mongo_password is None:
-        return f"{user}@"
-    return f"{user}:{quote_plus(settings.mongo_password.get_secret_value())}@"
+def _with_credentials(uri: str, settings: Settings) -> str:
+    """``uri`` with ``mongo_username`` / ``mongo_password`` filled in where it lacks them.
+
+    Credentials written in the URI win; a password alone completes a URI that names
+    only the user (``mongodb://alice@host/``), so it can stay out of the YAML file.
+
+    Raises
+    ------
+    ConfigError
+        When a password is set but no user name is given anywhere.
+    """
+    scheme, rest = uri.split("://", 1)
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    user, _, hosts = netloc.rpartition("@")
+    if not user and settings.mongo_username:
+        user = quote_plus(settings.mongo_username)
+    if user and ":" not in user and settings.mongo_password is not None:
+        user += ":" + quote_plus(settings.mongo_password.get_secret_value())
+    if not user and settings.mongo_password is not None:
+        raise ConfigError(
+            "mongo_password is set but no MongoDB user name is given",
+            hint="set mongo_username (CHGGEN_MONGO_USERNAME) or put the user in the URI",
+        )
+    return f"{scheme}://{user}@{hosts}{tail}" if user else uri
 
 
 def uri_with_database(uri: str, database: str) -> str:

@@ -34,6 +34,17 @@ def test_uri_settings_win_and_start_nothing(tmp_path):
         resolve_uri(_settings(tmp_path, mongo_uri=uri, mongo_username="u", mongo_password="pw"))
         == "mongodb://u:pw@db.example.org:27017/"
     )
+    # A password alone completes a URI that names the user; URI credentials win.
+    assert (
+        resolve_uri(_settings(tmp_path, mongo_uri="mongodb://u@h/?w=1", mongo_password="p"))
+        == "mongodb://u:p@h/?w=1"
+    )
+    assert (
+        resolve_uri(_settings(tmp_path, mongo_uri="mongodb://u:x@h", mongo_password="p"))
+        == "mongodb://u:x@h"
+    )
+    with pytest.raises(ConfigError, match="no MongoDB user name"):
+        resolve_uri(_settings(tmp_path, mongo_uri=uri, mongo_password="p"))
     assert not (tmp_path / "server.json").exists()
 
 
