@@ -91,6 +91,7 @@ def relax(
     model: Path | None = typer.Option(
         None, "--model", help="CHGNet checkpoint (default: pretrained model from the wheel)."
     ),
+    threads: int | None = typer.Option(None, help="torch CPU threads (default: settings)."),
     symprec: float = typer.Option(0.1, help="symprec (Å) of the final space-group classification."),
     angle_tolerance: float = typer.Option(
         10.0, help="Angle tolerance (deg) of the classification."
@@ -106,14 +107,16 @@ def relax(
     from chggen_flows.core.symmetry import classify_symmetry
 
     named = collect_inputs(inputs)
+    app_settings = get_settings(device=device, threads=threads)
     settings = RelaxSettings(
         fmax=fmax,
         max_steps=steps,
         relax_cell=relax_cell,
         batch_size=batch_size,
         min_distance=min_distance,
-        device=device or get_settings(device=device).device,
+        device=app_settings.device,
         model_path=model,
+        threads=app_settings.threads,
     )
     records = BatchRelaxer(settings).relax([s for _, s in named])
     summary: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(settings).items()}}

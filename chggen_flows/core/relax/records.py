@@ -44,6 +44,10 @@ class RelaxSettings:
         weights shipped in the ``chgnet`` wheel (offline).
     save_trajectory
         Keep every step's structure, energy and largest force in the record.
+    threads
+        torch CPU threads; ``None`` applies :func:`chggen_flows.core.device.configure_threads`'s
+        default (all cores). On a machine shared with other busy processes one thread
+        can be many times faster (OpenMP threads wait on each other).
     """
 
     fmax: float = 0.1
@@ -54,6 +58,7 @@ class RelaxSettings:
     device: str = "auto"
     model_path: str | Path | None = None
     save_trajectory: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.fmax > 0:
@@ -65,6 +70,8 @@ class RelaxSettings:
                 f"batch_size must be >= 1, got {self.batch_size}",
                 hint="leave it unset to choose it automatically",
             )
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be >= 1, got {self.threads}")
         if self.min_distance < 0:
             raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
 

@@ -31,7 +31,7 @@ def _perturbed(name: str, seed: int) -> Structure:
 
 @pytest.fixture(scope="module")
 def relaxer() -> BatchRelaxer:
-    return BatchRelaxer(RelaxSettings(max_steps=STEPS, device="cpu", batch_size=3))
+    return BatchRelaxer(RelaxSettings(max_steps=STEPS, device="cpu", batch_size=3, threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,8 @@ def test_predict_energies_match_initial_energies(relaxer, structures, records) -
 def test_close_atoms_rejected_and_the_rest_relaxed(relaxer) -> None:
     bad = Structure(Lattice.cubic(4.0), ["Si", "Si"], [[0, 0, 0], [0.1, 0, 0]])
     good = _perturbed("ZnS_mp-560588", 11)
-    traj_relaxer = BatchRelaxer(RelaxSettings(max_steps=5, save_trajectory=True, device="cpu"))
-    traj_relaxer.model = relaxer.model  # reuse the loaded weights
+    settings = RelaxSettings(max_steps=5, save_trajectory=True, device="cpu")
+    traj_relaxer = BatchRelaxer(settings, model=relaxer.model)
     rejected, relaxed = traj_relaxer.relax([bad, good])
     assert not rejected.ok and "0.400 Å apart" in rejected.rejected_reason
     assert rejected.structure is bad and np.isnan(rejected.final_energy_per_atom)
@@ -98,8 +98,7 @@ def test_close_atoms_rejected_and_the_rest_relaxed(relaxer) -> None:
 
 
 def test_fixed_cell_keeps_the_lattice(relaxer) -> None:
-    fixed = BatchRelaxer(RelaxSettings(max_steps=5, relax_cell=False, device="cpu"))
-    fixed.model = relaxer.model
+    fixed = BatchRelaxer(RelaxSettings(max_steps=5, relax_cell=False, device="cpu"), relaxer.model)
     start = _perturbed("ZnS_mp-560588", 5)
     (record,) = fixed.relax([start])
     np.testing.assert_allclose(record.structure.lattice.matrix, start.lattice.matrix)
