@@ -7,14 +7,16 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from monty.serialization import loadfn
-from pymatgen.core import Structure
 from rich.table import Table
 
 from chggen_flows.cli.common import console
 from chggen_flows.errors import InputError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 analysis_app = typer.Typer(
     help="Structure analyses of generated vs reference structures.", no_args_is_help=True
@@ -22,6 +24,8 @@ analysis_app = typer.Typer(
 
 
 def _from_record(item: object, path: Path) -> Structure:
+    from pymatgen.core import Structure
+
     if isinstance(item, Structure):
         return item
     if isinstance(item, dict) and "structure" in item:
@@ -52,6 +56,10 @@ def read_structures(paths: Sequence[Path]) -> list[Structure]:
     list of Structure
         All structures, in file order.
     """
+    # Imported here: every `chggen` invocation imports this module, few read structures.
+    from monty.serialization import loadfn
+    from pymatgen.core import Structure
+
     structures: list[Structure] = []
     for path in paths:
         if not path.is_file():

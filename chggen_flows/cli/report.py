@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from chggen_flows.cli.analysis import read_structures
 from chggen_flows.cli.common import console, get_settings
-from chggen_flows.errors import CampaignError, InputError
+from chggen_flows.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    from chggen_flows.report.build import StructureLoader
 
 
 def _read_candidates_file(path: Path) -> pd.DataFrame:
     """A candidates table exported by ``chggen results --csv`` / ``--json``."""
+    import pandas as pd
+
     if not path.is_file():
         raise InputError(f"Candidates file {path} does not exist.", "Check the path.")
     try:
@@ -27,26 +35,24 @@ def _read_candidates_file(path: Path) -> pd.DataFrame:
         ) from exc
 
 
-def _load_from_database(campaign: str):
-    """Candidates frame and structure loader of ``campaign`` from the job store."""
-    from chggen_flows.campaign.results import list_campaigns, load_candidates, load_structures
+def _load_from_database(campaign: str) -> tuple[str, pd.DataFrame, StructureLoader]:
+    """Full campaign id, candidates frame and structure loader of ``campaign``.
+
+    A unique prefix of the id is enough (as for ``chggen status``); an unknown campaign
+    raises CampaignError, a known one without candidates gives an empty frame.
+    """
+    from chggen_flows.campaign.registry import find_campaign
+    from chggen_flows.campaign.results import load_candidates, load_structures
     from chggen_flows.db import get_job_store
 
     store = get_job_store(get_settings())
-    store.connect()
-    frame = load_candidates(store, campaign)
-    if frame.empty:
-        known = list_campaigns(store)
-        if campaign not in set(known.get("campaign", [])):
-            raise CampaignError(
-                f"No campaign named {campaign!r} in the database.",
-                "`chggen results` lists the campaigns (ids like li-si-quick-1a2b3c4d).",
-            )
+    campaign_id = find_campaign(store, campaign)["campaign"]
+    frame = load_candidates(store, campaign_id)
 
-    def loader(ids: list[str]):
-        return load_structures(store, campaign, ids)
+    def loader(ids: list[str]) -> dict[str, Structure]:
+        return load_structures(store, campaign_id, ids)
 
-    return frame, loader
+    return campaign_id, frame, loader
 
 
 def report(
@@ -104,7 +110,7 @@ def report(
     elif candidates is not None:
         frame = _read_candidates_file(candidates)
     else:
-        frame, loader = _load_from_database(campaign)
+        name, frame, loader = _load_from_database(campaign)
     references = read_structures(reference) if reference else None
     result = build_report(
         frame,

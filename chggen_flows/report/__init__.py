@@ -9,10 +9,9 @@ writes ``report.html`` (self-contained), ``summary.json``, ``figures/*.png`` and
 from __future__ import annotations
 
 from chggen_flows.report.build import ReportResult, StructureLoader, build_report
-from chggen_flows.report.data import CANDIDATE_COLUMNS, ReportSummary, gather
+from chggen_flows.report.data import ReportSummary, gather
 
 __all__ = [
-    "CANDIDATE_COLUMNS",
     "ReportResult",
     "ReportSummary",
     "StructureLoader",

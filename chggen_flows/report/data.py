@@ -1,8 +1,8 @@
 """Numbers of a campaign report, gathered from the candidates table.
 
 The input is the one-row-per-candidate frame of
-``chggen_flows.campaign.results.load_candidates`` (columns listed in
-:data:`CANDIDATE_COLUMNS`); missing columns and missing values mean "this stage has not
+``chggen_flows.campaign.results.load_candidates`` (columns
+``chggen_flows.campaign.results.CANDIDATE_COLUMNS``); missing columns and missing values mean "this stage has not
 produced that number yet". Every statistic is defined here once, with its denominator,
 so the HTML, the figures and ``summary.json`` cannot disagree.
 """
@@ -16,52 +16,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-#: Columns of the candidates table (``load_candidates``); absent ones are added as missing.
-CANDIDATE_COLUMNS: tuple[str, ...] = (
-    "campaign",
-    "candidate_id",
-    "formula",
-    "reduced_formula",
-    "chemsys",
-    "natoms",
-    "formula_units",
-    "lattice_type",
-    "mode",
-    "stage",
-    "valid",
-    "rejected_reason",
-    "de_uncond",
-    "rmsd_uncond",
-    "spacegroup_uncond",
-    "symmetric_uncond",
-    "framework_found",
-    "framework_symprec",
-    "framework_spacegroup",
-    "de_inpaint",
-    "rmsd_inpaint",
-    "spacegroup_number",
-    "spacegroup_symbol",
-    "symmetric",
-    "energy_per_atom",
-    "e_d",
-    "e_d_reference",
-    "duplicate_of",
-    "below_threshold",
-    "dft_state",
-    "e_d_r2scan",
-)
-
-#: Pipeline stages in the order a candidate passes them (``stage`` is the furthest reached).
-STAGES: tuple[str, ...] = (
-    "generated",
-    "relaxed",
-    "framework",
-    "inpainted",
-    "relaxed_inpaint",
-    "classified",
-    "ehull",
-    "dft",
-)
+# One definition of the table's columns and of the stage order: the results API's.
+from chggen_flows.campaign.results import CANDIDATE_COLUMNS
+from makers.schemas import STAGES
 
 _NUMERIC = (
     "natoms",
@@ -172,7 +129,7 @@ class ReportSummary(BaseModel):
 
 
 def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` with every column of :data:`CANDIDATE_COLUMNS` and clean types.
+    """A copy of ``frame`` with every column of ``CANDIDATE_COLUMNS`` and clean types.
 
     Missing columns are added as all-missing, numeric columns become float (NaN when
     missing) and flag columns become nullable booleans, so that partial campaigns and
