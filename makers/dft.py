@@ -95,8 +95,9 @@ class R2SCANEdMaker(Maker):
         Job name.
     reference
         ``"mp-r2scan"`` (Materials Project r2SCAN entries, needs ``MP_API_KEY`` on the
-        worker), the path of an r2SCAN entries file, or ``None`` to use only the
-        campaign's own r2SCAN runs of reference phases.
+        worker), the path of an r2SCAN entries file (JSON or CSV; read as r2SCAN unless
+        its entries' ``run_type`` says otherwise, which is refused), or ``None`` to use
+        only the campaign's own r2SCAN runs of reference phases.
     cache_dir
         Disk cache of MP responses on the worker.
     """
@@ -135,7 +136,13 @@ class R2SCANEdMaker(Maker):
         if self.reference is None:
             provider = EntriesReference(own, "campaign-r2scan", R2SCAN)
         else:
-            base = get_reference(self.reference, cache_dir=self.cache_dir and Path(self.cache_dir))
+            # A file given as the r2SCAN reference is read as r2SCAN unless its entries
+            # say otherwise (then it is refused below or by the file reader).
+            base = get_reference(
+                self.reference,
+                cache_dir=self.cache_dir and Path(self.cache_dir),
+                functional=R2SCAN,
+            )
             if base.functional != R2SCAN:
                 raise ReferenceDataError(
                     f"reference {base.label!r} is {base.functional}, not r2SCAN",

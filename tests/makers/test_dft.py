@@ -20,7 +20,7 @@ from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 from pymatgen.io.vasp import Incar
 
-from chggen_flows.errors import InputError
+from chggen_flows.errors import InputError, ReferenceDataError
 from makers.dft import DFTGateMaker, R2SCANEdMaker, as_candidates
 
 VASP_DIR = Path(__file__).parents[1] / "test_data" / "vasp"
@@ -69,17 +69,11 @@ def _run(flow, tmp_path):
 def test_gate_runs_r2scan_only_below_threshold(mock_vasp, si, tmp_path):
     mock_vasp(REF_PATHS, FAKE_KWARGS)
     n = len(si)
-    reference = tmp_path / "r2scan_refs.json"
+    reference = tmp_path / "r2scan_refs.csv"
     # An r2SCAN Si reference 10 meV/atom below the mocked static: the candidate's E_d
-    # must come out as +0.010 eV/atom.
-    dumpfn(
-        [
-            ComputedEntry(
-                si.composition, STATIC_ENERGY - 0.010 * n, parameters={"run_type": "r2SCAN"}
-            )
-        ],
-        reference,
-    )
+    # must come out as +0.010 eV/atom. A CSV says nothing about its functional: given
+    # as the r2SCAN reference, it is read as r2SCAN.
+    reference.write_text(f"formula,energy_per_atom\nSi,{STATIC_ENERGY / n - 0.010!r}\n")
     gate = DFTGateMaker(
         threshold=0.1,
         incar_updates=INCAR_UPDATES,
@@ -113,7 +107,7 @@ def test_gate_runs_r2scan_only_below_threshold(mock_vasp, si, tmp_path):
     assert doc.energy == pytest.approx(STATIC_ENERGY)
     assert doc.e_d == pytest.approx(0.010, abs=1e-9)
     assert doc.functional == "r2SCAN"
-    assert doc.reference == "file:r2scan_refs.json"
+    assert doc.reference == "file:r2scan_refs.csv"
 
 
 def test_gate_with_own_reference_runs_and_worker_category(mock_vasp, si, tmp_path):
@@ -187,3 +181,11 @@ def _memory_store():
     store = JobStore(MemoryStore())
     store.connect()
     return store
+
+
+def test_r2scan_e_d_refuses_a_gga_reference(si, tmp_path):
+    gga = tmp_path / "gga.json"
+    dumpfn([ComputedEntry(si.composition, -10.85, parameters={"run_type": "GGA"})], gga)
+    job = R2SCANEdMaker(reference=str(gga)).make(["c"], [STATIC_ENERGY], [si])
+    with pytest.raises(ReferenceDataError, match="GGA_GGA\\+U"):
+        job.run(store=_memory_store())
