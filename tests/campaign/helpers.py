@@ -81,6 +81,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def start_worker(settings: Settings, *args: str, log: Path | None = None) -> subprocess.Popen:
     """``chggen run ARGS`` in a subprocess (a real worker process)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "chggen"), "run", *args],
