@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -77,7 +78,7 @@ def compute_e_d(
     for composition, energy in items:
         comp = _composition(composition)
         energy = float(energy)
-        if energy != energy or energy in (float("inf"), float("-inf")):
+        if not math.isfinite(energy):
             raise InputError(f"energy of {comp.reduced_formula} is not finite: {energy}")
         diagram = provider.phase_diagram([el.symbol for el in comp.elements])
         decomposition = diagram.get_decomposition(comp)

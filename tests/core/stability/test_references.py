@@ -202,3 +202,12 @@ def test_mp_server_errors_become_reference_errors(monkeypatch, tmp_path):
     with pytest.raises(ReferenceDataError, match="failed"):
         provider.entries(["Li", "Si"])
     assert not (tmp_path / "mp").exists() or not any((tmp_path / "mp").iterdir())
+
+
+def test_a_damaged_cache_file_is_refetched(mp_server, tmp_path):
+    cache = tmp_path / "mp" / "mp-gga-mp2020_Li-Si.json.gz"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"\x1f\x8b truncated")
+    assert len(MPReference(cache_dir=tmp_path).entries(["Li", "Si"])) == 5
+    assert [c for c in mp_server if "thermo" in c[0]]
+    assert len(MPReference(cache_dir=tmp_path)._cached(("Li", "Si"))) == 5  # rewritten
