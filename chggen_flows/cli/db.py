@@ -71,24 +71,33 @@ def stop() -> None:
 
 @db_app.command("status")
 def status() -> None:
-    """Show which database server is used and whether it answers."""
+    """Show which database server is used, whether it answers and what it holds."""
     from chggen_flows.db import EmbeddedServer, check_connection
+    from chggen_flows.db.stores import database_summary
 
     settings = get_settings()
     if settings.uses_external_server:
-        check_connection(settings)
+        uri = check_connection(settings)
         console.print(f"External MongoDB server {_external(settings)}: reachable")
-        return
-    server = EmbeddedServer(settings.data_dir)
-    info = server.status()
-    if info is None:
-        console.print(
-            f"Embedded server: not running (data directory {settings.data_dir}); "
-            "it starts on demand, or with: chggen db start"
-        )
-        return
-    console.print(f"Embedded server: running at {info.uri} (pid {info.pid})")
-    console.print(f"Storage: {server.storage_path}")
+    else:
+        server = EmbeddedServer(settings.data_dir)
+        info = server.status()
+        if info is None:
+            console.print(
+                f"Embedded server: not running (data directory {settings.data_dir}); "
+                "it starts on demand, or with: chggen db start"
+            )
+            return
+        uri = info.uri
+        console.print(f"Embedded server: running at {uri} (pid {info.pid})")
+        console.print(f"Storage: {server.storage_path}")
+    counts = database_summary(settings, uri)
+    console.print(
+        f"JobStore {settings.database}: {counts['outputs']} outputs, "
+        f"{counts['data_files']} data files; LaunchPad {settings.launchpad_database}: "
+        f"{counts['workflows']} workflows, {counts['fireworks']} fireworks",
+        highlight=False,
+    )
 
 
 @db_app.command("init")

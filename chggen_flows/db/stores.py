@@ -114,3 +114,26 @@ def init_database(settings: Settings) -> dict[str, list[str]]:
     finally:
         lpad.connection.close()
     return {settings.database: outputs, settings.launchpad_database: fireworks}
+
+
+def database_summary(settings: Settings, uri: str) -> dict[str, int]:
+    """Document counts of the JobStore and LaunchPad databases at ``uri``.
+
+    Keys: ``outputs`` (job output documents), ``data_files`` (GridFS objects),
+    ``workflows`` and ``fireworks`` (LaunchPad). Missing collections count 0.
+    """
+    from pymongo import MongoClient
+
+    from chggen_flows.db.connection import CHECK_TIMEOUT_MS
+
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=CHECK_TIMEOUT_MS)
+    try:
+        jobs, lpad = client[settings.database], client[settings.launchpad_database]
+        return {
+            "outputs": jobs[OUTPUTS_COLLECTION].estimated_document_count(),
+            "data_files": jobs[f"{DATA_COLLECTION}.files"].estimated_document_count(),
+            "workflows": lpad["workflows"].estimated_document_count(),
+            "fireworks": lpad["fireworks"].estimated_document_count(),
+        }
+    finally:
+        client.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from chggen_flows.db import EmbeddedServer
+from fireworks import Firework, ScriptTask
+
+from chggen_flows.db import EmbeddedServer, get_launchpad
 from chggen_flows.db.server import free_port
 
 
@@ -26,6 +28,7 @@ def test_embedded_server_life_cycle(cli, isolated_env):
 
         res = cli("db", "status")
         assert res.exit_code == 0 and f"running at {info.uri}" in res.stdout
+        assert "JobStore chggen: 0 outputs, 0 data files" in res.stdout
 
         res = cli("db", "init")
         assert res.exit_code == 0, res.stderr
@@ -44,8 +47,11 @@ def test_init_and_status_on_a_configured_server(cli, db_env):
     res = cli("db", "init")
     assert res.exit_code == 0, res.stderr
     assert f"{db_env.launchpad_database}: " in res.stdout
+    lpad = get_launchpad(db_env)
+    lpad.add_wf(Firework(ScriptTask.from_str("true"), name="one"))
     res = cli("db", "status")
     assert res.exit_code == 0 and "reachable" in res.stdout
+    assert f"LaunchPad {db_env.launchpad_database}: 1 workflows, 1 fireworks" in res.stdout
     # With a URI configured nothing is started and ``db start`` says why.
     res = cli("db", "start")
     assert res.exit_code == 2 and "not used" in res.stderr and "Hint:" in res.stderr
