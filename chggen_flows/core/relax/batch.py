@@ -185,15 +185,23 @@ class BatchRelaxer:
         return energies
 
     # -- relaxation --------------------------------------------------------------
-    def _current(self, job: _Job) -> Structure:
-        """The structure at the job's degrees of freedom (ASE's filter ``set_positions``)."""
-        n, cell0 = job.n, job.initial.lattice.matrix
-        if self.settings.relax_cell:
-            f = deformation(job.x[None, n:] / n)[0]
-            cell, positions = cell0 @ f.T, job.x[:n] @ f.T
-        else:
-            cell, positions = cell0, job.x
-        return Structure(Lattice(cell), job.initial.species, positions, coords_are_cartesian=True)
+    def _deformations(self, jobs: list[_Job]) -> tuple[np.ndarray, np.ndarray]:
+        """Log-deformations ``L = x_cell / n`` and ``F = expm(L)`` of a batch (B, 3, 3)."""
+        n = np.array([j.n for j in jobs], dtype=float)
+        log_def = np.stack([j.x[j.n :] for j in jobs]) / n[:, None, None]
+        return log_def, deformation(log_def)
+
+    def _structures(self, jobs: list[_Job], f: np.ndarray | None) -> list[Structure]:
+        """Structures at the jobs' degrees of freedom (ASE's filter ``set_positions``)."""
+        structures = []
+        for k, job in enumerate(jobs):
+            cell, positions = job.initial.lattice.matrix, job.x[: job.n]
+            if f is not None:
+                cell, positions = cell @ f[k].T, positions @ f[k].T
+            structures.append(
+                Structure(Lattice(cell), job.initial.species, positions, coords_are_cartesian=True)
+            )
+        return structures
 
     def _start(self, index: int, structure: Structure) -> _Job:
         positions = structure.cart_coords
@@ -206,18 +214,22 @@ class BatchRelaxer:
         )
 
     def _generalised_forces(
-        self, jobs: list[_Job], current: list[Structure], preds: list[dict[str, Any]]
+        self,
+        jobs: list[_Job],
+        current: list[Structure],
+        preds: list[dict[str, Any]],
+        deform: tuple[np.ndarray, np.ndarray] | None,
     ) -> list[np.ndarray]:
+        """Forces on the FIRE degrees of freedom (ASE ``FrechetCellFilter.get_forces``)."""
         forces = [np.asarray(p["f"], dtype=float) for p in preds]
-        if not self.settings.relax_cell:
+        if deform is None:
             return forces
-        n = np.array([j.n for j in jobs], dtype=float)
-        log_def = np.stack([j.x[j.n :] for j in jobs]) / n[:, None, None]
-        f = deformation(log_def)
+        log_def, f = deform
         stress = np.stack([np.asarray(p["s"], dtype=float) for p in preds]) * GPA
         # ASE stores stress in Voigt form, i.e. symmetrised.
         stress = 0.5 * (stress + np.swapaxes(stress, 1, 2))
         cells = np.stack([s.lattice.matrix for s in current])
+        n = np.array([j.n for j in jobs], dtype=float)
         cell_forces = cell_generalised_forces(log_def, stress, cells, n)
         return [np.vstack([fa @ fi, fc]) for fa, fi, fc in zip(forces, f, cell_forces, strict=True)]
 
@@ -231,8 +243,12 @@ class BatchRelaxer:
     ) -> RelaxRecord:
         energy = float(pred["e"])
         rmsd, max_disp = displacement_rmsd(job.initial, structure)
+        # FIRE moves Cartesian positions freely; hand back atoms inside the cell.
+        final = Structure(
+            structure.lattice, structure.species, structure.frac_coords, to_unit_cell=True
+        )
         return RelaxRecord(
-            structure=structure,
+            structure=final,
             initial_energy_per_atom=job.initial_energy,
             final_energy_per_atom=energy,
             de=energy_drop(job.initial_energy, energy),
@@ -285,9 +301,10 @@ class BatchRelaxer:
             while queue or active:
                 while queue and len(active) < batch:
                     active.append(self._start(*queue.popleft()))
-                current = [self._current(j) for j in active]
+                deform = self._deformations(active) if s.relax_cell else None
+                current = self._structures(active, None if deform is None else deform[1])
                 preds = self._predict(current, task=task)
-                forces = self._generalised_forces(active, current, preds)
+                forces = self._generalised_forces(active, current, preds, deform)
                 still: list[tuple[_Job, np.ndarray]] = []
                 for job, structure, pred, gf in zip(active, current, preds, forces, strict=True):
                     record = self._observe(job, structure, pred, gf)
