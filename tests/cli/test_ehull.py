@@ -84,7 +84,7 @@ def _diamond_coords():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["cu.cif", "--reference", "offline"], "no elemental entry for Cu"),
+        (["cu.cif", "--reference", "offline"], "no set for the Cu system"),
         (["xx.cif", "--reference", "offline"], "unknown element 'Xx'"),
         (["si.cif", "--reference", "mp"], "API key"),
         (["si.cif", "--reference", "empty.json"], "no entries"),
@@ -117,7 +117,7 @@ def test_add_reference_structures_to_the_offline_hull(cli, tmp_path):
     strained.get_primitive_structure().to(filename=str(tmp_path / "cu_strained.cif"))
 
     res = cli("ehull", tmp_path / "cu_strained.cif", "--json")
-    assert res.exit_code == 2 and "no elemental entry for Cu" in res.stderr
+    assert res.exit_code == 2 and "no set for the Cu system" in res.stderr
 
     res = cli(
         "ehull", tmp_path / "cu_strained.cif", "--add-reference", tmp_path / "cu.cif", "--json"

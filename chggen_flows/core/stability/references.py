@@ -214,6 +214,12 @@ class OfflineCHGNetReference(ReferenceProvider):
         shipped Li-Si, Zn-P-S and Li-P-S sets.
     extra_entries
         More CHGNet entries, e.g. from :func:`chgnet_entries` on the user's structures.
+
+    Notes
+    -----
+    A set covers its chemical system only: the elemental entries of Li-Si and Zn-P-S
+    alone would give a Li-Zn "hull" without any Li-Zn compound, so systems that no set
+    (or user entry) spans are refused instead of silently answered.
     """
 
     label = "offline-chgnet"
@@ -226,14 +232,26 @@ class OfflineCHGNetReference(ReferenceProvider):
     ) -> None:
         super().__init__()
         pooled: dict[str, Entry] = {}
+        self.systems: set[frozenset[str]] = set()
         for path in shipped_reference_files() if files is None else files:
-            for entry in load_reference_set(Path(path))["entries"]:
+            data = load_reference_set(Path(path))
+            self.systems.add(frozenset(data["chemsys"].split("-")))
+            for entry in data["entries"]:
                 pooled.setdefault(entry.entry_id, entry)
         for entry in extra_entries:
             pooled[entry.entry_id] = entry
+            self.systems.add(frozenset(el.symbol for el in entry.composition.elements))
         self._pool = list(pooled.values())
 
     def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
+        if not any(set(elements) <= system for system in self.systems):
+            covered = ", ".join(sorted("-".join(sorted(s)) for s in self.systems if len(s) > 1))
+            raise ReferenceDataError(
+                f"the offline reference has no set for the {'-'.join(elements)} system "
+                f"(it covers {covered})",
+                hint="add known structures of the system (--add-reference / "
+                "extra_structures), or use --reference mp or an entries file",
+            )
         return self._pool
 
 

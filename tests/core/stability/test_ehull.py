@@ -74,8 +74,15 @@ def test_phase_diagram_is_built_once_per_system(offline):
 
 
 def test_missing_element_and_unknown_element_are_clear_errors(offline):
-    with pytest.raises(ReferenceDataError, match="no elemental entry for Cu"):
+    with pytest.raises(ReferenceDataError, match="no set for the Cu-Li system"):
         compute_e_d([("Li2Cu", -2.0)], offline)
+    li_si = EntriesReference(
+        [ComputedEntry("Li", -1.9), ComputedEntry("Si", -5.4)], "li-si", "GGA_GGA+U"
+    )
+    with pytest.raises(ReferenceDataError, match="no elemental entry for Cu"):
+        compute_e_d([("Li2Cu", -2.0)], li_si)
+    with pytest.raises(ReferenceDataError, match="no set for the Li-Zn system"):
+        compute_e_d([("LiZn", -2.0)], offline)  # Li and Zn are there, Li-Zn phases are not
     with pytest.raises(InputError):
         compute_e_d([("Xx2Si", -2.0)], offline)
     with pytest.raises(InputError, match="not finite"):
