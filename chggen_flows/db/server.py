@@ -32,6 +32,8 @@ LOOPBACK = "127.0.0.1"
 # Start-up takes ~2-3 s on an idle 2-core machine; a loaded one can be much slower.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+# How long a running server may take to answer ``ping`` before it counts as hung.
+PING_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = START_TIMEOUT_S + STOP_TIMEOUT_S + 30.0
 _INSTALL_HINT = (
     "install the embedded database with  pip install 'chggen-flows[db]'  "
@@ -187,18 +189,52 @@ def _is_server_process(pid: int, storage: Path) -> bool:
     return any(SERVER_EXECUTABLE.encode() in a for a in args) and str(storage).encode() in args
 
 
-def _terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM ``pid``, wait for it to exit, SIGKILL it when it does not in time."""
-    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
+def _accepting(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _signal(pid: int, sig: int) -> bool:
+    """Send ``sig`` (and SIGCONT, so a stopped process acts on it); False if gone."""
+    try:
+        os.kill(pid, sig)
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _terminate(pid: int, host: str, port: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop server ``pid`` listening on ``host:port``: SIGTERM, then SIGKILL if need be.
+
+    SecantusDB shuts down from a SIGTERM handler that only runs in its main thread,
+    and the kernel may hand the signal to another thread, where it goes unnoticed
+    (seen after SIGSTOP/SIGCONT and, rarely, right after start-up). So while the
+    server still accepts connections, i.e. its shutdown has not begun, the signal is
+    sent again every few seconds. Writes are journaled, so the SIGKILL of last resort
+    loses nothing acknowledged.
+    """
+    deadline = time.monotonic() + timeout_s
+    resend_at = 0.0
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
             return
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+        now = time.monotonic()
+        if now >= resend_at and (resend_at == 0.0 or _accepting(host, port)):
+            if not _signal(pid, signal.SIGTERM):
                 return
-            time.sleep(0.05)
+            resend_at = now + 3.0
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.05)
     raise DatabaseError(
         f"the embedded database server (pid {pid}) did not stop",
         hint=f"kill it by hand: kill -9 {pid}",
@@ -270,7 +306,8 @@ class EmbeddedServer:
             When the data directory cannot be created or written.
         DatabaseError
             When SecantusDB is not installed, the port is taken, the storage is held
-            by another server or the server does not come up in time.
+            by another server, the server does not come up in time, or the recorded
+            server runs but does not answer.
         """
         with self._locked():
             info = self._running()
@@ -302,16 +339,22 @@ class EmbeddedServer:
             pid = int(state["pid"])
             running = _is_server_process(pid, self.storage_path)
             if running:
-                _terminate(pid)
+                _terminate(pid, str(state["host"]), int(state["port"]))
             self.state_file.unlink(missing_ok=True)
             return running
 
     def status(self) -> ServerInfo | None:
-        """The running server, or None (a stale state file is removed)."""
+        """The running server, or None (a stale state file is removed).
+
+        Raises
+        ------
+        DatabaseError
+            When the recorded server process runs but does not answer.
+        """
         if not self.state_file.exists():
             return None
         with self._locked():
-            return self._running(replace_hung=False)
+            return self._running()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -346,11 +389,12 @@ class EmbeddedServer:
             return None
         return state
 
-    def _running(self, replace_hung: bool = True) -> ServerInfo | None:
+    def _running(self) -> ServerInfo | None:
         """The server recorded in the state file if it is alive; clean a stale file.
 
-        A live process that does not answer is stopped when ``replace_hung`` (so that a
-        new server can take the storage), else reported as not running.
+        A live server process that does not answer is an error, not something to kill
+        behind the user's back: on a loaded machine it may only be slow, and workers
+        may be using it.
         """
         state = self._read_state()
         if state is None:
@@ -360,14 +404,13 @@ class EmbeddedServer:
             self.state_file.unlink(missing_ok=True)
             return None
         uri = server_uri(host, port)
-        if not ping(uri, timeout_s=5.0):
-            if not replace_hung:
-                return None
-            # Alive but not answering (hung): replace it rather than start a second
-            # server that would fail on the storage lock.
-            _terminate(pid)
-            self.state_file.unlink(missing_ok=True)
-            return None
+        if not ping(uri, timeout_s=PING_TIMEOUT_S):
+            raise DatabaseError(
+                f"the embedded database server (pid {pid}, {uri}) runs but does not "
+                f"answer within {PING_TIMEOUT_S:.0f} s",
+                hint=f"if the machine is not just overloaded, restart it: chggen db stop && "
+                f"chggen db start (its log: {self.log_file})",
+            )
         return ServerInfo(host=host, port=port, pid=pid, uri=uri)
 
     def _launch(self, executable: Path, port: int) -> ServerInfo:
@@ -417,11 +460,11 @@ class EmbeddedServer:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=START_TIMEOUT_S)  # ours fails to bind and exits
                 if proc.poll() is None:
-                    _terminate(proc.pid)
+                    _terminate(proc.pid, self.host, port)
                 self._launch_failed(port, log_start)
             time.sleep(0.1)
         else:
-            _terminate(proc.pid)
+            _terminate(proc.pid, self.host, port)
             raise DatabaseError(
                 f"the embedded database server did not answer within {START_TIMEOUT_S:.0f} s",
                 hint=f"see its log {self.log_file}",

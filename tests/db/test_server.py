@@ -94,6 +94,23 @@ def test_stale_or_corrupt_state_file_is_replaced(tmp_path):
         server.stop()
 
 
+def test_a_silent_server_is_reported_not_killed_and_stop_ends_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(server_module, "PING_TIMEOUT_S", 1.0)
+    server = EmbeddedServer(tmp_path)
+    info = server.start()
+    os.kill(info.pid, signal.SIGSTOP)  # alive, but answers nothing
+    try:
+        for call in (server.status, server.start):
+            with pytest.raises(DatabaseError, match="does not answer") as err:
+                call()
+            assert "chggen db stop" in err.value.hint
+        assert _pid_alive(info.pid) and server.state_file.exists()
+    finally:
+        assert server.stop() is True  # SIGTERM (+SIGCONT) ends even a stopped server
+    _wait_dead(info.pid)
+    assert not server.state_file.exists()
+
+
 def test_concurrent_starts_from_two_processes_share_one_server(tmp_path):
     code = (
         "import sys; from pathlib import Path; from chggen_flows.db import EmbeddedServer; "
