@@ -12,6 +12,7 @@ import signal
 from collections import Counter
 
 import pytest
+from pydantic import SecretStr
 
 from chggen_flows.campaign.results import load_candidates, load_structures
 from chggen_flows.campaign.resume import resume_campaign
@@ -19,7 +20,6 @@ from chggen_flows.campaign.spec import parse_spec
 from chggen_flows.campaign.status import campaign_status
 from chggen_flows.campaign.submit import submit_campaign
 from chggen_flows.db import EmbeddedServer, get_job_store, get_launchpad, init_database
-from chggen_flows.db.server import free_port
 from chggen_flows.settings import Settings
 from makers.schemas import STAGES
 from tests.campaign.helpers import (
@@ -157,11 +157,12 @@ def test_killed_worker_then_resume_completes(db_env, checkpoint, tmp_path, cli):
 
 @pytest.mark.timeout(600)
 def test_database_killed_mid_campaign_then_resume(checkpoint, tmp_path):
-    port = free_port()
-    server = EmbeddedServer(tmp_path / "db", port=port)
+    server = EmbeddedServer(tmp_path / "db")
     info = server.start()
+    # fail fast once the server is gone (pymongo waits 30 s per operation by default)
+    uri = f"{info.uri}&serverSelectionTimeoutMS=4000&connectTimeoutMS=4000"
     settings = Settings(
-        mongo_uri=info.uri,
+        mongo_uri=uri,
         database="killed",
         launchpad_database="killed_fw",
         data_dir=tmp_path / "data",
@@ -177,8 +178,10 @@ def test_database_killed_mid_campaign_then_resume(checkpoint, tmp_path):
         assert code == 2, log.read_text()[-3000:]
         assert "lost the database" in log.read_text()
 
-        info = server.start()  # same storage, same port
-        assert info.uri == settings.mongo_uri.get_secret_value()
+        # Same storage; a new port (the old one lingers in TIME_WAIT): workflows hold no
+        # connection string, so only the settings change.
+        info = server.start()
+        settings = settings.model_copy(update={"mongo_uri": SecretStr(info.uri)})
         store, launchpad = get_job_store(settings), get_launchpad(settings)
         plan = resume_campaign(store, launchpad, campaign, expiration_secs=0)
         assert plan.rerun
