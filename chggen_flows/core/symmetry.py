@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition, Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from chggen_flows.errors import InputError
@@ -215,6 +215,11 @@ def extract_framework(
     settings = settings or FrameworkSettings()
     if not guest_species:
         raise InputError("no guest species given", hint="e.g. guest_species=['Li']")
+    unknown = [el for el in guest_species if not Element.is_valid_symbol(el)]
+    if unknown:
+        raise InputError(
+            f"unknown guest element(s): {', '.join(unknown)}", hint="use symbols like Li, Zn"
+        )
     composition = structure.composition.element_composition
     guests = {el: round(composition[el]) for el in guest_species}
     if not any(guests.values()):
@@ -222,6 +227,7 @@ def extract_framework(
             ok=False, reason=f"no guest atoms ({', '.join(guest_species)}) in the structure"
         )
     host = structure.copy()
+    host.remove_oxidation_states()  # so "Li" also removes Li+ sites
     host.remove_species(list(guest_species))
     if len(host) == 0:
         return FrameworkResult(ok=False, reason="the structure has only guest atoms")

@@ -81,6 +81,14 @@ def test_guest_counts_keep_the_stoichiometry(name: str, guest: str, supercell) -
         assert ratio < 1
 
 
+def test_guests_with_oxidation_states_are_removed() -> None:
+    candidate = _load("LiSi_mp-570363")
+    candidate.add_oxidation_state_by_element({"Li": 1, "Si": -1})
+    result = extract_framework(candidate, ["Li"])
+    assert result.ok and result.host.composition.reduced_formula == "Si"
+    assert result.guest_counts == {"Li": len(result.host)}
+
+
 def test_conventional_cell_when_primitive_cannot_hold_the_guests() -> None:
     # Li15Si16 in a doubled LiSi cell: the primitive host (Si8) would need 7.5 Li,
     # the conventional I4_1/a cell (Si16) holds exactly 15.
