@@ -11,6 +11,9 @@ Conventions (also in docs/index.md, "Conventions of these pages"):
 - An HTML comment ``<!-- docs-test: needs-db -->`` on the line before the block runs it
   against the test session's SecantusDB server (``CHGGEN_MONGO_URI`` etc. from the
   ``db_env`` fixture).
+- ``<!-- docs-test: needs-campaign -->`` does the same after running a tiny 4-candidate
+  Li-Si campaign there (gpu and cpu jobs; about a minute, so these blocks are marked
+  slow); its id is in the environment variable ``CAMPAIGN``.
 - ```` ```bash ````, ```` ```text ```` and other blocks are not run (cluster set-up,
   hour-long campaigns). Their ``chggen`` lines are still checked statically: the command
   must exist and every ``--option`` must be one of its options.
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 MARKER = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*-->")
 FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)")
-MARKERS = {"needs-db"}
+MARKERS = {"needs-db", "needs-campaign"}
 COMMAND_TIMEOUT_S = 300
 
 
@@ -163,7 +166,7 @@ def docs_env(tmp_path, monkeypatch, request):
     """Environment of a console block: temp data dir, no user config, venv on PATH."""
     block: Block = request.param
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHGGEN_")}
-    if "needs-db" in block.markers:
+    if block.markers & {"needs-db", "needs-campaign"}:
         settings = request.getfixturevalue("db_env")
         env.update({k: v for k, v in os.environ.items() if k.startswith("CHGGEN_")})
         env["CHGGEN_DATA_DIR"] = str(settings.data_dir)
@@ -175,21 +178,48 @@ def docs_env(tmp_path, monkeypatch, request):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     workdir = tmp_path / "work"
     workdir.mkdir()
+    if "needs-campaign" in block.markers:
+        env["CAMPAIGN"] = run_tiny_campaign(tmp_path, env)
     return block, env, workdir
 
 
-@pytest.mark.parametrize("docs_env", CONSOLE, ids=[b.id for b in CONSOLE], indirect=True)
+def run_shell(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """``command`` under ``bash -eo pipefail`` (the way console blocks are run)."""
+    return subprocess.run(
+        ["bash", "-c", f"set -eo pipefail\n{command}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+
+
+def run_tiny_campaign(tmp_path: Path, env: dict[str, str]) -> str:
+    """Submit and run (gpu and cpu jobs) the campaign tests' tiny Li-Si spec; its id."""
+    from tests.campaign.helpers import tiny_checkpoint, tiny_spec, write_spec
+
+    spec = write_spec(tmp_path, tiny_spec(tiny_checkpoint(tmp_path / "tiny.pt")))
+    for command in ("chggen db init", f"chggen campaign submit {spec}", "chggen run -c gpu -c cpu"):
+        res = run_shell(command, env, tmp_path)
+        assert res.returncode == 0, f"set-up `{command}` failed:\n{res.stdout}\n{res.stderr}"
+        if command.startswith("chggen campaign submit"):
+            campaign = res.stdout.split("submitted ")[1].split()[0]
+    return campaign
+
+
+@pytest.mark.parametrize(
+    "docs_env",
+    [
+        pytest.param(b, id=b.id, marks=[pytest.mark.slow] if "needs-campaign" in b.markers else [])
+        for b in CONSOLE
+    ],
+    indirect=True,
+)
 def test_console_examples_run(docs_env):
     block, env, workdir = docs_env
     for command in commands(block):
-        res = subprocess.run(
-            ["bash", "-c", f"set -eo pipefail\n{command}"],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
+        res = run_shell(command, env, workdir)
         assert res.returncode == 0, (
             f"{block.id}: `$ {command}` exited {res.returncode}\n"
             f"stdout:\n{res.stdout[-3000:]}\nstderr:\n{res.stderr[-3000:]}"
