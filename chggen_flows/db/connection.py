@@ -69,10 +69,9 @@ def _with_credentials(uri: str, settings: Settings) -> str:
     ConfigError
         When a password is set but no user name is given anywhere.
     """
-    scheme, rest = uri.split("://", 1)
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    netloc, tail = rest[:cut], rest[cut:]
+    scheme, netloc, path, query = _split_uri(uri)
     user, _, hosts = netloc.rpartition("@")
+    given = user
     if not user and settings.mongo_username:
         user = quote_plus(settings.mongo_username)
     if user and ":" not in user and settings.mongo_password is not None:
@@ -82,7 +81,9 @@ def _with_credentials(uri: str, settings: Settings) -> str:
             "mongo_password is set but no MongoDB user name is given",
             hint="set mongo_username (CHGGEN_MONGO_USERNAME) or put the user in the URI",
         )
-    return f"{scheme}://{user}@{hosts}{tail}" if user else uri
+    if user == given:
+        return uri
+    return _join_uri(scheme, f"{user}@{hosts}", path, query)
 
 
 def uri_with_database(uri: str, database: str) -> str:
@@ -91,18 +92,29 @@ def uri_with_database(uri: str, database: str) -> str:
     The authentication database the original URI implied (its path, else ``admin``)
     is kept by an explicit ``authSource`` so that credentials still work.
     """
-    scheme, rest = uri.split("://", 1)
-    hosts, _, tail = rest.partition("/")
-    if "?" in hosts:  # mongodb://h:1?opt=... without a slash
-        hosts, _, query = hosts.partition("?")
-        path = ""
-    else:
-        path, _, query = tail.partition("?")
+    scheme, netloc, path, query = _split_uri(uri)
     options = [opt for opt in query.split("&") if opt]
     has_auth_source = any(opt.lower().startswith("authsource=") for opt in options)
-    if "@" in hosts and not has_auth_source:
+    if "@" in netloc and not has_auth_source:
         options.append(f"authSource={path or 'admin'}")
-    return f"{scheme}://{hosts}/{database}" + (f"?{'&'.join(options)}" if options else "")
+    return _join_uri(scheme, netloc, database, "&".join(options))
+
+
+def _split_uri(uri: str) -> tuple[str, str, str, str]:
+    """Scheme, ``[user[:password]@]hosts``, database path and options of a MongoDB URI.
+
+    Hand-rolled rather than urllib's: a MongoDB URI may list several ``host:port``
+    pairs, which urllib rejects.
+    """
+    scheme, rest = uri.split("://", 1)
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    path, _, query = rest[cut:].removeprefix("/").partition("?")
+    return scheme, rest[:cut], path, query
+
+
+def _join_uri(scheme: str, netloc: str, path: str, query: str) -> str:
+    """Inverse of :func:`_split_uri`."""
+    return f"{scheme}://{netloc}/{path}" + (f"?{query}" if query else "")
 
 
 def check_connection(settings: Settings, start: bool = True) -> str:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from chggen_flows.db import check_connection, get_job_store, resolve_uri
+from chggen_flows.db import check_connection, get_job_store, resolve_uri, uri_with_database
 from chggen_flows.db.server import free_port
 from chggen_flows.errors import ConfigError, DatabaseError
 from chggen_flows.settings import Settings
@@ -83,3 +83,20 @@ def test_credentials_against_an_auth_server(auth_server, tmp_path):
     with pytest.raises(DatabaseError, match="refused access") as err:
         check_connection(anonymous)
     assert "CHGGEN_MONGO_USERNAME" in err.value.hint
+
+
+def test_uri_with_database_keeps_auth_source():
+    assert (
+        uri_with_database("mongodb://127.0.0.1:5/?directConnection=true", "fw")
+        == "mongodb://127.0.0.1:5/fw?directConnection=true"
+    )
+    assert uri_with_database("mongodb://u:p@h:1/", "fw") == "mongodb://u:p@h:1/fw?authSource=admin"
+    assert uri_with_database("mongodb://u:p@h/users", "fw") == "mongodb://u:p@h/fw?authSource=users"
+    assert (
+        uri_with_database("mongodb://u:p@h/x?authSource=a&w=1", "fw")
+        == "mongodb://u:p@h/fw?authSource=a&w=1"
+    )
+    assert (
+        uri_with_database("mongodb://u:p@h1:1,h2:2/?replicaSet=rs", "fw")
+        == "mongodb://u:p@h1:1,h2:2/fw?replicaSet=rs&authSource=admin"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo import MongoClient
 
-from chggen_flows.db import get_job_store, get_launchpad, init_database, uri_with_database
+from chggen_flows.db import get_job_store, get_launchpad, init_database
 from chggen_flows.db.stores import DATA_COLLECTION, OUTPUTS_COLLECTION
 
 
@@ -104,16 +104,3 @@ def test_launchpad_add_workflow_run_and_query(db_settings, tmp_path, monkeypatch
     launch = lpad.launches.find_one({"fw_id": first_id})
     assert launch["fworker"]["name"] == "test-worker"
     lpad.connection.close()
-
-
-def test_uri_with_database_keeps_auth_source():
-    assert (
-        uri_with_database("mongodb://127.0.0.1:5/?directConnection=true", "fw")
-        == "mongodb://127.0.0.1:5/fw?directConnection=true"
-    )
-    assert uri_with_database("mongodb://u:p@h:1/", "fw") == "mongodb://u:p@h:1/fw?authSource=admin"
-    assert uri_with_database("mongodb://u:p@h/users", "fw") == "mongodb://u:p@h/fw?authSource=users"
-    assert (
-        uri_with_database("mongodb://u:p@h/x?authSource=a&w=1", "fw")
-        == "mongodb://u:p@h/fw?authSource=a&w=1"
-    )
