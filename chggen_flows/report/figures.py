@@ -140,7 +140,12 @@ def e_d_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
 def _rate_bars(rows: list[SymmetryRate], xlabel: str, title: str) -> Figure | None:
     if not rows:
         return None
-    rows = rows[:MAX_GROUPS]
+    if len(rows) > MAX_GROUPS:
+        # Keep the largest groups, in their original (e.g. numeric) order.
+        largest = sorted(rows, key=lambda r: -(r.n_uncond + r.n_inpaint))[:MAX_GROUPS]
+        kept = {r.group for r in largest}
+        rows = [r for r in rows if r.group in kept]
+        title = f"{title} ({MAX_GROUPS} largest groups)"
     width = max(6.4, 0.35 * len(rows) + 2)
     fig, (ax,) = _subplots(1, width, 3.8)
     x = np.arange(len(rows))
@@ -185,7 +190,8 @@ def spacegroup_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | N
     ax.tick_params(axis="x", rotation=45)
     ax.set_xlabel("space group (number)")
     ax.set_ylabel("distinct symmetric candidates")
-    ax.set_title("Final space groups")
+    cut = len(summary.spacegroups) > MAX_GROUPS
+    ax.set_title(f"Final space groups{f' ({MAX_GROUPS} most common)' if cut else ''}")
     return fig
 
 

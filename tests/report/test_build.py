@@ -167,3 +167,25 @@ def test_rebuild_replaces_previous_report(frame, tmp_path):
     build_report(frame.head(50), out)
     assert not (out / "stale.txt").exists()
     assert json.loads((out / "summary.json").read_text())["n_candidates"] == 50
+
+
+def test_many_groups_keep_the_largest(tmp_path):
+    # 40 cell sizes: the natoms figure keeps the 30 largest groups, in numeric order.
+    from chggen_flows.report import gather
+    from chggen_flows.report.data import normalise_frame
+    from chggen_flows.report.figures import MAX_GROUPS, symmetry_natoms_figure
+
+    sizes = np.repeat(np.arange(1, 41), np.arange(1, 41))  # size k appears k times
+    frame = pd.DataFrame(
+        {
+            "candidate_id": [f"c{i}" for i in range(len(sizes))],
+            "natoms": sizes,
+            "symmetric_uncond": np.arange(len(sizes)) % 3 == 0,
+            "symmetric": np.arange(len(sizes)) % 2 == 0,
+        }
+    )
+    summary = gather(frame)
+    assert len(summary.symmetry_by_natoms) == 40
+    fig = symmetry_natoms_figure(summary, normalise_frame(frame))
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [str(k) for k in range(41 - MAX_GROUPS, 41)]
