@@ -1,0 +1,502 @@
+"""Denoising score matching (DSM) training of the score model, resumable step by step.
+
+Loss (paper eq. 6, Song & Ermon 2019): for each structure draw sigma log-uniformly in
+[sigma_min, sigma_max], perturb Cartesian positions x~ = x + sigma z, wrap them into
+the cell, and regress the model's score onto -(x~ - x)_mic / sigma^2, where _mic is
+the minimum-image displacement; the squared error is weighted by sigma^2 and averaged
+over atoms.
+
+Reproducibility: the initial weights come from ``seed``, the epoch's shuffle from
+``seed + epoch`` and the noise from one generator whose state is saved in every
+checkpoint, so a run resumed from any checkpoint (mid-epoch included) continues with
+exactly the numbers an uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from chggen_flows.core.device import configure_threads, resolve_device
+from chggen_flows.core.model.checkpoint import (
+    atomic_save,
+    model_from_payload,
+    model_payload,
+    read_checkpoint,
+)
+from chggen_flows.core.model.config import ScoreModelConfig
+from chggen_flows.core.model.data import Batch, CrystalDataset, read_structures, split_by_id
+from chggen_flows.core.model.network import ScoreModel
+from chggen_flows.errors import CheckpointError, ConfigError
+from chggen_flows.progress import make_progress, progress_enabled
+
+logger = logging.getLogger(__name__)
+
+ScoreFn = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
+]
+LAST = "last.pt"
+BEST = "best_model.pt"
+HISTORY = "history.json"
+
+
+# --------------------------------------------------------------------------- loss
+
+
+def minimum_image(displacement: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+    """Shortest periodic image of each displacement.
+
+    Parameters
+    ----------
+    displacement
+        FloatTensor[N, 3], Cartesian displacements.
+    lattice
+        FloatTensor[N, 3, 3], the lattice of each displacement's structure (rows).
+
+    Notes
+    -----
+    Rounding fractional coordinates alone is wrong in skewed cells. After rounding,
+    every image within the rounded image's length is searched: a point at distance R
+    has |frac_i| <= R * |column i of lattice^-1|, which bounds the cell offsets needed,
+    so the result is exact for any cell (one host sync for the bound).
+    """
+    inverse = torch.linalg.inv(lattice)
+    frac = torch.einsum("ni,nij->nj", displacement, inverse)
+    frac = frac - torch.round(frac)
+    radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
+    reach = radius[:, None] * inverse.norm(dim=1) + 0.5
+    n = max(1, math.ceil(float(reach.max())))
+    grid = torch.arange(-n, n + 1, dtype=displacement.dtype, device=displacement.device)
+    offsets = torch.cartesian_prod(grid, grid, grid)
+    images = torch.einsum("nki,nij->nkj", frac.unsqueeze(1) + offsets, lattice)
+    best = images.norm(dim=-1).argmin(dim=1)
+    return images[torch.arange(len(images), device=images.device), best]
+
+
+def wrap_positions(pos: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+    """Cartesian positions wrapped into the cell (``lattice`` per atom, [N, 3, 3])."""
+    frac = torch.linalg.solve(lattice.transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
+    return torch.einsum("ni,nij->nj", frac - torch.floor(frac), lattice)
+
+
+def dsm_loss(
+    score_fn: ScoreFn,
+    batch: Batch,
+    sigma: torch.Tensor,
+    noise: torch.Tensor,
+) -> torch.Tensor:
+    """Denoising score-matching loss, mean over atoms of sigma^2 |s - target|^2.
+
+    Parameters
+    ----------
+    score_fn
+        ``score_fn(species, pos, lattice, batch, sigma) -> [N, 3]`` (a ScoreModel).
+    batch
+        Clean structures.
+    sigma
+        FloatTensor[B], noise level of each structure.
+    noise
+        FloatTensor[N, 3], standard normal draws.
+    """
+    atom_lattice = batch.lattice[batch.batch]
+    atom_sigma = sigma[batch.batch].unsqueeze(-1)
+    noisy = wrap_positions(batch.pos + atom_sigma * noise, atom_lattice)
+    target = -minimum_image(noisy - batch.pos, atom_lattice) / atom_sigma**2
+    score = score_fn(batch.species, noisy, batch.lattice, batch.batch, sigma)
+    return (atom_sigma**2 * (score - target) ** 2).sum(-1).mean()
+
+
+def sample_sigma(
+    n: int, sigma_min: float, sigma_max: float, generator: torch.Generator
+) -> torch.Tensor:
+    """``n`` noise levels log-uniform in [sigma_min, sigma_max] (float64, CPU)."""
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min)))
+
+
+# --------------------------------------------------------------------------- config
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run depends on (saved in its checkpoints).
+
+    Attributes
+    ----------
+    data
+        Structure tables / files / directories (see ``read_structures``).
+    output_dir
+        Where ``last.pt`` (resumable), ``best_model.pt`` (EMA weights with the best
+        validation loss) and ``history.json`` go.
+    preset, model_overrides
+        The architecture: ``ScoreModelConfig.preset(preset, **model_overrides)``; the
+        element vocabulary defaults to the elements present in the data.
+    max_atoms
+        Skip cells with more atoms (CPU budget); None keeps all.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[Path]
+    output_dir: Path = Path("runs/score_model")
+    preset: str = "cpu"
+    model_overrides: dict[str, Any] = Field(default_factory=dict)
+    max_atoms: int | None = Field(default=30, ge=1)
+    val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
+    max_val_structures: int = Field(default=512, ge=1)
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    warmup_steps: int = Field(default=200, ge=0)
+    lr_patience: int = Field(default=2, ge=0)
+    lr_factor: float = Field(default=0.5, gt=0, lt=1)
+    min_lr: float = Field(default=1e-5, ge=0)
+    ema_decay: float = Field(default=0.999, ge=0, lt=1)
+    grad_clip: float = Field(default=1.0, gt=0)
+    sigma_min: float = Field(default=1e-3, gt=0)
+    sigma_max: float = Field(default=10.0, gt=0)
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = Field(default=None, ge=1)
+    checkpoint_every_steps: int = Field(default=200, ge=1)
+
+    def model_config_for(self, dataset: CrystalDataset) -> ScoreModelConfig:
+        """The architecture, with the data's elements unless the overrides fix them."""
+        overrides = {"elements": dataset.elements, **self.model_overrides}
+        return ScoreModelConfig.preset(self.preset, **overrides)
+
+
+@dataclass
+class TrainResult:
+    """What a call to :func:`train` left behind."""
+
+    output_dir: Path
+    best_model: Path | None
+    last_checkpoint: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class _State:
+    """Counters of a run; everything here is saved and restored on resume."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    lr_scale: float = 1.0
+    bad_epochs: int = 0
+    best_val: float = math.inf
+    wall_s: float = 0.0
+    atoms_seen: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_steps: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _decades(sigma_min: float, sigma_max: float) -> list[tuple[float, float]]:
+    lo, hi = math.floor(math.log10(sigma_min) + 1e-9), math.ceil(math.log10(sigma_max) - 1e-9)
+    return [(10.0**d, 10.0 ** (d + 1)) for d in range(lo, hi)]
+
+
+@torch.no_grad()
+def validation_loss(
+    model: ScoreModel,
+    dataset: CrystalDataset,
+    sigma_min: float,
+    sigma_max: float,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 12345,
+) -> dict[str, float]:
+    """DSM loss per sigma decade at its geometric midpoint, with fixed noise.
+
+    The noise is drawn from ``seed`` so numbers are comparable across epochs and runs.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    dtype = next(model.parameters()).dtype
+    result = {}
+    for lo, hi in _decades(sigma_min, sigma_max):
+        mid = math.sqrt(lo * hi)
+        total, atoms = 0.0, 0
+        for start in range(0, len(dataset), batch_size):
+            batch = dataset.batch(
+                range(start, min(start + batch_size, len(dataset))), dtype, device
+            )
+            noise = torch.randn(batch.num_atoms, 3, generator=generator, dtype=torch.float64)
+            sigma = torch.full((batch.num_structures,), mid, dtype=dtype, device=device)
+            loss = dsm_loss(model, batch, sigma, noise.to(device=device, dtype=dtype))
+            total += float(loss) * batch.num_atoms
+            atoms += batch.num_atoms
+        result[f"{lo:.0e}-{hi:.0e}"] = total / atoms
+    return result
+
+
+def _checkpoint(
+    path: Path,
+    model: ScoreModel,
+    ema: ScoreModel,
+    optimizer: torch.optim.Optimizer,
+    state: _State,
+    noise_rng: torch.Generator,
+    config: TrainConfig,
+) -> None:
+    payload = model_payload(ema, training=_metadata(state, config))
+    payload["resume"] = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "state": {k: v for k, v in state.__dict__.items() if k != "history"},
+        "history": json.dumps(state.history),
+        "noise_rng": noise_rng.get_state(),
+        "train_config": config.model_dump(mode="json"),
+    }
+    atomic_save(payload, path)
+
+
+def _metadata(state: _State, config: TrainConfig) -> dict[str, Any]:
+    last = state.history[-1] if state.history else {}
+    return {
+        "epochs_completed": state.epoch,
+        "global_step": state.global_step,
+        "wall_s": round(state.wall_s, 1),
+        "atoms_seen": state.atoms_seen,
+        "best_val_loss": state.best_val if math.isfinite(state.best_val) else None,
+        "val_loss_by_decade": last.get("val_loss_by_decade"),
+        "data": [str(p) for p in config.data],
+        "max_atoms": config.max_atoms,
+        "val_fraction": config.val_fraction,
+        "seed": config.seed,
+    }
+
+
+def read_train_config(output_dir: str | Path) -> TrainConfig:
+    """The TrainConfig stored in ``output_dir/last.pt`` (to resume a run)."""
+    payload = read_checkpoint(Path(output_dir) / LAST, kind="training")
+    if "resume" not in payload:
+        raise CheckpointError(
+            f"{Path(output_dir) / LAST} is a model file, not a resumable training checkpoint"
+        )
+    return TrainConfig(**payload["resume"]["train_config"])
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    time_limit_s: float | None = None,
+    max_steps: int | None = None,
+    progress: bool | None = None,
+    dataset: CrystalDataset | None = None,
+) -> TrainResult:
+    """Train a score model with denoising score matching.
+
+    Parameters
+    ----------
+    config
+        The run's settings.
+    resume
+        Continue from ``config.output_dir/last.pt`` (exactly where it stopped);
+        without it, an output folder that already holds a checkpoint is an error.
+    time_limit_s
+        Save a checkpoint and return after this much wall time (None: no limit).
+    max_steps
+        Save a checkpoint and return after this many optimiser steps in this call.
+    progress
+        Show a progress bar (None: on a terminal only).
+    dataset
+        Already-loaded structures (skips reading ``config.data``).
+
+    Returns
+    -------
+    TrainResult
+        Paths of the checkpoints and the per-epoch history.
+    """
+    started = time.perf_counter()
+    out = Path(config.output_dir)
+    last_path = out / LAST
+    if last_path.exists() and not resume:
+        raise ConfigError(
+            f"{out} already holds a training checkpoint",
+            hint="continue it with --resume, or choose another output folder",
+        )
+    if resume and not last_path.exists():
+        raise CheckpointError(f"nothing to resume: {last_path} does not exist")
+    if config.sigma_min >= config.sigma_max:
+        raise ConfigError("sigma_min must be smaller than sigma_max")
+    if config.threads or resolve_device(config.device).type == "cpu":
+        configure_threads(config.threads)
+    device = resolve_device(config.device)
+
+    if dataset is None:
+        dataset = read_structures(config.data, max_atoms=config.max_atoms, progress=progress)
+    train_idx, val_idx = split_by_id(dataset, config.val_fraction)
+    train_set = dataset.subset(train_idx)
+    val_set = dataset.subset(val_idx[: config.max_val_structures])
+    if len(train_set) == 0:
+        raise ConfigError("the validation split took every structure", hint="lower val_fraction")
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+
+    state = _State()
+    noise_rng = torch.Generator().manual_seed(config.seed + 1)
+    if resume:
+        payload = read_checkpoint(last_path, kind="training")
+        model = model_from_payload(payload, last_path)
+        ema = copy.deepcopy(model)  # payload["state_dict"] holds the EMA weights
+        model.load_state_dict(payload["resume"]["model"])
+        state = _State(
+            **payload["resume"]["state"], history=json.loads(payload["resume"]["history"])
+        )
+        noise_rng.set_state(payload["resume"]["noise_rng"])
+    else:
+        torch.manual_seed(config.seed)
+        model = ScoreModel(config.model_config_for(dataset))
+        ema = copy.deepcopy(model)
+    model.to(device).train()
+    ema.to(device).eval()
+    ema.requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    if resume:
+        optimizer.load_state_dict(payload["resume"]["optimizer"])
+    logger.info(
+        "training on %d structures (%d validation), %d elements, %d parameters, device %s",
+        len(train_set), len(val_set), len(model.elements),
+        sum(p.numel() for p in model.parameters()), device,
+    )  # fmt: skip
+
+    params = [p for p in model.parameters()]
+    ema_params = [p for p in ema.parameters()]
+    steps_this_call = 0
+    stopped_early = False
+    show = progress_enabled(None if progress else True)
+    with make_progress() as bar:
+        task = bar.add_task("training", total=config.epochs * steps_per_epoch, status="")
+        bar.update(task, completed=state.global_step, visible=show)
+        if not show:
+            bar.stop()
+        while state.epoch < config.epochs and not stopped_early:
+            order = torch.randperm(
+                len(train_set), generator=torch.Generator().manual_seed(config.seed + state.epoch)
+            )
+            tick = time.perf_counter()
+            for step in range(state.step_in_epoch, steps_per_epoch):
+                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+                batch = train_set.batch(idx, torch.float32, device)
+                sigma = sample_sigma(len(idx), config.sigma_min, config.sigma_max, noise_rng)
+                noise = torch.randn(batch.num_atoms, 3, generator=noise_rng, dtype=torch.float32)
+                loss = dsm_loss(model, batch, sigma.float().to(device), noise.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                warm = min(1.0, (state.global_step + 1) / max(1, config.warmup_steps))
+                for group in optimizer.param_groups:
+                    group["lr"] = max(config.lr * state.lr_scale * warm, config.min_lr)
+                optimizer.step()
+                decay = min(config.ema_decay, (1 + state.global_step) / (10 + state.global_step))
+                torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
+                state.step_in_epoch = step + 1
+                state.global_step += 1
+                state.atoms_seen += batch.num_atoms
+                state.epoch_loss_sum += loss.item()
+                state.epoch_steps += 1
+                steps_this_call += 1
+                bar.update(
+                    task, advance=1, status=f"epoch {state.epoch + 1} loss {loss.item():.3f}"
+                )
+                now = time.perf_counter()
+                out_of_time = time_limit_s is not None and now - started > time_limit_s
+                out_of_steps = max_steps is not None and steps_this_call >= max_steps
+                if (
+                    out_of_time
+                    or out_of_steps
+                    or state.global_step % config.checkpoint_every_steps == 0
+                ):
+                    state.wall_s += now - tick
+                    tick = now
+                    _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
+                if out_of_time or out_of_steps:
+                    stopped_early = state.step_in_epoch < steps_per_epoch
+                    break
+            if stopped_early:
+                break
+            state.wall_s += time.perf_counter() - tick
+            _end_epoch(state, config, ema, val_set, device, optimizer, out)
+            _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
+            if (max_steps is not None and steps_this_call >= max_steps) or (
+                time_limit_s is not None and time.perf_counter() - started > time_limit_s
+            ):
+                break
+    best = out / BEST
+    return TrainResult(
+        output_dir=out,
+        best_model=best if best.exists() else None,
+        last_checkpoint=last_path,
+        history=state.history,
+        finished=state.epoch >= config.epochs,
+    )
+
+
+def _end_epoch(
+    state: _State,
+    config: TrainConfig,
+    ema: ScoreModel,
+    val_set: CrystalDataset,
+    device: torch.device,
+    optimizer: torch.optim.Optimizer,
+    out: Path,
+) -> None:
+    """Validate the EMA weights, adapt the learning rate, save the best model."""
+    by_decade = (
+        validation_loss(ema, val_set, config.sigma_min, config.sigma_max, config.batch_size, device)
+        if len(val_set)
+        else {}
+    )
+    val = sum(by_decade.values()) / len(by_decade) if by_decade else math.nan
+    state.epoch += 1
+    state.step_in_epoch = 0
+    train_loss = state.epoch_loss_sum / max(1, state.epoch_steps)
+    state.epoch_loss_sum, state.epoch_steps = 0.0, 0
+    improved = math.isfinite(val) and val < state.best_val * (1 - 1e-3)
+    if improved:
+        state.best_val, state.bad_epochs = val, 0
+    elif math.isfinite(val):
+        state.bad_epochs += 1
+        if state.bad_epochs > config.lr_patience:
+            state.lr_scale *= config.lr_factor
+            state.bad_epochs = 0
+    state.history.append(
+        {
+            "epoch": state.epoch,
+            "global_step": state.global_step,
+            "wall_s": round(state.wall_s, 1),
+            "atoms_seen": state.atoms_seen,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss,
+            "val_loss": val,
+            "val_loss_by_decade": by_decade,
+        }
+    )
+    logger.info(
+        "epoch %d: train %.4f val %.4f %s", state.epoch, train_loss, val, json.dumps(by_decade)
+    )
+    if improved or not math.isfinite(val):
+        atomic_save(model_payload(ema, training=_metadata(state, config)), out / BEST)
+    tmp = out / f".{HISTORY}.tmp"
+    tmp.write_text(json.dumps(state.history, indent=1))
+    tmp.replace(out / HISTORY)
