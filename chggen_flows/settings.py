@@ -62,7 +62,9 @@ def mask_uri(uri: str) -> str:
     >>> mask_uri("mongodb://alice:s3cret@db.example.org:27017/chggen")
     'mongodb://alice:**********@db.example.org:27017/chggen'
     """
-    masked = re.sub(r"^([a-z+]+://[^:@/?]*):[^@/?]*@", rf"\1:{MASK}@", uri, flags=re.I)
+    # Up to the *last* "@": a password with an unescaped "@" must not half show (an "@"
+    # in the options then hides the hosts too; better too much masked than too little).
+    masked = re.sub(r"^([a-z+]+://[^:@/?]*):.*@", rf"\1:{MASK}@", uri, flags=re.I | re.S)
     return re.sub(r"([?&][^=&]*password[^=&]*)=[^&]*", rf"\1={MASK}", masked, flags=re.I)
 
 

@@ -143,3 +143,5 @@ def test_mask_uri_leaves_uris_without_password_alone():
         mask_uri("mongodb+srv://u:p%40x@cluster.example/")
         == f"mongodb+srv://u:{MASK}@cluster.example/"
     )
+    # An unescaped "@" or "/" in the password (invalid, but users write it) stays hidden.
+    assert mask_uri("mongodb://u:se@cr/et@h:1/db") == f"mongodb://u:{MASK}@h:1/db"
