@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from chggen_flows.cli.analysis import read_structures
-from chggen_flows.cli.common import console, get_settings
+from chggen_flows.cli.common import console, err_console, get_settings
 from chggen_flows.errors import InputError
+from chggen_flows.progress import progress_enabled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +37,11 @@ def _read_candidates_file(path: Path) -> pd.DataFrame:
         ) from exc
 
 
+def _status(message: str) -> AbstractContextManager:
+    """A rich spinner on stderr where progress display is on, else nothing."""
+    return err_console.status(message) if progress_enabled() else nullcontext()
+
+
 def _load_from_database(campaign: str) -> tuple[str, pd.DataFrame, StructureLoader]:
     """Full campaign id, candidates frame and structure loader of ``campaign``.
 
@@ -47,10 +54,13 @@ def _load_from_database(campaign: str) -> tuple[str, pd.DataFrame, StructureLoad
 
     store = get_job_store(get_settings())
     campaign_id = find_campaign(store, campaign)["campaign"]
-    frame = load_candidates(store, campaign_id)
+    # A spinner while the stage documents are read (the figures get a progress bar).
+    with _status(f"reading the candidates of {campaign_id}"):
+        frame = load_candidates(store, campaign_id)
 
     def loader(ids: list[str]) -> dict[str, Structure]:
-        return load_structures(store, campaign_id, ids)
+        with _status(f"reading {len(ids)} structures"):
+            return load_structures(store, campaign_id, ids)
 
     return campaign_id, frame, loader
 
