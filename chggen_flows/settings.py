@@ -40,6 +40,8 @@ MASK = "**********"
 # Fields holding file system paths: relative values in a YAML file are taken relative
 # to the file's directory, so a project-local config works from any working directory.
 _PATH_FIELDS = ("data_dir", "checkpoint")
+# Characters MongoDB forbids in database names (on any platform).
+_BAD_DB_CHARS = '/\\. "$'
 
 
 def default_data_dir() -> Path:
@@ -174,10 +176,8 @@ class Settings(BaseSettings):
     mongo_port: int | None = Field(default=None, ge=1, le=65535)
     mongo_username: str | None = None
     mongo_password: SecretStr | None = None
-    database: str = Field(default="chggen", min_length=1, pattern=r"^[^/\\. \"$]+$")
-    launchpad_database: str = Field(
-        default="chggen_fireworks", min_length=1, pattern=r"^[^/\\. \"$]+$"
-    )
+    database: str = "chggen"
+    launchpad_database: str = "chggen_fireworks"
     data_dir: Path = Field(default_factory=default_data_dir)
     checkpoint: Path | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
@@ -187,6 +187,17 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()
+
+    @field_validator("database", "launchpad_database", mode="after")
+    @classmethod
+    def _check_database_name(cls, value: str) -> str:
+        bad = sorted(set(value) & set(_BAD_DB_CHARS))
+        if not value or bad or len(value) > 63:
+            raise ValueError(
+                "a MongoDB database name has 1-63 characters and none of "
+                f"{' '.join(repr(c) for c in _BAD_DB_CHARS)}"
+            )
+        return value
 
     @field_validator("mongo_uri", mode="after")
     @classmethod

@@ -92,6 +92,7 @@ def test_data_dir_from_chggen_data_dir(tmp_path, monkeypatch):
         ("threads: many\n", "threads", "docs/configuration.md"),
         ("device: tpu\n", "device", "docs/configuration.md"),
         ("mongo_port: 70000\n", "mongo_port", "docs/configuration.md"),
+        ("database: chggen.v2\n", "MongoDB database name", "docs/configuration.md"),
     ],
 )
 def test_bad_files_raise_config_errors_with_hints(tmp_path, text, message, hint):
