@@ -22,3 +22,15 @@ def test_import_linter_contracts_pass():
     assert result.returncode == 0, report
     kept = re.search(r"Contracts: (\d+) kept, 0 broken", report)
     assert kept and int(kept.group(1)) >= 3, report
+
+
+def test_gpl_database_server_is_never_imported():
+    """SecantusDB is GPL-2.0-only: chggen-flows (BSD-3-Clause) only runs it as a process."""
+    import grimp
+
+    graph = grimp.build_graph(
+        "chggen_flows", "makers", include_external_packages=True, cache_dir=None
+    )
+    top_level = {module.split(".")[0] for module in graph.modules}
+    assert "pymongo" in top_level  # the graph does see third-party imports
+    assert "secantus" not in top_level and "secantusdb" not in top_level
