@@ -115,7 +115,7 @@ def generate(
     jump_length: int = typer.Option(10, help="RePaint jump length j (inpainting)."),
     n_resample: int = typer.Option(3, help="RePaint resampling rounds r (inpainting)."),
     progress: bool = typer.Option(
-        True, "--progress/--no-progress", help="Progress bar over noise levels."
+        True, "--progress/--no-progress", help="Progress bar over noise levels (on a terminal)."
     ),
 ) -> None:
     """Generate crystal structures with the score model: one CIF per candidate + summary.json.
@@ -147,15 +147,13 @@ def generate(
     if num < 1:
         raise InputError("--num must be >= 1")
     _check_out(out)
-    try:
-        settings = SamplerSettings(
-            n_levels=n_levels, sigma_max=sigma_max, sigma_min=sigma_min, n_corrector=n_corrector,
-            snr=snr, corrector_norm=corrector_norm, min_distance=min_distance,  # type: ignore[arg-type]
-            max_batch_atoms=max_batch_atoms, max_batch_size=batch_size,
-        )  # fmt: skip
-        repaint = InpaintSettings(jump_length=jump_length, n_resample=n_resample)
-    except ValueError as exc:
-        raise InputError(f"invalid sampler settings: {exc}") from exc
+    settings = SamplerSettings(
+        n_levels=n_levels, sigma_max=sigma_max, sigma_min=sigma_min, n_corrector=n_corrector,
+        snr=snr, corrector_norm=corrector_norm, min_distance=min_distance,  # type: ignore[arg-type]
+        max_batch_atoms=max_batch_atoms, max_batch_size=batch_size,
+    )  # fmt: skip
+    repaint = InpaintSettings(jump_length=jump_length, n_resample=n_resample)
+    show_progress = None if progress else False  # None: on a terminal only
     if host is not None:
         host_structure = read_structures([host])[0]
         guest_counts = parse_guests(guests or "")
@@ -177,11 +175,11 @@ def generate(
     if host is not None:
         candidates = inpaint(
             [host_structure] * num, [guest_counts] * num, model, settings, repaint,
-            seed=seed, device=device, progress=progress,
+            seed=seed, device=device, progress=show_progress,
         )  # fmt: skip
     else:
         candidates = run_generate(
-            requests, model, settings, seed=seed, device=device, progress=progress,
+            requests, model, settings, seed=seed, device=device, progress=show_progress,
             known_structures=known_structures,
         )  # fmt: skip
     counts = rejection_summary(candidates)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-# Peak bytes per atom of one forward pass of the shipped CPU-sized score model
-# (float32, 24 neighbours, hidden 32x0e+16x1o+8x2e); used only to size CUDA batches
-# when no measurement is given. The paper-size model needs about 4x more.
+# Bytes per atom of one inference forward pass of the shipped CPU-sized score model
+# (float32), measured with torch.profiler as the sum of all allocations (an upper bound
+# on the peak): ~400 kB; the paper-size model needs ~2.9 MB. Used to size CUDA batches;
+# a batch that still runs out of memory halves the limit (see ``sample_jobs``).
 DEFAULT_BYTES_PER_ATOM = 400_000
 # CPU batches beyond a few thousand atoms gain nothing (the model is compute-bound)
 # and delay the first finished chunk.

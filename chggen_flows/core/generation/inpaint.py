@@ -47,7 +47,7 @@ class InpaintSettings:
 
     def __post_init__(self) -> None:
         if self.jump_length < 1 or self.n_resample < 1:
-            raise ValueError("jump_length and n_resample must be >= 1")
+            raise InputError("jump_length and n_resample must be >= 1")
 
     def as_dict(self) -> dict[str, int]:
         """JSON-ready copy."""

@@ -26,6 +26,7 @@ import torch
 
 from chggen_flows.core.generation.batching import PackedBatch, auto_max_batch_atoms, plan_chunks
 from chggen_flows.core.generation.schedule import sigma_levels
+from chggen_flows.errors import InputError
 from chggen_flows.progress import make_progress, progress_enabled
 
 
@@ -104,9 +105,9 @@ class SamplerSettings:
 
     def __post_init__(self) -> None:
         if self.corrector_norm not in ("sqrt3", "sqrt_dim"):
-            raise ValueError("corrector_norm must be 'sqrt3' or 'sqrt_dim'")
+            raise InputError("corrector_norm must be 'sqrt3' or 'sqrt_dim'")
         if self.n_corrector < 0 or self.snr <= 0 or self.min_distance < 0:
-            raise ValueError("need n_corrector >= 0, snr > 0 and min_distance >= 0")
+            raise InputError("need n_corrector >= 0, snr > 0 and min_distance >= 0")
         sigma_levels(self.n_levels, self.sigma_max, self.sigma_min)  # validates the schedule
 
     @property
@@ -323,37 +324,41 @@ def sample_jobs(
     """Sample many jobs in memory-sized batches, with a progress bar over noise levels.
 
     Batches are consecutive runs of jobs of at most ``settings.max_batch_atoms`` atoms
-    (sized from free device memory when None). On a CUDA out-of-memory error a batch is
-    split in two and re-run; the results are unchanged because each job's noise
-    stream restarts from its own seed.
+    (sized from free device memory when None). On a CUDA out-of-memory error the limit
+    drops to half the failed batch and the remaining jobs are re-planned; results are
+    unchanged because each job's noise stream restarts from its own seed.
     """
     limit = settings.max_batch_atoms or auto_max_batch_atoms(device)
-    queue = [
-        [jobs[i] for i in chunk]
-        for chunk in plan_chunks([len(j.species) for j in jobs], limit, settings.max_batch_size)
-    ]
+    sizes = [len(j.species) for j in jobs]
     steps = len(visits) - 1
     bar = make_progress(transient=True) if progress_enabled(_disable(progress)) else None
     results: list[SamplingResult] = []
     with bar or contextlib.nullcontext():
-        task = bar.add_task(description, total=steps * len(queue), status="") if bar else None
+        n_chunks = len(plan_chunks(sizes, limit, settings.max_batch_size))
+        task = bar.add_task(description, total=steps * n_chunks, status="") if bar else None
 
         def tick(sigma: float) -> None:
             if bar is not None:
                 bar.update(task, advance=1, status=f"sigma={sigma:.3g} Å")
 
-        while queue:
-            chunk = queue.pop(0)
+        done_chunks = 0
+        while len(results) < len(jobs):
+            start = len(results)
+            plan = plan_chunks(sizes[start:], limit, settings.max_batch_size)
+            chunk = [jobs[start + i] for i in plan[0]]
             try:
                 results.extend(reverse_diffusion(score_fn, chunk, settings, visits, device, tick))
+                done_chunks += 1
             except torch.cuda.OutOfMemoryError:
                 if len(chunk) == 1:
                     raise
                 torch.cuda.empty_cache()
-                half = len(chunk) // 2
-                queue[:0] = [chunk[:half], chunk[half:]]
-                if bar is not None:  # the failed batch's levels are redone twice
-                    bar.update(task, total=bar.tasks[0].total + steps)
+                limit = max(1, sum(sizes[start : start + len(chunk)]) // 2)
+                if bar is not None:
+                    remaining = len(plan_chunks(sizes[start:], limit, settings.max_batch_size))
+                    bar.update(
+                        task, completed=steps * done_chunks, total=steps * (done_chunks + remaining)
+                    )
     return results
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chggen_flows.errors import InputError
+
 
 def sigma_levels(n_levels: int, sigma_max: float, sigma_min: float) -> np.ndarray:
     """Geometric noise levels in the paper's indexing, with ``sigma_0 = 0`` prepended.
@@ -24,9 +26,9 @@ def sigma_levels(n_levels: int, sigma_max: float, sigma_min: float) -> np.ndarra
         last step the noise-free denoiser ``x + sigma_min^2 s(x, sigma_min)``.
     """
     if n_levels < 1:
-        raise ValueError("n_levels must be >= 1")
+        raise InputError("n_levels must be >= 1")
     if not 0 < sigma_min <= sigma_max:
-        raise ValueError("need 0 < sigma_min <= sigma_max")
+        raise InputError("need 0 < sigma_min <= sigma_max")
     geometric = np.geomspace(sigma_min, sigma_max, n_levels) if n_levels > 1 else [sigma_max]
     return np.concatenate([[0.0], geometric])
 
@@ -47,7 +49,7 @@ def repaint_schedule(n_levels: int, jump_length: int, n_resample: int) -> list[i
         differ by -1 (a reverse step) or by ``+jump_length`` (a jump).
     """
     if jump_length < 1 or n_resample < 1:
-        raise ValueError("jump_length and n_resample must be >= 1")
+        raise InputError("jump_length and n_resample must be >= 1")
     jumps = {t: n_resample - 1 for t in range(jump_length, n_levels, jump_length)}
     t = n_levels
     visited = [t]

@@ -141,3 +141,27 @@ def test_unsupported_element_and_bad_composition_fail_early(tiny_model):
         generate([Composition("LiSi")], tiny_model, SamplerSettings(n_levels=2), device="cpu")
     with pytest.raises(InputError, match="whole atoms"):
         generate([Composition("Li0.5S")], tiny_model, SamplerSettings(n_levels=2), device="cpu")
+
+
+def test_out_of_memory_halves_batches_without_changing_results():
+    calls: list[int] = []
+
+    def small_device(species, pos, lattice, batch, sigma):
+        calls.append(len(species))
+        if len(species) > 12:  # stands in for a GPU that fits 12 atoms
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return _mixture()(species, pos, lattice, batch, sigma)
+
+    settings = SamplerSettings(n_levels=10, n_corrector=1, dtype="float64", min_distance=0.0)
+    reference = generate(REQUESTS, _mixture(), settings, seed=2, device="cpu")
+    squeezed = generate(REQUESTS, small_device, settings, seed=2, device="cpu")
+    assert max(calls) > 12 and max(c for c in calls[-5:]) <= 12
+    for a, b in zip(reference, squeezed, strict=True):
+        assert np.array_equal(a.structure.frac_coords, b.structure.frac_coords)
+
+
+def test_bad_settings_are_input_errors():
+    with pytest.raises(InputError):
+        SamplerSettings(corrector_norm="sqrt2")  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        SamplerSettings(sigma_min=20.0)
