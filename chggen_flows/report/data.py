@@ -124,6 +124,7 @@ class ReportSummary(BaseModel):
     symmetry_by_natoms: list[SymmetryRate] = Field(default_factory=list)
     spacegroups: list[SpacegroupCount] = Field(default_factory=list)
     parity: ParityStats | None = None
+    dft_states: dict[str, int] = Field(default_factory=dict)
     best: list[BestCandidate] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
 
@@ -329,7 +330,11 @@ def _missing_notes(summary: ReportSummary) -> list[str]:
     if not summary.spacegroups:
         notes.append("No symmetric final structures: the space-group distribution is empty.")
     if summary.parity is None:
-        notes.append("No r2SCAN results: the CHGNet vs r2SCAN parity plot needs DFT results.")
+        note = "No r2SCAN results: the CHGNet vs r2SCAN parity plot needs DFT results."
+        if summary.dft_states:
+            states = ", ".join(f"{n} {state}" for state, n in sorted(summary.dft_states.items()))
+            note += f" DFT jobs so far: {states}."
+        notes.append(note)
     return notes
 
 
@@ -373,6 +378,8 @@ def gather(frame: pd.DataFrame, campaign: str | None = None, top: int = 20) -> R
         summary.symmetry_by_natoms = symmetry_rates(df, "natoms")
         summary.spacegroups = _spacegroups(df)
         summary.parity = parity_stats(df)
+        states = df["dft_state"].dropna().astype(str)
+        summary.dft_states = {k: int(v) for k, v in states.value_counts().items()}
         summary.best = best_candidates(df, top)
     summary.missing = _missing_notes(summary)
     return summary

@@ -104,6 +104,11 @@ def test_empty_and_partial_frames_say_what_is_missing():
     for word in ("E_d", "symmetry", "r2SCAN", "space-group"):
         assert word in text
     assert "dE/RMSD" not in text
+    waiting = hand_frame().assign(
+        e_d_r2scan=None, dft_state=[None, "WAITING", None, None, None, "RUNNING"]
+    )
+    note = next(m for m in gather(waiting).missing if "r2SCAN" in m)
+    assert "1 RUNNING, 1 WAITING" in note
 
 
 def test_normalise_frame_types():
