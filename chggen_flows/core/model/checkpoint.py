@@ -111,6 +111,7 @@ def model_from_payload(payload: dict[str, Any], source: str | Path) -> ScoreMode
         config = ScoreModelConfig(**payload["config"])
         model = ScoreModel(config)
         model.load_state_dict(payload["state_dict"])
+        model.training_metadata = dict(payload.get("training") or {})
     except (KeyError, TypeError, ValidationError, RuntimeError) as exc:
         raise CheckpointError(
             f"{source} does not match the score-model architecture: {str(exc).splitlines()[0]}",

@@ -155,6 +155,8 @@ class ScoreModel(nn.Module):
     def __init__(self, config: ScoreModelConfig) -> None:
         super().__init__()
         self.config = config
+        # what the checkpoint says about how these weights were trained (set on load)
+        self.training_metadata: dict = {}
         lookup = torch.full((119,), -1, dtype=torch.long)
         for index, symbol in enumerate(config.elements):
             lookup[Element(symbol).Z] = index
