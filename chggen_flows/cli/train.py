@@ -1,0 +1,129 @@
+"""``chggen train``: train (or resume training of) the score model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from chggen_flows.cli.common import console
+from chggen_flows.errors import ConfigError
+
+# what may change when a run is resumed; everything else must stay as it was saved
+RESUMABLE_OVERRIDES = {"epochs", "device", "threads", "checkpoint_every_steps"}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of TrainConfig fields")
+    return data
+
+
+def _build_config(yaml_path: Path | None, flags: dict[str, Any], resume: bool, output: Path):
+    from pydantic import ValidationError
+
+    from chggen_flows.core.model.training import TrainConfig, read_train_config
+
+    settings = _read_yaml(yaml_path) if yaml_path else {}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        if not resume:
+            return TrainConfig(**settings)
+        saved = read_train_config(settings.get("output_dir", output))
+        changed = {
+            k for k, v in settings.items() if k != "output_dir" and getattr(saved, k, None) != v
+        }
+        if changed - RESUMABLE_OVERRIDES:
+            raise ConfigError(
+                f"cannot change {', '.join(sorted(changed - RESUMABLE_OVERRIDES))} of a run "
+                "being resumed",
+                hint=f"only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change on --resume",
+            )
+        return saved.model_copy(update={k: settings[k] for k in changed})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid training config: {exc}") from exc
+
+
+def train_command(
+    data: list[Path] = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Structure table (CSV with material_id,cif), file or folder; repeatable.",
+    ),
+    output: Path = typer.Option(
+        Path("runs/score_model"),
+        "--output",
+        "-o",
+        help="Run folder (last.pt, best_model.pt, history.json).",
+    ),
+    yaml_path: Path | None = typer.Option(
+        None, "--yaml", help="YAML file of TrainConfig fields; flags given here win."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --output exactly where it stopped."
+    ),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Architecture: cpu (default), paper or tiny."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs of the run."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Structures per step."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
+    max_atoms: int | None = typer.Option(None, "--max-atoms", help="Skip larger cells."),
+    val_fraction: float | None = typer.Option(None, "--val-fraction", help="Validation share."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="Minutes; save a checkpoint and stop after this long."
+    ),
+) -> None:
+    """Train the score model by denoising score matching (resumable; see docs/model.md)."""
+    from chggen_flows.core.model.training import train
+
+    flags = {
+        "data": data or None,
+        "output_dir": output,
+        "preset": preset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "max_atoms": max_atoms,
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "device": device,
+        "threads": threads,
+    }
+    if yaml_path and output == Path("runs/score_model"):
+        flags.pop("output_dir")  # let the YAML choose unless --output was given
+    config = _build_config(yaml_path, flags, resume, output)
+    if not config.data:
+        raise ConfigError("no training data given", hint="pass --data PATH (or `data:` in --yaml)")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    result = train(
+        config,
+        resume=resume,
+        time_limit_s=time_limit * 60 if time_limit else None,
+        progress=None,
+    )
+    last = result.history[-1] if result.history else None
+    state = "finished" if result.finished else "stopped (continue with --resume)"
+    console.print(f"Training {state}: {len(result.history)} epoch(s) in {result.output_dir}")
+    if last:
+        console.print(f"  last validation loss {last['val_loss']:.4f} at epoch {last['epoch']}")
+    if result.best_model:
+        console.print(f"  best model: {result.best_model}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``chggen train`` to the root app."""
+    app.command("train")(train_command)
