@@ -119,3 +119,103 @@ def stage_documents(store, campaign: str) -> list[dict]:
             properties=["output.stage", "output.batch_id", "output.candidates.candidate_id"],
         )
     )
+
+
+def li_si_structures() -> dict[str, Any]:
+    """Three small Li-Si cells: a symmetric Li3Si (Li3Bi type), a distorted copy (P1)
+    and LiSi in a CsCl cell."""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    li3si = Structure.from_spacegroup(
+        "Fm-3m",
+        Lattice.cubic(6.1),
+        ["Si", "Li", "Li"],
+        [[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5]],
+    )
+    li3si = li3si.get_primitive_structure()
+    distorted = li3si.copy()
+    rng = np.random.default_rng(0)
+    for i in range(len(distorted)):
+        distorted.translate_sites([i], rng.normal(0, 0.25, 3), frac_coords=False)
+    lisi = Structure(Lattice.cubic(2.9), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return {"Li3Si-sym": li3si, "Li3Si-p1": distorted, "LiSi-cscl": lisi}
+
+
+def populate_campaign(store, campaign: str = "pop-00000001") -> str:
+    """A campaign with real symmetry and E_d stage outputs in ``store`` (no LaunchPad).
+
+    Runs the SymmetryMaker and EhullMaker jobs with jobflow on three relaxed-looking
+    Li-Si cells plus one candidate rejected earlier, and registers the campaign.
+    """
+    from datetime import UTC, datetime
+
+    from jobflow import Flow, run_locally
+
+    from chggen_flows.campaign.registry import registry
+    from makers.ehull import EhullMaker
+    from makers.provenance import start_provenance
+    from makers.schemas import CandidateRecord, finish_document
+    from makers.symmetry import SymmetryMaker
+
+    energies = {"Li3Si-sym": -3.00, "Li3Si-p1": -2.60, "LiSi-cscl": -3.70}
+    records, structures = [], []
+    for cid, structure in li_si_structures().items():
+        comp = structure.composition
+        records.append(
+            CandidateRecord(
+                campaign=campaign,
+                candidate_id=cid,
+                formula=comp.formula,
+                reduced_formula=comp.reduced_formula,
+                chemsys=comp.chemical_system,
+                natoms=len(structure),
+                formula_units=1,
+                stage="relaxed_inpaint",
+                energy_per_atom=energies[cid],
+                de_uncond=0.1,
+                rmsd_uncond=0.2,
+            )
+        )
+        structures.append(structure)
+    rejected = records[0].model_copy(
+        update={
+            "candidate_id": "Li3Si-rejected",
+            "stage": "framework",
+            "valid": False,
+            "rejected_reason": "framework: no symmetric rung",
+        }
+    )
+    records.append(rejected)
+    structures.append(structures[0])
+    doc = finish_document(
+        "relaxed_inpaint",
+        campaign,
+        "b0000",
+        records,
+        structures,
+        start_provenance("relaxed_inpaint", {}),
+    )
+    symmetry = SymmetryMaker().make(doc)
+    ehull = EhullMaker(reference=str(REFERENCE_CSV), threshold=0.5).make(
+        [symmetry.output], campaign
+    )
+    flow = Flow([symmetry, ehull])
+    flow.update_metadata({"campaign": campaign})
+    run_locally(flow, store=store, ensure_success=True)
+    registry(store).insert_one(
+        {
+            "campaign": campaign,
+            "name": "pop",
+            "chemsys": "Li-Si",
+            "mode": "unconditional",
+            "submitted": datetime.now(UTC),
+            "spec_hash": "0" * 64,
+            "n_candidates": 4,
+            "n_jobs": 2,
+            "n_batches": 1,
+            "spec": {},
+            "state": "submitted",
+        }
+    )
+    return campaign
