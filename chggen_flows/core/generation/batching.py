@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -73,10 +74,14 @@ class PackedBatch:
         frac = self.to_fractional(pos)
         return self.to_cartesian(frac - torch.floor(frac))
 
+    @cached_property
+    def inverse_lattice(self) -> torch.Tensor:
+        """Per-structure inverse cells (computed once: wrapping happens every step)."""
+        return torch.linalg.inv(self.lattice)
+
     def to_fractional(self, pos: torch.Tensor) -> torch.Tensor:
         """Cartesian -> fractional coordinates, each atom with its own cell."""
-        inverse = torch.linalg.inv(self.lattice)[self.batch]
-        return torch.einsum("ni,nij->nj", pos, inverse)
+        return torch.einsum("ni,nij->nj", pos, self.inverse_lattice[self.batch])
 
     def to_cartesian(self, frac: torch.Tensor) -> torch.Tensor:
         """Fractional -> Cartesian coordinates, each atom with its own cell."""

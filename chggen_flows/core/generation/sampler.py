@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -167,7 +167,7 @@ class _Chunk:
     generators: list[torch.Generator]
     free: torch.Tensor  # [N] float, 1 for sampled atoms
     known: torch.Tensor | None  # [N, 3], known positions (0 for free atoms)
-    counts: list[int] = field(default_factory=list)
+    counts: list[int]  # atoms per structure
 
     def randn(self, dtype: torch.dtype) -> torch.Tensor:
         """Standard normal noise for every atom, each structure from its own generator."""
