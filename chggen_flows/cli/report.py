@@ -88,6 +88,12 @@ def report(
         "--cn-method",
         help="Coordination method of the locality section: crystalnn, voronoi or cutoff.",
     ),
+    hull_reference: str | None = typer.Option(
+        None,
+        "--hull-reference",
+        help="Draw the stable phases of this reference (offline, mp, mp-r2scan or an "
+        "entries file) in the hull figure.",
+    ),
     candidates: Path | None = typer.Option(
         None,
         "--candidates",
@@ -122,6 +128,12 @@ def report(
     else:
         name, frame, loader = _load_from_database(campaign)
     references = read_structures(reference) if reference else None
+    hull = None
+    if hull_reference and frame["chemsys"].notna().any():
+        from chggen_flows.core.stability.references import get_reference
+
+        chemsys = frame["chemsys"].dropna().astype(str).value_counts().index[0]
+        hull = get_reference(hull_reference).phase_diagram(chemsys.split("-"))
     result = build_report(
         frame,
         out,
@@ -131,6 +143,7 @@ def report(
         reference_structures=references,
         locality_top=locality_top,
         cn_method=cn_method,
+        reference_hull=hull,
     )
     console.print(
         f"Report of {result.summary.n_candidates} candidates written to {result.html} "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Structure
 
 from chggen_flows.core.analysis import compare_locality
@@ -54,6 +55,7 @@ def build_report(
     reference_structures: Sequence[Structure] | None = None,
     locality_top: int = 10,
     cn_method: str = "crystalnn",
+    reference_hull: PhaseDiagram | None = None,
     progress: bool | None = None,
 ) -> ReportResult:
     """Write the report of one campaign into ``out_dir`` (replaced if it exists).
@@ -78,6 +80,9 @@ def build_report(
         Number of best candidates in the locality analysis.
     cn_method
         Coordination-number method of the locality analysis.
+    reference_hull
+        Reference phase diagram of the chemical system; its stable phases (and a
+        ternary's tie lines) are drawn in the hull figure.
     progress
         Force the progress bar on (True) or off (False); default: on a terminal only.
 
@@ -92,7 +97,8 @@ def build_report(
     disable = None if progress is None else not progress
     figures: dict[str, RenderedFigure] = {}
     for spec in track(FIGURES, "Report figures", total=len(FIGURES), disable=disable):
-        fig = spec.draw(summary, df)
+        extra = {"phase_diagram": reference_hull} if spec.uses_hull else {}
+        fig = spec.draw(summary, df, **extra)
         if fig is not None:
             figures[spec.name] = RenderedFigure(spec.name, spec.caption, _png(fig))
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition
 
 from chggen_flows.core.analysis import LocalityComparison
@@ -221,13 +223,38 @@ def _fractions(formula: str, elements: tuple[str, ...]) -> tuple[float, ...]:
     return tuple(comp.get_atomic_fraction(e) for e in elements)
 
 
-def hull_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
+def _reference_phases(
+    phase_diagram: PhaseDiagram, elements: tuple[str, ...]
+) -> tuple[np.ndarray, list[str], list[tuple[int, int]]]:
+    """Stable reference phases (atomic fractions, labels) and the hull's tie lines as
+    index pairs into them."""
+    stable = list(phase_diagram.stable_entries)
+    fracs = np.array([_fractions(e.composition.reduced_formula, elements) for e in stable])
+    labels = [e.composition.reduced_formula for e in stable]
+    index = {id(e): i for i, e in enumerate(stable)}
+    lines = set()
+    for facet in phase_diagram.facets:
+        members = [index[id(phase_diagram.qhull_entries[k])] for k in facet]
+        lines.update(tuple(sorted(pair)) for pair in combinations(members, 2))
+    return fracs, labels, sorted(lines)
+
+
+def _triangle(fracs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Barycentric -> Cartesian: corners at (0,0), (1,0), (1/2, sqrt(3)/2)."""
+    return fracs[:, 1] + 0.5 * fracs[:, 2], fracs[:, 2] * np.sqrt(3) / 2
+
+
+def hull_figure(
+    summary: ReportSummary, frame: pd.DataFrame, phase_diagram: PhaseDiagram | None = None
+) -> Figure | None:
     """Candidates of the largest chemical system placed by composition, coloured by E_d.
 
     Binary systems: E_d against the fraction of the second element (the hull is E_d = 0).
     Ternary systems: a Gibbs triangle coloured by E_d, candidates below the DFT
-    threshold as stars (paper Fig. 5a). E_d is distance to the hull, so the plot needs
-    no reference entries; other systems (unary, 4+ elements) are not drawn.
+    threshold as stars (paper Fig. 5a). E_d is the distance to the hull, so candidates
+    need no reference entries; with ``phase_diagram`` (the reference hull of the system)
+    its stable phases are drawn too, with the tie lines of a ternary hull. Unary and
+    4+-element systems are not drawn.
     """
     data = unique_candidates(frame).dropna(subset=["e_d", "chemsys", "reduced_formula"])
     if data.empty:
@@ -240,18 +267,42 @@ def hull_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
     fracs = np.array([_fractions(f, elements) for f in data["reduced_formula"].astype(str)])
     e_d = data["e_d"].to_numpy(dtype=float)
     below = data["below_threshold"].fillna(False).astype(bool).to_numpy()
+    reference = None
+    if phase_diagram is not None and {el.symbol for el in phase_diagram.elements} >= set(elements):
+        reference = _reference_phases(phase_diagram, elements)
     fig, (ax,) = _subplots(1, 5.6, 4.6)
     if len(elements) == 2:
-        ax.scatter(fracs[:, 1], e_d, s=10, alpha=0.5, color=COLORS["inpainting"])
+        ax.scatter(
+            fracs[:, 1], e_d, s=10, alpha=0.5, color=COLORS["inpainting"], label="candidates"
+        )
         ax.axhline(0.0, color="black", lw=1.0, label="convex hull")
+        if reference is not None:
+            ref_fracs, labels, _ = reference
+            inside = ref_fracs.sum(axis=1) > 0.999  # phases of this binary, not of a subsystem
+            ax.scatter(
+                ref_fracs[inside, 1],
+                np.zeros(inside.sum()),
+                marker="D",
+                s=30,
+                color="black",
+                zorder=3,
+                label="stable reference phases",
+            )
+            for (_, xb), label in zip(ref_fracs[inside], np.array(labels)[inside], strict=True):
+                ax.annotate(
+                    label,
+                    (xb, 0.0),
+                    xytext=(0, -12),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                )
         ax.set_xlabel(f"fraction of {elements[1]} (atomic)")
         ax.set_ylabel("E_d (eV/atom)")
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.02, 1.02)
         ax.legend(fontsize=8)
     else:
-        # Barycentric -> Cartesian: corners at (0,0), (1,0), (1/2, sqrt(3)/2).
-        x = fracs[:, 1] + 0.5 * fracs[:, 2]
-        y = fracs[:, 2] * np.sqrt(3) / 2
+        x, y = _triangle(fracs)
         corners = np.array([[0, 0], [1, 0], [0.5, np.sqrt(3) / 2], [0, 0]])
         ax.plot(corners[:, 0], corners[:, 1], color="black", lw=1.0)
         for (cx, cy), el, va in zip(corners[:3], elements, ("top", "top", "bottom"), strict=True):
@@ -265,34 +316,38 @@ def hull_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
                 fontsize=10,
                 fontweight="bold",
             )
-        vmax = float(np.percentile(e_d, 95)) if e_d.size > 1 else max(float(e_d.max()), 0.1)
-        sc = ax.scatter(
-            x[~below],
-            y[~below],
-            c=e_d[~below],
-            s=10,
-            cmap="viridis_r",
-            vmin=min(0.0, e_d.min()),
-            vmax=max(vmax, 1e-3),
-            alpha=0.7,
-        )
+        if reference is not None:
+            ref_fracs, labels, lines = reference
+            rx, ry = _triangle(ref_fracs)
+            for i, j in lines:
+                ax.plot([rx[i], rx[j]], [ry[i], ry[j]], color="0.6", lw=0.7, zorder=1)
+            ax.scatter(
+                rx, ry, marker="D", s=18, color="black", zorder=3, label="stable reference phases"
+            )
+            for xi, yi, label in zip(rx, ry, labels, strict=True):
+                if label not in elements:
+                    ax.annotate(
+                        label, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=6
+                    )
+        vmin = min(0.0, float(e_d.min()))
+        vmax = max(float(np.percentile(e_d, 95)) if e_d.size > 1 else float(e_d.max()), 1e-3)
+        style = {"cmap": "viridis_r", "vmin": vmin, "vmax": vmax}
+        sc = ax.scatter(x[~below], y[~below], c=e_d[~below], s=10, alpha=0.7, **style)
         ax.scatter(
             x[below],
             y[below],
             c=e_d[below],
             s=40,
             marker="*",
-            cmap="viridis_r",
-            vmin=min(0.0, e_d.min()),
-            vmax=max(vmax, 1e-3),
             edgecolors="black",
             linewidths=0.3,
             label="below DFT threshold",
+            **style,
         )
         fig.colorbar(sc, ax=ax, label="E_d (eV/atom)", shrink=0.8)
         ax.set_aspect("equal")
         ax.set_axis_off()
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=7, loc="upper right")
     ax.set_title(f"Candidates in the {chemsys} system (n={len(data)})")
     return fig
 
@@ -303,7 +358,9 @@ class FigureSpec:
 
     name: str
     caption: str
-    draw: Callable[[ReportSummary, pd.DataFrame], Figure | None]
+    draw: Callable[..., Figure | None]
+    #: Whether ``draw`` takes the reference ``phase_diagram`` keyword.
+    uses_hull: bool = False
 
 
 #: The report's figures in the order they appear.
@@ -340,6 +397,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Candidates placed by composition in their chemical system, coloured by "
         "E_d (paper Fig. 5a).",
         hull_figure,
+        uses_hull=True,
     ),
 )
 

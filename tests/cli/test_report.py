@@ -49,3 +49,12 @@ def test_bad_input_exits_2(cli, tmp_path):
     assert "does not exist" in res.stderr
     res = cli("report", "x", "--synthetic", "5", "--candidates", tmp_path / "a.csv")
     assert res.exit_code == 2
+
+
+def test_hull_reference_option(cli, tmp_path):
+    out = tmp_path / "with-hull"
+    res = cli("report", "zps", "--synthetic", "100", "--hull-reference", "offline", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert (out / "figures" / "hull.png").is_file()
+    res = cli("report", "zps", "--synthetic", "10", "--hull-reference", "nonsense.json")
+    assert res.exit_code == 2

@@ -1,0 +1,79 @@
+"""Figures drawn from known inputs: what is plotted where."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+from pymatgen.core import Composition
+
+from chggen_flows.report import gather
+from chggen_flows.report.data import normalise_frame
+from chggen_flows.report.figures import hull_figure
+
+
+def _frame(chemsys: str, formulas: list[str], e_d: list[float]) -> pd.DataFrame:
+    return normalise_frame(
+        pd.DataFrame(
+            {
+                "candidate_id": [f"c{i}" for i in range(len(formulas))],
+                "chemsys": chemsys,
+                "reduced_formula": formulas,
+                "e_d": e_d,
+                "below_threshold": [v < 0.1 for v in e_d],
+            }
+        )
+    )
+
+
+def _collection(ax, label: str):
+    return next(c for c in ax.collections if c.get_label() == label)
+
+
+def test_binary_hull_places_candidates_and_reference_phases():
+    frame = _frame("Li-Si", ["Li3Si", "LiSi", "LiSi"], [0.2, 0.05, -0.01])
+    diagram = PhaseDiagram(
+        [
+            PDEntry(Composition(f), e)
+            for f, e in (("Li", 0.0), ("Si", 0.0), ("LiSi", -0.6), ("Li2Si", -0.1))
+        ]
+    )
+    fig = hull_figure(gather(frame), frame, phase_diagram=diagram)
+    ax = fig.axes[0]
+    points = _collection(ax, "candidates").get_offsets()
+    np.testing.assert_allclose(points, [[0.25, 0.2], [0.5, 0.05], [0.5, -0.01]])
+    ref = _collection(ax, "stable reference phases").get_offsets()
+    # Li2Si is above the Li-LiSi tie line: not stable, not drawn.
+    assert sorted(map(tuple, np.round(ref, 6))) == [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0)]
+
+
+def test_ternary_hull_draws_tie_lines_and_stars():
+    frame = _frame("P-S-Zn", ["ZnPS3", "ZnS", "P2S5"], [0.05, 0.3, 0.02])
+    diagram = PhaseDiagram(
+        [PDEntry(Composition(f), e) for f, e in (("Zn", 0), ("P", 0), ("S", 0), ("ZnS", -2.0))]
+    )
+    fig = hull_figure(gather(frame), frame, phase_diagram=diagram)
+    ax = fig.axes[0]
+    stars = _collection(ax, "below DFT threshold").get_offsets()
+    assert len(stars) == 2
+    # Corners P (0, 0), S (1, 0), Zn (1/2, sqrt(3)/2): x = S + Zn/2, y = Zn sqrt(3)/2.
+    # ZnPS3 = (P, S, Zn) 0.2, 0.6, 0.2; P2S5 = 2/7, 5/7, 0.
+    np.testing.assert_allclose(stars, [[0.7, 0.2 * np.sqrt(3) / 2], [5 / 7, 0.0]], atol=1e-12)
+    # Triangle outline + 5 tie lines of the hull Zn-P-S-ZnS (3 edges + 2 to ZnS inside).
+    assert len(ax.lines) == 1 + 5
+
+
+def test_hull_without_e_d_or_with_four_elements_is_skipped():
+    empty = _frame("Li-Si", ["LiSi"], [float("nan")])
+    assert hull_figure(gather(empty), empty) is None
+    quaternary = _frame("Li-P-S-Zn", ["LiZnPS4"], [0.1])
+    assert hull_figure(gather(quaternary), quaternary) is None
+
+
+@pytest.mark.parametrize("chemsys", ["Li-Si", "P-S-Zn"])
+def test_hull_without_reference_has_no_reference_points(chemsys):
+    formulas = ["LiSi"] if chemsys == "Li-Si" else ["ZnPS3"]
+    frame = _frame(chemsys, formulas, [0.05])
+    ax = hull_figure(gather(frame), frame).axes[0]
+    assert all(c.get_label() != "stable reference phases" for c in ax.collections)
