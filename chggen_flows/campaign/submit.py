@@ -107,6 +107,7 @@ def submit_campaign(
     store: JobStore,
     launchpad: LaunchPad,
     new: bool = False,
+    checked: bool = False,
 ) -> Submission:
     """Validate ``spec``, then add its workflow to ``launchpad`` (idempotent by spec hash).
 
@@ -120,6 +121,9 @@ def submit_campaign(
         Where the workflow goes.
     new
         Submit again even if the same spec was submitted before.
+    checked
+        :func:`check_spec` already passed (callers that prepare the database between
+        the checks and the submission, as the CLI does, skip the second check).
 
     Returns
     -------
@@ -128,7 +132,8 @@ def submit_campaign(
     """
     from jobflow.managers.fireworks import flow_to_workflow
 
-    check_spec(spec)
+    if not checked:
+        check_spec(spec)
     spec_hash = spec.spec_hash()
     coll = registry(store)
     existing = coll.find_one({"spec_hash": spec_hash}, {"_id": 0}, sort=[("submitted", -1)])

@@ -16,6 +16,18 @@ campaign_app = typer.Typer(
 )
 
 
+def _submit(settings, spec, new: bool = False):
+    """Check the spec, then prepare the database (collections, indexes, FireWorks id
+    counter; never deletes) and submit: a bad spec writes nothing at all."""
+    from chggen_flows.campaign.submit import check_spec, submit_campaign
+    from chggen_flows.db import get_job_store, get_launchpad, init_database
+
+    check_spec(spec)
+    init_database(settings)
+    store, launchpad = get_job_store(settings), get_launchpad(settings)
+    return submit_campaign(spec, store, launchpad, new=new, checked=True)
+
+
 def _load(spec: Path | None, example: str | None):
     from chggen_flows.campaign.spec import example_path, load_spec
 
@@ -37,12 +49,8 @@ def submit(
     Submitting the same spec again reports the existing campaign (unless --new). A bad
     spec fails here with exit code 2 and nothing is written to the database.
     """
-    from chggen_flows.campaign.submit import submit_campaign
-    from chggen_flows.db import get_job_store, get_launchpad
-
     loaded = _load(spec, example)
-    settings = get_settings()
-    result = submit_campaign(loaded, get_job_store(settings), get_launchpad(settings), new=new)
+    result = _submit(get_settings(), loaded, new=new)
     if result.created:
         console.print(
             f"submitted [bold]{result.campaign}[/] ({result.chemsys}): {result.n_candidates} "
@@ -83,15 +91,13 @@ def demo(
     from chggen_flows.campaign.results import load_candidates
     from chggen_flows.campaign.spec import example_path, load_spec
     from chggen_flows.campaign.status import campaign_status
-    from chggen_flows.campaign.submit import submit_campaign
     from chggen_flows.campaign.worker import run_worker
     from chggen_flows.cli.results import export_cifs, results_table
     from chggen_flows.db import get_job_store, get_launchpad
 
     settings = get_settings()
+    submission = _submit(settings, load_spec(example_path(example)))
     store, launchpad = get_job_store(settings), get_launchpad(settings)
-    spec = load_spec(example_path(example))
-    submission = submit_campaign(spec, store, launchpad)
     cid = submission.campaign
     console.print(
         f"campaign [bold]{cid}[/]: {submission.n_candidates} candidates, {submission.n_jobs} jobs"

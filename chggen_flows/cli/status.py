@@ -82,11 +82,12 @@ def status_command(
         f"{sum(status.jobs_by_state.values())} jobs"
         + (" [green](finished)[/]" if status.finished else "")
     )
-    console.print(_state_table("Jobs per stage", status.jobs_by_stage, "stage"))
-    console.print(_state_table("Jobs per worker category", status.jobs_by_category, "category"))
+    if status.jobs_by_stage:
+        console.print(_state_table("Jobs per stage", status.jobs_by_stage, "stage"))
+        console.print(_state_table("Jobs per worker category", status.jobs_by_category, "category"))
     if status.candidates_by_stage:
-        table = Table(title="Candidates (last stage reached)")
-        table.add_column("stage")
+        table = Table(title="Candidates")
+        table.add_column("last stage reached")
         table.add_column("candidates", justify="right")
         for stage, count in status.candidates_by_stage.items():
             table.add_row(stage, str(count))
