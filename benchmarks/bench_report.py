@@ -8,7 +8,13 @@ The issue's target is 10^4 candidates in under a minute. A second comparison sho
 locality analysis (best candidates vs one reference) with each coordination method,
 since it is the slowest optional section.
 
-    OPENBLAS_NUM_THREADS=1 nice python benchmarks/bench_report.py
+With ``--db N`` the whole ``chggen report`` path is timed as well: an embedded
+SecantusDB server (temporary directory) is filled with the stage documents of an
+N-candidate campaign (one document per stage and batch of 100, as the stage jobs write
+them: 7 stages, so 7 records per candidate), then reading them with the results API
+(``load_candidates``) and building the report are timed separately.
+
+    OPENBLAS_NUM_THREADS=1 nice python benchmarks/bench_report.py --db 10000
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.analysis import METHODS, compare_locality
@@ -44,10 +53,72 @@ def time_build(n: int, out: Path) -> dict[str, float]:
     return {"gather": t1 - t0, "figures": t2 - t1, "build": t3 - t2}
 
 
+def fill_database(store, frame: pd.DataFrame, campaign: str, batch: int = 100) -> None:
+    """Stage documents of ``frame``'s candidates, as the campaign's stage jobs write them."""
+    from chggen_flows.campaign.registry import registry
+    from makers.schemas import STAGES
+
+    # NaN -> None, as pydantic serialises missing values.
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    now = datetime.now(UTC).isoformat()
+    collection = store.docs_store._collection
+    for stage in STAGES[:-1]:
+        docs = []
+        for start in range(0, len(records), batch):
+            candidates = [{**r, "stage": stage} for r in records[start : start + batch]]
+            output = {
+                "@class": "StageDocument",
+                "@module": "makers.schemas",
+                "stage": stage,
+                "campaign": campaign,
+                "batch_id": f"b{start // batch}",
+                "candidates": candidates,
+            }
+            docs.append(
+                {
+                    "uuid": str(uuid.uuid4()),
+                    "index": 1,
+                    "output": output,
+                    "metadata": {"campaign": campaign},
+                    "completed_at": now,
+                }
+            )
+        collection.insert_many(docs)
+    registry(store).insert_one({"campaign": campaign, "name": "bench", "submitted": now})
+
+
+def time_database(n: int, workdir: Path) -> dict[str, float]:
+    """Seconds to read an ``n``-candidate campaign with load_candidates and report it."""
+    from chggen_flows.campaign.results import load_candidates
+    from chggen_flows.db import EmbeddedServer, get_job_store
+    from chggen_flows.settings import Settings
+
+    server = EmbeddedServer(workdir / "db")
+    info = server.start()
+    try:
+        settings = Settings(mongo_uri=info.uri, database="bench", data_dir=workdir / "data")
+        store = get_job_store(settings)
+        store.connect()
+        t0 = time.perf_counter()
+        fill_database(store, synthetic_candidates(n, campaign="bench-db", seed=2), "bench-db")
+        t1 = time.perf_counter()
+        frame = load_candidates(store, "bench-db")
+        t2 = time.perf_counter()
+        build_report(frame, workdir / "report-db", progress=False)
+        t3 = time.perf_counter()
+    finally:
+        server.stop()
+    assert len(frame) == n
+    return {"fill": t1 - t0, "load": t2 - t1, "build": t3 - t2}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--locality-structures", type=int, default=10)
+    parser.add_argument(
+        "--db", type=int, default=0, help="Also time N candidates via the database."
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +151,16 @@ def main() -> None:
     print(f"\nlocality analysis, {len(generated)} structures / {n_sites} sites vs 1 reference:")
     for method, t in times.items():
         print(f"{method:>10} {t:>7.2f} s  {1e3 * t / n_sites:>6.1f} ms/site  x{t / fastest:.1f}")
+
+    if args.db:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time_database(args.db, Path(tmp))
+        total = t["load"] + t["build"]
+        print(
+            f"\nchggen report path, {args.db} candidates in SecantusDB (7 stage records each, "
+            f"insert {t['fill']:.1f} s):\n  load_candidates {t['load']:.2f} s + build_report "
+            f"{t['build']:.2f} s = {total:.2f} s (load is {t['load'] / total:.0%})"
+        )
 
 
 if __name__ == "__main__":

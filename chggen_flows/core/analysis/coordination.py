@@ -6,8 +6,8 @@ as a neighbour (CN inflated to 12-16), while a fixed distance cutoff depends on 
 element pair. CrystalNN weighs the Voronoi neighbours by solid angle and distance and
 picks the most probable coordination, which is the method pymatgen's own benchmark found
 closest to hand-assigned coordination (Pan et al., Inorg. Chem. 2021). It costs about
-8 ms per site (``benchmarks/bench_report.py``); ``cutoff`` (MinimumDistanceNN) is about
-6x faster for large sets, ``voronoi`` (VoronoiNN with a solid-angle cut) is offered for
+10 ms per site (``benchmarks/bench_report.py``); ``cutoff`` (MinimumDistanceNN) is 6-14x
+faster for large sets, ``voronoi`` (VoronoiNN with a solid-angle cut) is offered for
 comparison with Voronoi-based studies and is no faster.
 """
 
