@@ -1,0 +1,101 @@
+"""Stage makers run for real with jobflow (tiny score model, no CHGNet): outputs, seeds,
+provenance and the structures in the data store."""
+
+from __future__ import annotations
+
+import pytest
+from jobflow import Flow, JobStore, run_locally
+from maggma.stores import MemoryStore
+
+from makers.framework import FrameworkMaker
+from makers.generate import GenerateMaker
+from makers.inpaint import InpaintMaker
+from makers.provenance import file_sha256
+from makers.schemas import CandidateSeed, StageDocument
+from makers.symmetry import SymmetryMaker
+from tests.campaign.helpers import tiny_checkpoint
+
+SAMPLER = {"n_levels": 4, "n_corrector": 1}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def _seeds():
+    return [
+        CandidateSeed(
+            candidate_id=f"Li3Si-fu2-L000-S{i:03d}",
+            composition="Li3Si",
+            formula_units=2,
+            lattice_index=0,
+            sample_index=i,
+            lattice_seed=11,
+            seed=100 + i,
+        )
+        for i in range(3)
+    ]
+
+
+def _run(flow: Flow) -> tuple[JobStore, dict]:
+    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+    responses = run_locally(flow, store=store, ensure_success=True)
+    return store, responses
+
+
+def test_generate_framework_inpaint_symmetry_chain(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = {"checkpoint": str(checkpoint), "device": "cpu"}
+    gen = GenerateMaker(**model, sampler=SAMPLER, v0=20.0).make("c", "b0", _seeds())
+    frame = FrameworkMaker(guests=["Li"], framework={"ladder": [[0.5, 15], [2.0, 30]]}).make(
+        gen.output
+    )
+    paint = InpaintMaker(
+        **model, sampler=SAMPLER, inpaint={"jump_length": 2, "n_resample": 1}
+    ).make(frame.output)
+    sym = SymmetryMaker().make(paint.output)
+    store, responses = _run(Flow([gen, frame, paint, sym]))
+
+    generated: StageDocument = responses[gen.uuid][1].output
+    assert [r.stage for r in generated.candidates] == ["generated"] * 3
+    # the three candidates share one lattice (same lattice seed), each has its own seed
+    lattices = {tuple(s.lattice.abc) for s in generated.structures}
+    assert len(lattices) == 1
+    assert generated.structures[0].volume == pytest.approx(8 * 20.0)
+    assert [r.seed for r in generated.candidates] == [100, 101, 102]
+    assert generated.provenance.checkpoint_sha256 == file_sha256(checkpoint)
+    assert generated.provenance.seeds == [100, 101, 102] and generated.provenance.device == "cpu"
+
+    framed: StageDocument = responses[frame.uuid][1].output
+    assert any(r.valid for r in framed.candidates)  # fixed seeds: one framework is found
+    for record, structure in zip(framed.candidates, framed.structures, strict=True):
+        if record.valid:
+            assert record.framework_found and record.guest_counts
+            assert "Li" not in structure.composition
+        else:
+            assert record.rejected_reason.startswith(("framework", "generation"))
+
+    painted: StageDocument = responses[paint.uuid][1].output
+    assert any(r.stage == "inpainted" and r.valid for r in painted.candidates)
+    for record, structure in zip(painted.candidates, painted.structures, strict=True):
+        if record.valid and record.stage == "inpainted":
+            assert structure.composition.reduced_formula == "Li3Si"
+    final: StageDocument = responses[sym.uuid][1].output
+    assert {r.candidate_id for r in final.candidates} == {s.candidate_id for s in _seeds()}
+
+    # the structures went to the data store, the records stayed in the documents
+    doc = store.query_one({"uuid": gen.uuid}, load=False)
+    assert "blob_uuid" in doc["output"]["structures"]
+    assert doc["output"]["candidates"][0]["candidate_id"] == "Li3Si-fu2-L000-S000"
+
+
+def test_generation_is_reproducible(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    maker = GenerateMaker(checkpoint=str(checkpoint), device="cpu", sampler=SAMPLER, v0=20.0)
+    first = maker.make("c", "b0", _seeds()[:1])
+    second = maker.make("c", "b0", _seeds()[:1])
+    _, responses = _run(Flow([first, second]))
+    a = responses[first.uuid][1].output.structures[0]
+    b = responses[second.uuid][1].output.structures[0]
+    assert a == b
