@@ -18,6 +18,9 @@ from chggen_flows.errors import InputError
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+#: ``--reference offline``: the known compounds shipped with the package.
+OFFLINE = "offline"
+
 analysis_app = typer.Typer(
     help="Structure analyses of generated vs reference structures.", no_args_is_help=True
 )
@@ -81,6 +84,16 @@ def read_structures(paths: Sequence[Path]) -> list[Structure]:
     return structures
 
 
+def reference_structures(paths: Sequence[Path], elements: Sequence[str]) -> list[Structure]:
+    """Reference structures from files, or the shipped known compounds of ``elements``
+    when the single "file" given is the word ``offline``."""
+    if [str(p) for p in paths] == [OFFLINE] and not Path(OFFLINE).exists():
+        from chggen_flows.core.analysis.references import shipped_structures
+
+        return shipped_structures(elements)
+    return read_structures(paths)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -99,7 +112,11 @@ def locality(
         ..., help="Generated structures (CIF, POSCAR or JSON; supercells welcome)."
     ),
     reference: list[Path] = typer.Option(
-        ..., "--reference", "-r", help="Reference structures of the same system (repeatable)."
+        ...,
+        "--reference",
+        "-r",
+        help="Reference structures of the same system (repeatable), or `offline` for the "
+        "known compounds shipped with chggen-flows (Li-Si, Zn-P-S, Li-P-S).",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Directory for locality.json and locality.png."
@@ -114,8 +131,10 @@ def locality(
     """Locality bias (paper Fig. 2): partial RDFs and coordination numbers of GENERATED vs reference structures, with a distance per element pair (0 = identical)."""
     from chggen_flows.core.analysis import compare_locality
 
+    structures = read_structures(generated)
+    elements = sorted({el.symbol for s in structures for el in s.composition.elements})
     comparison = compare_locality(
-        read_structures(generated), read_structures(reference), r_max, bin_width, method
+        structures, reference_structures(reference, elements), r_max, bin_width, method
     )
     summary = comparison.to_dict()
     if out is not None:
@@ -134,7 +153,7 @@ def locality(
     console.print(
         f"{summary['n_generated']} generated vs {summary['n_reference']} reference structures"
     )
-    table = Table(title="RDF distance per pair")
+    table = Table(title="RDF distance")
     table.add_column("pair")
     table.add_column("D", justify="right")
     for pair, dist in summary["rdf_distance"].items():

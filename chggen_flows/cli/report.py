@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from chggen_flows.cli.analysis import read_structures
+from chggen_flows.cli.analysis import reference_structures
 from chggen_flows.cli.common import console, err_console, get_settings
 from chggen_flows.errors import InputError
 from chggen_flows.progress import progress_enabled
@@ -78,7 +78,8 @@ def report(
         None,
         "--reference",
         "-r",
-        help="Reference structures (CIF/POSCAR/JSON) for the locality-bias section; repeatable.",
+        help="Reference structures (CIF/POSCAR/JSON) for the locality-bias section; repeatable. "
+        "`offline`: the known compounds of the system shipped with chggen-flows.",
     ),
     locality_top: int = typer.Option(
         10, "--locality-top", min=1, help="Best candidates compared with the references."
@@ -127,13 +128,15 @@ def report(
         frame = _read_candidates_file(candidates)
     else:
         name, frame, loader = _load_from_database(campaign)
-    references = read_structures(reference) if reference else None
+    # The campaign's main chemical system: that of most candidates.
+    systems = frame["chemsys"].dropna().astype(str) if "chemsys" in frame else []
+    elements = systems.value_counts().index[0].split("-") if len(systems) else []
+    references = reference_structures(reference, elements) if reference else None
     hull = None
-    if hull_reference and frame["chemsys"].notna().any():
+    if hull_reference and elements:
         from chggen_flows.core.stability.references import get_reference
 
-        chemsys = frame["chemsys"].dropna().astype(str).value_counts().index[0]
-        hull = get_reference(hull_reference).phase_diagram(chemsys.split("-"))
+        hull = get_reference(hull_reference).phase_diagram(elements)
     result = build_report(
         frame,
         out,

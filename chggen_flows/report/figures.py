@@ -403,35 +403,56 @@ FIGURES: tuple[FigureSpec, ...] = (
 
 
 def locality_figure(comparison: LocalityComparison) -> Figure:
-    """Partial RDFs (one panel per element pair) and mean coordination numbers, generated
-    vs reference structures (paper Fig. 2)."""
+    """Generated vs reference structures (paper Fig. 2): partial RDFs, one panel per
+    element pair (top row), and the distribution of coordination numbers, one panel per
+    element (bottom row)."""
+    import matplotlib as mpl
+
     pairs = sorted(set(comparison.generated.g) | set(comparison.reference.g))
-    fig, axes = _subplots(len(pairs) + 1, 3.0 * (len(pairs) + 1), 3.2)
-    for ax, pair in zip(axes, pairs, strict=False):
-        for label, rdf, color in (
-            ("generated", comparison.generated, COLORS["unconditional"]),
-            ("reference", comparison.reference, _NEUTRAL),
-        ):
+    elements = sorted(set(comparison.cn_generated.cn) | set(comparison.cn_reference.cn))
+    ncols = max(len(pairs), len(elements), 1)
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(3.0 * ncols, 6.0), dpi=110, layout="constrained")
+        axes = np.atleast_2d(fig.subplots(2, ncols, squeeze=False))
+    sets = (
+        ("generated", comparison.generated, comparison.cn_generated, COLORS["unconditional"]),
+        ("reference", comparison.reference, comparison.cn_reference, _NEUTRAL),
+    )
+    for ax, pair in zip(axes[0], pairs, strict=False):
+        for label, rdf, _, color in sets:
             if pair in rdf.g:
                 ax.plot(rdf.r, rdf.g[pair], color=color, lw=1.0, label=label)
         ax.set_xlabel("r (Å)")
         ax.set_ylabel("g(r)")
         ax.set_title(f"{'-'.join(pair)}, D = {comparison.rdf_distance[pair]:.2f}")
-    axes[0].legend(fontsize=7)
-    ax = axes[-1]
-    elements = sorted(set(comparison.cn_generated.cn) | set(comparison.cn_reference.cn))
-    x = np.arange(len(elements))
-    for offset, label, stats, color in (
-        (-0.2, "generated", comparison.cn_generated, COLORS["unconditional"]),
-        (0.2, "reference", comparison.cn_reference, _NEUTRAL),
-    ):
-        means = stats.mean()
-        ax.bar(
-            x + offset, [means.get(el, 0.0) for el in elements], width=0.4, color=color, label=label
+    max_cn = (
+        int(
+            max(
+                np.max(v)
+                for stats in (comparison.cn_generated, comparison.cn_reference)
+                for v in stats.cn.values()
+            )
         )
-    ax.set_xticks(x, elements)
-    ax.set_xlabel("element")
-    ax.set_ylabel(f"mean coordination number ({comparison.cn_generated.method})")
-    ax.set_title("Coordination")
-    ax.legend(fontsize=7)
+        if elements
+        else 0
+    )
+    cns = np.arange(max_cn + 1)
+    for ax, element in zip(axes[1], elements, strict=False):
+        for offset, (label, _, stats, color) in zip((-0.2, 0.2), sets, strict=True):
+            if element in stats.cn:
+                ax.bar(
+                    cns + offset,
+                    100 * stats.histogram(element, max_cn),
+                    width=0.4,
+                    color=color,
+                    label=label,
+                )
+        ax.set_xlabel(f"coordination number ({comparison.cn_generated.method})")
+        ax.set_ylabel(f"{element} sites (%)")
+        ax.set_title(f"{element} coordination")
+    for ax in axes[0][len(pairs) :]:
+        ax.set_visible(False)
+    for ax in axes[1][len(elements) :]:
+        ax.set_visible(False)
+    axes[0][0].legend(fontsize=7)
     return fig

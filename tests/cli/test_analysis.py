@@ -66,3 +66,35 @@ def test_locality_bad_files(cli, tmp_path):
     res = cli("analysis", "locality", tmp_path / "ok.cif", "--reference", bad)
     assert res.exit_code == 2
     assert "not a structure" in res.stderr
+
+
+def test_locality_against_shipped_references(cli, tmp_path):
+    from chggen_flows.core.analysis.references import shipped_structures
+
+    # A known Li-Si compound against the shipped Li-Si compounds: its own pairs are there.
+    lisi = next(
+        s for s in shipped_structures(["Li", "Si"]) if s.composition.reduced_formula == "LiSi"
+    )
+    lisi.to(filename=str(tmp_path / "LiSi.cif"))
+    res = cli(
+        "analysis",
+        "locality",
+        tmp_path / "LiSi.cif",
+        "-r",
+        "offline",
+        "--json",
+        "--method",
+        "cutoff",
+    )
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["n_reference"] == 2
+    assert set(data["rdf_distance"]) == {"Li-Li", "Li-Si", "Si-Si"}
+    assert all(d < 1.0 for d in data["rdf_distance"].values())
+
+    (tmp_path / "cu.cif").write_text(
+        Structure(Lattice.cubic(3.6), ["Cu", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")
+    )
+    res = cli("analysis", "locality", tmp_path / "cu.cif", "-r", "offline")
+    assert res.exit_code == 2
+    assert "no known compounds of Cu-O" in res.stderr

@@ -1,0 +1,56 @@
+"""Known structures of a chemical system for the locality comparison, from the package.
+
+The offline E_d reference sets shipped in ``chggen_flows/data/references`` hold the
+CHGNet-relaxed known structures of Li-Si, Zn-P-S and Li-P-S (see their README for
+provenance); they double as the "database structures" of the paper's Fig. 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymatgen.core import Structure
+
+from chggen_flows.core.stability.references import load_reference_set, shipped_reference_files
+from chggen_flows.errors import ReferenceDataError
+
+
+def shipped_structures(elements: Sequence[str], compounds_only: bool = True) -> list[Structure]:
+    """Known structures of the system spanned by ``elements`` from the shipped sets.
+
+    Parameters
+    ----------
+    elements
+        Element symbols of the chemical system; structures of its subsystems count.
+    compounds_only
+        Leave out elemental phases (default): metallic Li or molecular S have
+        environments unlike any compound's and would dominate the coordination statistics.
+
+    Returns
+    -------
+    list of Structure
+        One structure per distinct material (sets share their elemental phases).
+
+    Raises
+    ------
+    ReferenceDataError
+        When the shipped sets have no such structure.
+    """
+    wanted = set(elements)
+    found: dict[str, Structure] = {}
+    for path in shipped_reference_files():
+        for entry in load_reference_set(path)["entries"]:
+            present = {el.symbol for el in entry.composition.elements}
+            structure = getattr(entry, "structure", None)
+            if structure is None or not present <= wanted:
+                continue
+            if compounds_only and len(present) < 2:
+                continue
+            found.setdefault(str(entry.entry_id), structure)
+    if not found:
+        raise ReferenceDataError(
+            f"the shipped reference sets have no known compounds of {'-'.join(sorted(wanted))}",
+            hint="pass reference structures as files (--reference FILE ...); the shipped sets "
+            "cover Li-Si, Zn-P-S and Li-P-S",
+        )
+    return list(found.values())
