@@ -9,6 +9,7 @@ cells shorter than the cutoff.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import torch
 from vesin_torch import NeighborList
@@ -83,27 +84,33 @@ def batched_neighbor_list(
     """
     if counts is None:
         counts = torch.bincount(batch, minlength=lattice.shape[0]).tolist()
-    calculator = NeighborList(cutoff=float(cutoff), full_list=True)
-    centers, neighbors, shifts, owners = [], [], [], []
+    # one thread: systems are small, and vesin's own pool would fight torch's for the cores
+    calculator = NeighborList(cutoff=float(cutoff), full_list=True, n_threads=1)
+    centers, neighbors, shifts = [], [], []
     start = 0
-    # vesin computes one system at a time; the loop is over structures, not atoms
+    # vesin computes one system at a time; the loop does nothing else (per-structure
+    # torch ops cost more than the search itself for small cells)
+    points, boxes = pos.detach(), lattice.detach()
     with torch.no_grad():
         for b, n in enumerate(counts):
             i, j, s = calculator.compute(
-                points=pos[start : start + n].detach(),
-                box=lattice[b].detach(),
+                points=points[start : start + n],
+                box=boxes[b],
                 periodic=True,
                 quantities="ijS",
             )
-            centers.append(i.long() + start)
-            neighbors.append(j.long() + start)
+            centers.append(i)
+            neighbors.append(j)
             shifts.append(s)
-            owners.append(torch.full_like(centers[-1], b))
             start += n
-    center = torch.cat(centers)
-    neighbor = torch.cat(neighbors)
+    edges_per_structure = torch.tensor([len(i) for i in centers], device=pos.device)
+    owner = torch.repeat_interleave(
+        torch.arange(len(counts), device=pos.device), edges_per_structure
+    )
+    first_atom = torch.tensor(list(accumulate(counts, initial=0))[:-1], device=pos.device)
+    center = torch.cat(centers).long() + first_atom[owner]
+    neighbor = torch.cat(neighbors).long() + first_atom[owner]
     shift = torch.cat(shifts).to(pos.dtype)
-    owner = torch.cat(owners)
     # vectors are recomputed from integer shifts so that autograd and dtype follow pos
     vector = pos[neighbor] - pos[center] + torch.einsum("ei,eij->ej", shift, lattice[owner])
     if max_neighbors is not None:

@@ -1,0 +1,202 @@
+"""Score-model benchmarks: inference and training throughput, memory, neighbour lists.
+
+Usage::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_model.py [--threads 2] [--quick]
+
+Prints, side by side in one run:
+
+* inference atoms/s of the shipped CPU-sized model and the authors' size ("paper"
+  preset) for batches of 1..256 structures (about 12 atoms each, 20 Å^3/atom);
+* training throughput (structures/s, atoms/s) and peak resident memory of both sizes;
+* neighbour-list time of vesin-torch (what the model uses) vs pymatgen's
+  ``Structure.get_neighbor_list`` for 20-200-atom cells, and their ratio;
+* the same inference figures on CUDA when a GPU is visible (otherwise says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+import numpy as np
+import torch
+from pymatgen.core import Lattice, Structure
+from vesin_torch import NeighborList
+
+from chggen_flows.core.device import configure_threads
+from chggen_flows.core.model import ScoreModel, ScoreModelConfig
+from chggen_flows.core.model.data import CrystalDataset
+from chggen_flows.core.model.neighbors import batched_neighbor_list
+from chggen_flows.core.model.training import TrainConfig, train
+
+ELEMENTS = ("Li", "Si")
+
+
+def random_structures(count: int, atoms: int, seed: int = 0) -> list[Structure]:
+    """Random Li/Si cells at 20 Å^3/atom with mildly skewed lattices."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        angles = rng.uniform(75, 105, 3)
+        lattice = Lattice.from_parameters(
+            1.0, rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2), *angles
+        )
+        lattice = lattice.scale(20.0 * atoms)
+        species = rng.choice(ELEMENTS, atoms).tolist()
+        out.append(Structure(lattice, species, rng.random((atoms, 3))))
+    return out
+
+
+def batch_of(structures: list[Structure], device: torch.device):
+    dataset = CrystalDataset.from_structures((str(i), s) for i, s in enumerate(structures))
+    batch = dataset.batch(range(len(structures)), torch.float32, device)
+    sigma = torch.full((len(structures),), 0.1, device=device)
+    return (batch.species, batch.pos, batch.lattice, batch.batch, sigma), batch.num_atoms
+
+
+def inference(
+    preset: str, sizes: list[int], device: torch.device, seconds: float
+) -> dict[int, float]:
+    """atoms/s of a randomly initialised model (speed does not depend on the weights)."""
+    model = ScoreModel(ScoreModelConfig.preset(preset, elements=ELEMENTS)).to(device).eval()
+    rates = {}
+    for size in sizes:
+        inputs, atoms = batch_of(random_structures(size, 12, seed=size), device)
+        with torch.no_grad():
+            model(*inputs)  # warm-up
+            calls, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds or calls < 2:
+                model(*inputs)
+                calls += 1
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            rates[size] = calls * atoms / (time.perf_counter() - start)
+    return rates
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process (VmHWM; resets on exec, unlike ru_maxrss)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _train_worker(preset: str, steps: int, threads: int, queue: mp.Queue) -> None:
+    import tempfile
+
+    configure_threads(threads)
+    structures = random_structures(64, 12) + random_structures(64, 20, seed=1)
+    dataset = CrystalDataset.from_structures((f"x-{i}", s) for i, s in enumerate(structures))
+    base = _peak_rss_mib()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(
+            data=[], output_dir=tmp, preset=preset, batch_size=16, val_fraction=0.0,
+            threads=threads, device="cpu", checkpoint_every_steps=10**6, epochs=100,
+        )  # fmt: skip
+        train(config, dataset=dataset, max_steps=2)  # warm-up
+        start = time.perf_counter()
+        train(config, dataset=dataset, max_steps=steps, resume=True)
+        elapsed = time.perf_counter() - start
+    atoms_per_step = 16 * 16  # 16 structures of 16 atoms on average
+    queue.put((steps * 16 / elapsed, steps * atoms_per_step / elapsed, _peak_rss_mib(), base))
+
+
+def training(preset: str, steps: int, threads: int) -> tuple[float, float, float, float]:
+    """(structures/s, atoms/s, peak RSS MiB, RSS MiB before training) in a fresh process."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_train_worker, args=(preset, steps, threads, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _seconds(fn, repeats: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def neighbor_lists(
+    sizes: list[int], cutoff: float, repeats: int
+) -> dict[int, tuple[float, float, float]]:
+    """Seconds per cell: raw vesin-torch, the model's wrapper (adds vectors), pymatgen."""
+    out = {}
+    for atoms in sizes:
+        structure = random_structures(1, atoms, seed=atoms)[0]
+        pos = torch.tensor(structure.cart_coords)
+        lattice = torch.tensor(structure.lattice.matrix)
+        batch = torch.zeros(atoms, dtype=torch.long)
+        raw = NeighborList(cutoff=cutoff, full_list=True, n_threads=1)
+        out[atoms] = (
+            _seconds(lambda: raw.compute(pos, lattice, True, "ijS"), repeats),  # noqa: B023
+            _seconds(
+                lambda: batched_neighbor_list(pos, lattice[None], batch, cutoff, counts=[atoms]),  # noqa: B023
+                repeats,
+            ),
+            _seconds(lambda: structure.get_neighbor_list(cutoff), repeats),  # noqa: B023
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="shorter timings")
+    args = parser.parse_args()
+    configure_threads(args.threads)
+    seconds = 1.0 if args.quick else 3.0
+    sizes = [1, 4, 16, 64, 256]
+    cpu = torch.device("cpu")
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+
+    print("\n## Inference (atoms/s, 12-atom cells, float32, CPU)")
+    small = inference("cpu", sizes, cpu, seconds)
+    paper = inference("paper", sizes, cpu, seconds)
+    print(f"{'structures':>10} {'cpu preset':>12} {'paper preset':>13} {'ratio':>6}")
+    for size in sizes:
+        print(
+            f"{size:>10} {small[size]:>12.0f} {paper[size]:>13.0f} {small[size] / paper[size]:>6.1f}"
+        )
+
+    print("\n## Training (batch 16 structures of 12-20 atoms, CPU)")
+    steps = 10 if args.quick else 30
+    for preset in ("cpu", "paper"):
+        rate, atom_rate, peak, base = training(
+            preset, steps if preset == "cpu" else steps // 3, args.threads
+        )
+        print(
+            f"{preset:>6}: {rate:.1f} structures/s, {atom_rate:.0f} atoms/s, "
+            f"peak RSS {peak:.0f} MiB ({base:.0f} MiB before training)"
+        )
+
+    print("\n## Neighbour lists (cutoff 5 Å, ms per cell)")
+    print(
+        f"{'atoms':>6} {'vesin':>8} {'wrapper':>8} {'pymatgen':>9} {'pmg/vesin':>10} {'pmg/wrapper':>12}"
+    )
+    for atoms, (raw, ours, theirs) in neighbor_lists([20, 50, 100, 200], 5.0, 50).items():
+        print(
+            f"{atoms:>6} {raw * 1e3:>8.3f} {ours * 1e3:>8.3f} {theirs * 1e3:>9.3f} "
+            f"{theirs / raw:>10.1f} {theirs / ours:>12.1f}"
+        )
+
+    if torch.cuda.is_available():
+        print("\n## Inference on CUDA (atoms/s)")
+        gpu = inference("cpu", sizes, torch.device("cuda"), seconds)
+        gpu_paper = inference("paper", sizes, torch.device("cuda"), seconds)
+        for size in sizes:
+            print(f"{size:>10} {gpu[size]:>12.0f} {gpu_paper[size]:>13.0f}")
+    else:
+        print("\nCUDA: no GPU visible, GPU figures not measured.")
+
+
+if __name__ == "__main__":
+    main()
