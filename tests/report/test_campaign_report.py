@@ -64,7 +64,7 @@ def test_report_of_a_real_campaign(cli, db_env, tmp_path):
     # The whole campaign (DFT jobs stay waiting: no VASP worker).
     assert cli("run", "-c", "gpu", "-c", "cpu").exit_code == 0
     out = tmp_path / "full"
-    res = cli("report", campaign, "--out", out, "--top", "3")
+    res = cli("report", campaign, "--out", out, "--top", "3", "--reference", "offline")
     assert res.exit_code == 0, res.stderr
     summary = summary_of(out)
     stages = stage_values(db_env, campaign)
@@ -104,3 +104,8 @@ def test_report_of_a_real_campaign(cli, db_env, tmp_path):
     assert [b["candidate_id"] for b in summary["best"]] == [r["candidate_id"] for r in best]
     for record in best:
         assert (out / "cifs" / f"{record['candidate_id']}.cif").is_file()
+    # Locality section: the 3 best candidates vs the shipped Li-Si compounds.
+    locality = json.loads((out / "locality.json").read_text())
+    assert locality["n_generated"] == 3 and locality["n_reference"] >= 2
+    assert set(locality["rdf_distance"]) == {"Li-Li", "Li-Si", "Si-Si"}
+    assert (out / "figures" / "locality.png").is_file()
