@@ -202,9 +202,10 @@ def generate(
         ],
     )
     _write(out, candidates, summary)
+    reasons = ", ".join(f"{n} {kind}" for kind, n in counts["reasons"].items())
     console.print(
         f"{mode}: {counts['n_total']} candidates, {counts['n_valid']} valid, "
-        f"{counts['n_rejected']} rejected {counts['reasons'] or ''} -> {out}",
+        f"{counts['n_rejected']} rejected{f' ({reasons})' if reasons else ''} -> {out}",
         highlight=False,
     )
 
