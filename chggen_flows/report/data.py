@@ -183,9 +183,8 @@ def funnel_steps(frame: pd.DataFrame) -> list[FunnelStep]:
     """Counts through the pipeline, each with the rule that defines it."""
     rank = _stage_rank(frame["stage"])
     relaxed = frame["de_uncond"].notna() | frame["de_inpaint"].notna()
-    dft_done = frame["e_d_r2scan"].notna() | frame["dft_state"].astype("string").str.upper().isin(
-        ["COMPLETED", "DONE"]
-    ).fillna(False)
+    dft_state = frame["dft_state"].astype("string").str.upper()
+    dft_done = frame["e_d_r2scan"].notna() | (dft_state == "COMPLETED").fillna(False)
     steps = (
         ("generated", len(frame), "every candidate"),
         ("valid", int(_is_true(frame["valid"]).sum()), "not rejected at any stage (valid = true)"),
@@ -221,7 +220,8 @@ def _rate(flags: pd.Series) -> tuple[int, float | None]:
 def symmetry_rates(frame: pd.DataFrame, by: str | None) -> list[SymmetryRate]:
     """Symmetry success of unconditional vs inpainting, overall (``by=None``) or per group.
 
-    Groups with neither rate known are left out; rows are sorted by group size.
+    Groups with neither rate known are left out; rows are sorted by number of atoms for
+    ``by="natoms"``, else by group size (largest first).
     """
     groups: Iterable[tuple[object, pd.DataFrame]] = (
         [("all", frame)] if by is None else frame.dropna(subset=[by]).groupby(by, sort=False)
