@@ -71,7 +71,7 @@ def report(
         None,
         "--out",
         "-o",
-        help="Output directory (default: report-CAMPAIGN); replaced if it exists.",
+        help="Output directory (default: report-CAMPAIGN); a previous report there is replaced, other content is never touched.",
     ),
     top: int = typer.Option(20, "--top", min=1, help="Rows in the best-candidates table."),
     reference: list[Path] = typer.Option(

@@ -19,6 +19,7 @@ from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Structure
 
 from chggen_flows.core.analysis import compare_locality
+from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 from chggen_flows.report.data import ReportSummary, gather, normalise_frame
 from chggen_flows.report.figures import FIGURES, locality_figure
@@ -45,6 +46,19 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace anything but an empty directory or a previous report."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir} exists and is not a directory.", "Choose another --out.")
+    if any(out_dir.iterdir()) and not (out_dir / "summary.json").is_file():
+        raise InputError(
+            f"{out_dir} is not empty and holds no previous report, so it is not replaced.",
+            "Give a new or empty directory with --out (a previous report is replaced).",
+        )
+
+
 def build_report(
     frame: pd.DataFrame,
     out_dir: str | Path,
@@ -58,7 +72,10 @@ def build_report(
     reference_hull: PhaseDiagram | None = None,
     progress: bool | None = None,
 ) -> ReportResult:
-    """Write the report of one campaign into ``out_dir`` (replaced if it exists).
+    """Write the report of one campaign into ``out_dir``.
+
+    An existing ``out_dir`` is replaced only if it is empty or holds a previous report
+    (``summary.json``); anything else raises InputError before any work is done.
 
     Parameters
     ----------
@@ -92,6 +109,7 @@ def build_report(
         Paths of the written files and the gathered numbers.
     """
     out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
     df = normalise_frame(frame)
     summary = gather(df, campaign=campaign, top=top)
     disable = None if progress is None else not progress

@@ -189,3 +189,17 @@ def test_many_groups_keep_the_largest(tmp_path):
     fig = symmetry_natoms_figure(summary, normalise_frame(frame))
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == [str(k) for k in range(41 - MAX_GROUPS, 41)]
+
+
+def test_refuses_to_replace_a_foreign_directory(frame, tmp_path):
+    from chggen_flows.errors import InputError
+
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="not replaced"):
+        build_report(frame, foreign)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+    empty = tmp_path / "empty-dir"
+    empty.mkdir()
+    assert build_report(frame.head(10), empty).html.is_file()
