@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,6 +58,14 @@ class CampaignStatus:
         return not any(self.jobs_by_state.get(s, 0) for s in active)
 
 
+def reason_kind(reason: str) -> str:
+    """A rejection reason without its numbers and details, so that equal causes group:
+    ``"relaxation: atoms 0.41 A apart"`` -> ``"relaxation: atoms N A apart"``."""
+    head = reason.split(";")[0]
+    head = re.sub(r"\s*\([^)]*\)", "", head)
+    return re.sub(r"-?\d+(\.\d+)?", "N", head).strip()[:100]
+
+
 def campaign_jobs(launchpad: LaunchPad, campaign: str) -> list[dict]:
     """The FireWorks documents (id, name, state, stage, category) of a campaign."""
     projection = {"fw_id": 1, "name": 1, "state": 1, "spec.stage": 1, "spec._category": 1}
@@ -105,5 +114,6 @@ def campaign_status(store: JobStore, launchpad: LaunchPad, campaign: str) -> Cam
     if not candidates.empty:
         status.candidates_by_stage = candidates["stage"].value_counts().to_dict()
         rejected = candidates.loc[~candidates["valid"].astype(bool), "rejected_reason"]
-        status.rejected_by_reason = rejected.fillna("unknown").value_counts().to_dict()
+        reasons = rejected.fillna("unknown").map(reason_kind)
+        status.rejected_by_reason = reasons.value_counts().to_dict()
     return status

@@ -49,7 +49,9 @@ def make_fworker(categories: Sequence[str] | None, campaign: str | None = None):
             )
     query = {"spec.campaign": campaign} if campaign else {}
     category: str | list[str] = categories[0] if len(categories) == 1 else categories
-    return FWorker(name=f"chggen@{socket.gethostname()}", category=category or "", query=query)
+    # one name per process: launches (and the counts of this session) are told apart
+    name = f"chggen@{socket.gethostname()}:{os.getpid()}"
+    return FWorker(name=name, category=category or "", query=query)
 
 
 def run_worker(

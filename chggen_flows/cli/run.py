@@ -21,16 +21,16 @@ def run_command(
     campaign: str | None = typer.Option(
         None, "--campaign", help="Only run jobs of this campaign id."
     ),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda or auto."),
 ) -> None:
     """Run a local FireWorks worker (rapidfire) until no READY job is left for it.
 
-    Jobs that want a GPU run on the CPU when none is visible. On a cluster, start
-    workers with `rlaunch`/`qlaunch` and the configs in launchpad_configs/ instead.
+    Jobs run on the device their campaign spec asks for (model.device; "auto" uses a
+    GPU when one is visible, else the CPU). On a cluster, start workers with
+    `rlaunch`/`qlaunch` and the configs in launchpad_configs/ instead.
     """
     from chggen_flows.campaign.worker import run_worker
 
-    settings = get_settings(device=device)
+    settings = get_settings()
     report = run_worker(settings, category, max_jobs=max_jobs, campaign=campaign)
     style = "red" if report.fizzled else "green"
     console.print(
