@@ -9,7 +9,6 @@ E_d -> gate), the paper's intercalation use case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
@@ -119,7 +118,7 @@ class CHGGenMaker(Maker):
     )
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
-    dft: Any = None
+    dft: Maker | None = None
     routing: StageRouting = field(default_factory=StageRouting)
 
     def make(self, campaign: str, batches: list[list[CandidateSeed]]) -> Flow:
@@ -163,7 +162,7 @@ class HostModeMaker(Maker):
     )
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
-    dft: Any = None
+    dft: Maker | None = None
     routing: StageRouting = field(default_factory=StageRouting)
 
     def make(
