@@ -71,7 +71,7 @@ def report(
         None,
         "--out",
         "-o",
-        help="Output directory (default: report-CAMPAIGN); a previous report there is replaced, other content is never touched.",
+        help="Output directory (default: report-CAMPAIGN_ID); a previous report there is replaced, other content is never touched.",
     ),
     top: int = typer.Option(20, "--top", min=1, help="Rows in the best-candidates table."),
     reference: list[Path] = typer.Option(
@@ -114,7 +114,6 @@ def report(
     """
     from chggen_flows.report import build_report
 
-    out = out or Path(f"report-{campaign}")
     loader = None
     name = campaign
     if synthetic and candidates:
@@ -127,7 +126,9 @@ def report(
     elif candidates is not None:
         frame = _read_candidates_file(candidates)
     else:
-        name, frame, loader = _load_from_database(campaign)
+        campaign, frame, loader = _load_from_database(campaign)
+        name = campaign
+    out = out or Path(f"report-{campaign}")
     # The campaign's main chemical system: that of most candidates.
     systems = frame["chemsys"].dropna().astype(str) if "chemsys" in frame else []
     elements = systems.value_counts().index[0].split("-") if len(systems) else []

@@ -58,3 +58,16 @@ def test_hull_reference_option(cli, tmp_path):
     assert (out / "figures" / "hull.png").is_file()
     res = cli("report", "zps", "--synthetic", "10", "--hull-reference", "nonsense.json")
     assert res.exit_code == 2
+
+
+def test_default_out_directory(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("report", "zps", "--synthetic", "20")
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "report-zps" / "report.html").is_file()
+    # A directory that is not a report is never replaced.
+    (tmp_path / "report-other").mkdir()
+    (tmp_path / "report-other" / "notes.txt").write_text("keep")
+    res = cli("report", "other", "--synthetic", "20")
+    assert res.exit_code == 2
+    assert (tmp_path / "report-other" / "notes.txt").read_text() == "keep"
