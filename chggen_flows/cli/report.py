@@ -58,9 +58,9 @@ def _load_from_database(campaign: str) -> tuple[str, pd.DataFrame, StructureLoad
     with _status(f"reading the candidates of {campaign_id}"):
         frame = load_candidates(store, campaign_id)
 
-    def loader(ids: list[str]) -> dict[str, Structure]:
-        with _status(f"reading {len(ids)} structures"):
-            return load_structures(store, campaign_id, ids)
+    def loader(ids: list[str], stage: str) -> dict[str, Structure]:
+        with _status(f"reading {len(ids)} structures ({stage})"):
+            return load_structures(store, campaign_id, ids, stage=stage)
 
     return campaign_id, frame, loader
 
@@ -82,7 +82,10 @@ def report(
         "`offline`: the known compounds of the system shipped with chggen-flows.",
     ),
     locality_top: int = typer.Option(
-        10, "--locality-top", min=1, help="Best candidates compared with the references."
+        10,
+        "--locality-top",
+        min=1,
+        help="Generated structures (largest cells first) compared with the references.",
     ),
     cn_method: str = typer.Option(
         "crystalnn",

@@ -21,12 +21,13 @@ from pymatgen.core import Structure
 from chggen_flows.core.analysis import compare_locality
 from chggen_flows.errors import InputError
 from chggen_flows.progress import track
-from chggen_flows.report.data import ReportSummary, gather, normalise_frame
+from chggen_flows.report.data import ReportSummary, gather, largest_generated, normalise_frame
 from chggen_flows.report.figures import FIGURES, locality_figure
 from chggen_flows.report.html import RenderedFigure, render_html
 
-#: Called with candidate ids, returns their final structures (missing ids left out).
-StructureLoader = Callable[[list[str]], Mapping[str, Structure]]
+#: Called with candidate ids and a stage ("final" or a stage name such as "generated"),
+#: returns their structures at that stage (ids without one are left out).
+StructureLoader = Callable[[list[str], str], Mapping[str, Structure]]
 
 
 @dataclass
@@ -88,13 +89,15 @@ def build_report(
     top
         Rows of the best-candidates table.
     structure_loader
-        Gives final structures by candidate id; without it the table has no CIFs and
-        the locality analysis is skipped.
+        Gives structures by candidate id and stage; without it the table has no CIFs
+        and the locality analysis is skipped.
     reference_structures
         Known structures of the chemical system; with them (and a loader) the report
-        compares the ``locality_top`` best candidates with them (RDFs, coordination).
+        compares the raw output of unconditional generation (stage ``generated``, before
+        any relaxation) of the ``locality_top`` largest cells with them: the locality
+        bias of paper Fig. 2.
     locality_top
-        Number of best candidates in the locality analysis.
+        Number of generated structures in the locality analysis.
     cn_method
         Coordination-number method of the locality analysis.
     reference_hull
@@ -122,24 +125,33 @@ def build_report(
 
     structures: dict[str, Structure] = {}
     if structure_loader is not None and summary.best:
-        structures = dict(structure_loader([b.candidate_id for b in summary.best]))
+        structures = dict(structure_loader([b.candidate_id for b in summary.best], "final"))
     cifs = {cid: s.to(fmt="cif") for cid, s in structures.items()}
 
     locality, note = None, None
     if not reference_structures:
-        note = "No reference structures were given (chggen report --reference FILE...)."
-    elif not structures:
+        note = "No reference structures were given (chggen report --reference FILE... or offline)."
+    elif structure_loader is None:
         note = "The candidates' structures are not available, so there is nothing to compare."
     else:
-        # The best candidates whose structures could be loaded, best first.
-        best_ids = [b.candidate_id for b in summary.best if b.candidate_id in structures]
-        best_ids = best_ids[:locality_top]
-        comparison = compare_locality(
-            [structures[i] for i in best_ids], reference_structures, method=cn_method
-        )
-        locality = comparison.to_dict()
-        caption = "Partial RDFs and mean coordination numbers of the best candidates vs the reference structures (paper Fig. 2)."
-        figures["locality"] = RenderedFigure("locality", caption, _png(locality_figure(comparison)))
+        ids = largest_generated(df, locality_top)
+        generated = structure_loader(ids, "generated") if ids else {}
+        if not generated:
+            note = "No unconditionally generated structures are available to compare."
+        else:
+            comparison = compare_locality(
+                [generated[i] for i in ids if i in generated],
+                reference_structures,
+                method=cn_method,
+            )
+            locality = comparison.to_dict()
+            caption = (
+                "Partial RDFs and coordination numbers of the largest unconditionally generated "
+                "cells (before relaxation) vs the reference structures (paper Fig. 2)."
+            )
+            figures["locality"] = RenderedFigure(
+                "locality", caption, _png(locality_figure(comparison))
+            )
 
     html = render_html(summary, figures, cifs, locality=locality, locality_note=note)
 

@@ -251,6 +251,18 @@ def unique_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[dup.isna() | (dup.astype("string") == "")]
 
 
+def largest_generated(frame: pd.DataFrame, n: int) -> list[str]:
+    """Ids of the ``n`` unconditionally generated candidates with the most atoms.
+
+    The locality-bias sample: host-mode candidates are left out (their guests were never
+    generated unconditionally), and large cells are where the bias shows (paper Fig. 2).
+    """
+    mode = frame["mode"].astype("string").fillna("unconditional")
+    uncond = frame[mode != "host"]
+    ordered = uncond.sort_values(["natoms", "candidate_id"], ascending=[False, True])
+    return ordered["candidate_id"].head(n).tolist()
+
+
 def _ed_summary(frame: pd.DataFrame) -> EdSummary:
     unique = unique_candidates(frame)
     base = _distribution(unique["e_d"], "E_d (CHGNet)", "eV/atom")

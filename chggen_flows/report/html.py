@@ -249,9 +249,9 @@ def render_html(
     if locality is not None:
         rows = [[pair, fmt(d)] for pair, d in locality["rdf_distance"].items()]
         parts.append(
-            f"<p class='note'>{locality['n_generated']} best candidates vs "
-            f"{locality['n_reference']} reference structures; RDF distance D is 0 for "
-            "identical curves and 1 for no overlap.</p>"
+            f"<p class='note'>The {locality['n_generated']} largest unconditionally generated "
+            f"cells, as sampled (before relaxation), vs {locality['n_reference']} reference "
+            "structures; RDF distance D is 0 for identical curves and 1 for no overlap.</p>"
         )
         parts.append(_table(["element pair", "RDF distance D"], rows))
         cn_rows = [

@@ -30,9 +30,9 @@ def built(frame, tmp_path_factory):
     out = tmp_path_factory.mktemp("rep") / "report"
     loader_calls = []
 
-    def loader(ids):
-        loader_calls.append(list(ids))
-        # Every candidate "is" a zinc-blende supercell; one id is unknown to the store.
+    def loader(ids, stage):
+        loader_calls.append((list(ids), stage))
+        # Every candidate "is" a zinc-blende supercell; the first id has no structure.
         return {i: zincblende() * (2, 1, 1) for i in ids[1:]}
 
     result = build_report(
@@ -112,10 +112,16 @@ def test_numbers_match_independent_recomputation(built, frame):
     assert [b["candidate_id"] for b in summary["best"]] == list(best["candidate_id"])
 
 
-def test_best_candidates_have_cifs_and_locality(built):
+def test_best_candidates_have_cifs_and_locality(built, frame):
     result, calls = built
     ids = [b.candidate_id for b in result.summary.best]
-    assert calls == [ids]
+    # Final structures of the best candidates, then the raw generated structures of the
+    # 3 largest unconditional cells (the locality-bias sample).
+    uncond = frame[frame["mode"] != "host"].sort_values(
+        ["natoms", "candidate_id"], ascending=[False, True]
+    )
+    largest = list(uncond["candidate_id"].head(3))
+    assert calls == [(ids, "final"), (largest, "generated")]
     assert set(result.cifs) == set(ids[1:])
     cif = Structure.from_file(result.cifs[ids[1]])
     assert cif.composition.reduced_formula == "ZnS"
@@ -123,7 +129,7 @@ def test_best_candidates_have_cifs_and_locality(built):
     assert html.count('download="') == len(ids) - 1
     locality = json.loads((result.out_dir / "locality.json").read_text())
     # The "generated" supercells are the reference itself: identical local environments.
-    assert locality["n_generated"] == 3
+    assert locality["n_generated"] == 2  # one of the 3 has no structure
     assert all(d == pytest.approx(0.0, abs=1e-9) for d in locality["rdf_distance"].values())
 
 

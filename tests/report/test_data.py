@@ -117,3 +117,10 @@ def test_normalise_frame_types():
     assert df["symmetric"].isna().sum() == 2
     assert df["e_d"].dtype == float
     assert "lattice_type" in df.columns and df["lattice_type"].isna().all()
+
+
+def test_largest_generated_sample_skips_host_mode():
+    from chggen_flows.report.data import largest_generated
+
+    # natoms 4, 8, 8, 10, 10, 20; "f" (20 atoms) is host mode.
+    assert largest_generated(normalise_frame(hand_frame()), 3) == ["d", "e", "b"]
