@@ -11,9 +11,10 @@ Conventions (also in docs/index.md, "Conventions of these pages"):
 - An HTML comment ``<!-- docs-test: needs-db -->`` on the line before the block runs it
   against the test session's SecantusDB server (``CHGGEN_MONGO_URI`` etc. from the
   ``db_env`` fixture).
-- ``<!-- docs-test: needs-campaign -->`` does the same after running a tiny 4-candidate
-  Li-Si campaign there (gpu and cpu jobs; about a minute, so these blocks are marked
-  slow); its id is in the environment variable ``CAMPAIGN``.
+- ``<!-- docs-test: needs-campaign -->`` runs it against a finished tiny 4-candidate
+  Li-Si campaign (gpu and cpu jobs, run once per test session in its own databases on
+  that server; about a minute, so these blocks are marked slow); its id is in the
+  environment variable ``CAMPAIGN``. Blocks must not change that campaign.
 - ```` ```bash ````, ```` ```text ```` and other blocks are not run (cluster set-up,
   hour-long campaigns). Their ``chggen`` lines are still checked statically: the command
   must exist and every ``--option`` must be one of its options.
@@ -161,25 +162,57 @@ def test_markers_are_known():
     assert not unknown, f"unknown docs-test markers: {unknown}"
 
 
-@pytest.fixture
-def docs_env(tmp_path, monkeypatch, request):
-    """Environment of a console block: temp data dir, no user config, venv on PATH."""
-    block: Block = request.param
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """The process environment without CHGGEN_* settings, no user config, venv on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHGGEN_")}
-    if block.markers & {"needs-db", "needs-campaign"}:
-        settings = request.getfixturevalue("db_env")
-        env.update({k: v for k, v in os.environ.items() if k.startswith("CHGGEN_")})
-        env["CHGGEN_DATA_DIR"] = str(settings.data_dir)
-    else:
-        env["CHGGEN_DATA_DIR"] = str(tmp_path / "chggen-data")
+    env["CHGGEN_DATA_DIR"] = str(tmp_path / "chggen-data")
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     env["CHGGEN_NO_PROGRESS"] = "1"
     env["OPENBLAS_NUM_THREADS"] = "1"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.fixture(scope="session")
+def docs_campaign(secantus_server, tmp_path_factory):
+    """A finished tiny campaign in its own databases on the session's server, shared by
+    every needs-campaign block; yields (environment, campaign id)."""
+    import uuid
+
+    from pymongo import MongoClient
+
+    tmp_path = tmp_path_factory.mktemp("docs-campaign")
+    tag = uuid.uuid4().hex[:12]
+    env = base_env(tmp_path)
+    env.update(
+        CHGGEN_MONGO_URI=secantus_server.uri,
+        CHGGEN_DATABASE=f"docs_{tag}",
+        CHGGEN_LAUNCHPAD_DATABASE=f"docs_{tag}_fw",
+        CHGGEN_DEVICE="cpu",
+    )
+    yield env, run_tiny_campaign(tmp_path, env)
+    client: MongoClient = MongoClient(secantus_server.uri)
+    try:
+        client.drop_database(env["CHGGEN_DATABASE"])
+        client.drop_database(env["CHGGEN_LAUNCHPAD_DATABASE"])
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def docs_env(tmp_path, request):
+    """Environment of a console block (see the module docstring), its working directory."""
+    block: Block = request.param
+    env = base_env(tmp_path)
+    if "needs-campaign" in block.markers:
+        campaign_env, campaign = request.getfixturevalue("docs_campaign")
+        env.update({k: v for k, v in campaign_env.items() if k.startswith("CHGGEN_")})
+        env["CAMPAIGN"] = campaign
+    elif "needs-db" in block.markers:
+        request.getfixturevalue("db_env")
+        env.update({k: v for k, v in os.environ.items() if k.startswith("CHGGEN_")})
     workdir = tmp_path / "work"
     workdir.mkdir()
-    if "needs-campaign" in block.markers:
-        env["CAMPAIGN"] = run_tiny_campaign(tmp_path, env)
     return block, env, workdir
 
 

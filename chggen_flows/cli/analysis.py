@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from chggen_flows.cli.common import console
+from chggen_flows.cli.common import console, get_settings
 from chggen_flows.errors import InputError
 
 if TYPE_CHECKING:
@@ -94,6 +94,26 @@ def reference_structures(paths: Sequence[Path], elements: Sequence[str]) -> list
     return read_structures(paths)
 
 
+def campaign_generated(campaign: str, n: int) -> list[Structure]:
+    """Raw generated structures (stage ``generated``) of a campaign's ``n`` largest
+    unconditional cells, from the database."""
+    from chggen_flows.campaign.registry import find_campaign
+    from chggen_flows.campaign.results import load_candidates, load_structures
+    from chggen_flows.db import get_job_store
+    from chggen_flows.report.data import largest_generated, normalise_frame
+
+    store = get_job_store(get_settings())
+    campaign_id = find_campaign(store, campaign)["campaign"]
+    ids = largest_generated(normalise_frame(load_candidates(store, campaign_id)), n)
+    found = load_structures(store, campaign_id, ids, stage="generated") if ids else {}
+    if not found:
+        raise InputError(
+            f"Campaign {campaign_id} has no generated structures yet.",
+            "Run its generation jobs first (`chggen run`), or pass structure files.",
+        )
+    return [found[i] for i in ids if i in found]
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -109,7 +129,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
 @analysis_app.command("locality")
 def locality(
     generated: list[Path] = typer.Argument(
-        ..., help="Generated structures (CIF, POSCAR or JSON; supercells welcome)."
+        None, help="Generated structures (CIF, POSCAR or JSON; supercells welcome)."
+    ),
+    campaign: str | None = typer.Option(
+        None,
+        "--campaign",
+        help="Instead of files: the raw generated structures (before relaxation) of this "
+        "campaign's largest unconditional cells.",
+    ),
+    n_structures: int = typer.Option(
+        10, "--n", min=1, help="With --campaign: how many structures (largest cells first)."
     ),
     reference: list[Path] = typer.Option(
         ...,
@@ -128,10 +157,18 @@ def locality(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Locality bias (paper Fig. 2): partial RDFs and coordination numbers of GENERATED vs reference structures, with a distance per element pair (0 = identical)."""
+    """Locality bias (paper Fig. 2): partial RDFs and coordination numbers of GENERATED (files, or a campaign's generated structures) vs reference structures, with a distance per element pair (0 = identical)."""
     from chggen_flows.core.analysis import compare_locality
 
-    structures = read_structures(generated)
+    if bool(generated) == bool(campaign):
+        raise InputError(
+            "Give the generated structures either as files or with --campaign.",
+            "e.g. `chggen analysis locality gen/*.cif -r offline` or "
+            "`chggen analysis locality --campaign ID -r offline`.",
+        )
+    structures = (
+        campaign_generated(campaign, n_structures) if campaign else read_structures(generated)
+    )
     elements = sorted({el.symbol for s in structures for el in s.composition.elements})
     comparison = compare_locality(
         structures, reference_structures(reference, elements), r_max, bin_width, method

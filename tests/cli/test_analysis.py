@@ -98,3 +98,9 @@ def test_locality_against_shipped_references(cli, tmp_path):
     res = cli("analysis", "locality", tmp_path / "cu.cif", "-r", "offline")
     assert res.exit_code == 2
     assert "no known compounds of Cu-O" in res.stderr
+
+
+def test_locality_needs_files_or_campaign(cli, tmp_path):
+    res = cli("analysis", "locality", "--reference", "offline")
+    assert res.exit_code == 2
+    assert "either as files or with --campaign" in res.stderr

@@ -110,3 +110,7 @@ def test_report_of_a_real_campaign(cli, db_env, tmp_path):
     assert locality["n_generated"] == 4 and locality["n_reference"] >= 2
     assert set(locality["rdf_distance"]) == {"Li-Li", "Li-Si", "Si-Si"}
     assert (out / "figures" / "locality.png").is_file()
+    # The same analysis from the command line, straight from the campaign.
+    res = cli("analysis", "locality", "--campaign", campaign, "-r", "offline", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["rdf_distance"] == pytest.approx(locality["rdf_distance"])
