@@ -99,3 +99,36 @@ def test_generation_is_reproducible(checkpoint, tmp_path, monkeypatch):
     a = responses[first.uuid][1].output.structures[0]
     b = responses[second.uuid][1].output.structures[0]
     assert a == b
+
+
+def test_host_mode_inpaints_the_guests_into_the_given_host(checkpoint, tmp_path, monkeypatch):
+    from pymatgen.core import Lattice, Structure
+
+    from makers.framework import HostFrameworkMaker
+
+    monkeypatch.chdir(tmp_path)
+    host = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]])
+    ids = ["Si8+Li4-S0000", "Si8+Li4-S0001"]
+    start = HostFrameworkMaker().make("h", "b0", host, {"Li": 4}, ids)
+    paint = InpaintMaker(
+        checkpoint=str(checkpoint),
+        device="cpu",
+        sampler=SAMPLER,
+        seed=5,
+        inpaint={"jump_length": 2, "n_resample": 1},
+    ).make(start.output)
+    _, responses = _run(Flow([start, paint]))
+    framework: StageDocument = responses[start.uuid][1].output
+    assert [r.mode for r in framework.candidates] == ["host", "host"]
+    assert framework.candidates[0].reduced_formula == "LiSi2"
+    assert framework.candidates[0].framework_spacegroup == 227
+    painted: StageDocument = responses[paint.uuid][1].output
+    for record, structure in zip(painted.candidates, painted.structures, strict=True):
+        assert record.stage == "inpainted"
+        # the host's 8 Si sites are kept exactly, 4 Li were added
+        assert structure.composition["Li"] == 4 and structure.composition["Si"] == 8
+        for site, original in zip(structure[:8], host, strict=True):
+            assert site.distance(original) < 1e-6
+    # per-candidate seeds: the two candidates differ
+    assert painted.structures[0] != painted.structures[1]
+    assert len(set(painted.provenance.seeds)) == 2
