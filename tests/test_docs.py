@@ -255,7 +255,9 @@ def test_console_examples_run(docs_env):
         res = run_shell(command, env, workdir)
         assert res.returncode == 0, (
             f"{block.id}: `$ {command}` exited {res.returncode}\n"
-            f"stdout:\n{res.stdout[-3000:]}\nstderr:\n{res.stderr[-3000:]}"
+            f"stdout:\n{res.stdout[-3000:]}\nstderr:\n{res.stderr[-3000:]}\n"
+            "(console blocks run in an empty directory: create their input files in the "
+            "block, or fence examples that cannot run here as ```bash; see docs/index.md)"
         )
 
 
