@@ -51,6 +51,10 @@ def synthetic_candidates(
     formulas = rng.choice(_COMPOSITIONS, size=n)
     units = rng.integers(1, 5, size=n)
     atoms_per_unit = {f: int(Composition(f).num_atoms) for f in _COMPOSITIONS}
+    # Full formula of the cell, as load_candidates gives it ("Zn2 P2 S6").
+    cell_formulas = {
+        (f, u): (Composition(f) * u).formula for f in _COMPOSITIONS for u in range(1, 5)
+    }
     natoms = np.array([atoms_per_unit[f] for f in formulas]) * units
     mode = np.where(rng.random(n) < 0.8, "unconditional", "host")
     valid = rng.random(n) > 0.05
@@ -87,9 +91,7 @@ def synthetic_candidates(
         {
             "campaign": campaign,
             "candidate_id": [f"cand-{i:06d}" for i in range(n)],
-            "formula": [
-                f"{f}" if u == 1 else f"{f}x{u}" for f, u in zip(formulas, units, strict=True)
-            ],
+            "formula": [cell_formulas[(f, u)] for f, u in zip(formulas, units, strict=True)],
             "reduced_formula": formulas,
             "chemsys": "P-S-Zn",
             "natoms": natoms,
