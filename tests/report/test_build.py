@@ -209,3 +209,12 @@ def test_refuses_to_replace_a_foreign_directory(frame, tmp_path):
     empty = tmp_path / "empty-dir"
     empty.mkdir()
     assert build_report(frame.head(10), empty).html.is_file()
+
+
+def test_html_escapes_names(frame, tmp_path):
+    odd = frame.head(30).copy()
+    odd["candidate_id"] = [f"<i>{i}</i>" for i in range(len(odd))]
+    result = build_report(odd, tmp_path / "odd", campaign="<script>alert(1)</script>")
+    html = result.html.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<i>" not in html and "&lt;i&gt;" in html
