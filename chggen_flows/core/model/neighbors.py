@@ -8,6 +8,7 @@ cells shorter than the cutoff.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -56,7 +57,7 @@ def batched_neighbor_list(
     batch: torch.Tensor,
     cutoff: float,
     max_neighbors: int | None = None,
-    counts: list[int] | None = None,
+    counts: Sequence[int] | None = None,
 ) -> Graph:
     """Neighbour list of many periodic structures in one graph.
 

@@ -17,6 +17,7 @@ level contribute a comparable, order-one loss (Song & Ermon 2019).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from e3nn import nn as e3nn_nn
@@ -204,6 +205,7 @@ class ScoreModel(nn.Module):
         lattice: torch.Tensor,
         batch: torch.Tensor,
         sigma: torch.Tensor,
+        counts: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Per-atom score in 1/Å.
 
@@ -219,6 +221,11 @@ class ScoreModel(nn.Module):
             LongTensor[N], structure index 0..B-1 of each atom (atoms grouped by structure).
         sigma
             FloatTensor[B], noise standard deviation in Å.
+        counts
+            Atoms per structure, when the caller knows them on the host; saves the
+            device-to-host copy of ``batch`` that the neighbour search otherwise needs
+            (a sampler calling the model thousands of times on the same batch should
+            pass them).
 
         Returns
         -------
@@ -229,7 +236,7 @@ class ScoreModel(nn.Module):
         pos, lattice, sigma = pos.to(dtype), lattice.to(dtype), sigma.to(dtype)
         index = self.species_index(species)
         graph = batched_neighbor_list(
-            pos, lattice, batch, self.config.cutoff, self.config.max_neighbors
+            pos, lattice, batch, self.config.cutoff, self.config.max_neighbors, counts
         )
         r = graph.vector.norm(dim=-1)
         unit = graph.vector / r.clamp_min(1e-9)[:, None]

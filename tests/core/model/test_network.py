@@ -79,6 +79,9 @@ def test_batch_of_different_cells_equals_separate_calls(tiny_model, skewed_struc
         [tiny_model(*as_inputs([skewed_structure], [0.1])), tiny_model(*as_inputs([other], [2.0]))]
     )
     torch.testing.assert_close(together, apart)
+    counts = [len(skewed_structure), len(other)]  # known on the host: no bincount needed
+    with_counts = tiny_model(*as_inputs([skewed_structure, other], [0.1, 2.0]), counts=counts)
+    torch.testing.assert_close(with_counts, together)
 
 
 @torch.no_grad()
