@@ -48,13 +48,17 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+class Markup(str):
+    """Text that is already HTML: table cells of this type are not escaped."""
+
+
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     """An HTML table; the first ``left`` columns are left-aligned text. Cells are
-    escaped here unless they already are markup (start with '<')."""
+    escaped here unless they are :class:`Markup`."""
 
     def cell(tag: str, i: int, text: str) -> str:
         cls = ' class="l"' if i < left else ""
-        body = text if text.startswith("<") else escape(text)
+        body = text if isinstance(text, Markup) else escape(text)
         return f"<{tag}{cls}>{body}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
@@ -209,8 +213,10 @@ def render_html(
         for b in s.best:
             cif = cifs.get(b.candidate_id)
             link = (
-                f'<a download="{escape(b.candidate_id)}.cif" '
-                f'href="data:chemical/x-cif;charset=utf-8,{quote(cif)}">CIF</a>'
+                Markup(
+                    f'<a download="{escape(b.candidate_id)}.cif" '
+                    f'href="data:chemical/x-cif;charset=utf-8,{quote(cif)}">CIF</a>'
+                )
                 if cif
                 else "n/a"
             )
