@@ -23,7 +23,7 @@ from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 from chggen_flows.report.data import ReportSummary, gather, largest_generated, normalise_frame
 from chggen_flows.report.figures import FIGURES, locality_figure
-from chggen_flows.report.html import RenderedFigure, render_html
+from chggen_flows.report.html import RenderedFigure, cif_name, render_html
 
 #: Called with candidate ids and a stage ("final" or a stage name such as "generated"),
 #: returns their structures at that stage (ids without one are left out).
@@ -165,7 +165,7 @@ def build_report(
         if cifs:
             (tmp / "cifs").mkdir()
             for cid, cif in cifs.items():
-                (tmp / "cifs" / f"{cid}.cif").write_text(cif)
+                (tmp / "cifs" / cif_name(cid)).write_text(cif)
         (tmp / "summary.json").write_text(summary.model_dump_json(indent=2))
         if locality is not None:
             (tmp / "locality.json").write_text(json.dumps(locality, indent=2))
@@ -181,5 +181,5 @@ def build_report(
         html=out_dir / "report.html",
         summary=summary,
         figures={name: out_dir / "figures" / f"{name}.png" for name in figures},
-        cifs={cid: out_dir / "cifs" / f"{cid}.cif" for cid in cifs},
+        cifs={cid: out_dir / "cifs" / cif_name(cid) for cid in cifs},
     )

@@ -8,6 +8,7 @@ the same PNGs and CIFs are also written beside it for reuse.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -46,6 +47,11 @@ def fmt(value: float | None, digits: int = 3) -> str:
 def pct(value: float | None) -> str:
     """A fraction shown as a percentage with one decimal ("n/a" when missing)."""
     return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def cif_name(candidate_id: str) -> str:
+    """File name of a candidate's CIF: the id with anything but [A-Za-z0-9._-] as '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", candidate_id) + ".cif"
 
 
 class Markup(str):
@@ -214,7 +220,7 @@ def render_html(
             cif = cifs.get(b.candidate_id)
             link = (
                 Markup(
-                    f'<a download="{escape(b.candidate_id)}.cif" '
+                    f'<a download="{escape(cif_name(b.candidate_id))}" '
                     f'href="data:chemical/x-cif;charset=utf-8,{quote(cif)}">CIF</a>'
                 )
                 if cif

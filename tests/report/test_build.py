@@ -218,3 +218,17 @@ def test_html_escapes_names(frame, tmp_path):
     html = result.html.read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<i>" not in html and "&lt;i&gt;" in html
+
+
+def test_cif_names_are_safe_file_names(frame, tmp_path):
+    from chggen_flows.report.html import cif_name
+
+    assert cif_name("Li5Si2-fu2-L000-S001") == "Li5Si2-fu2-L000-S001.cif"
+    assert cif_name("../a b/c") == ".._a_b_c.cif"
+    odd = frame.head(40).copy()
+    odd["candidate_id"] = [f"run/{i}" for i in range(len(odd))]
+    result = build_report(
+        odd, tmp_path / "ids", structure_loader=lambda ids, stage: {i: zincblende() for i in ids}
+    )
+    assert result.cifs and all(p.parent == tmp_path / "ids" / "cifs" for p in result.cifs.values())
+    assert all(p.is_file() for p in result.cifs.values())
