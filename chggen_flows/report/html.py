@@ -30,6 +30,19 @@ figcaption { font-size: .85em; color: #555; }
 """
 
 
+#: Section anchors and titles, in order (the table of contents at the top).
+_SECTIONS = (
+    ("funnel", "Pipeline"),
+    ("relaxation", "Relaxation"),
+    ("e_d", "Energy above hull"),
+    ("symmetry", "Symmetry"),
+    ("spacegroups", "Space groups"),
+    ("dft", "CHGNet vs r2SCAN"),
+    ("best", "Best candidates"),
+    ("locality", "Locality bias"),
+)
+
+
 @dataclass(frozen=True)
 class RenderedFigure:
     """A figure ready to embed: file stem, caption and PNG bytes."""
@@ -139,6 +152,9 @@ def render_html(
         f"<p class='note'>{s.n_candidates} candidates; chemical systems: "
         f"{escape(', '.join(s.chemical_systems) or 'none')}. Generated "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by chggen-flows {__version__}.</p>",
+        "<p class='note'>"
+        + " · ".join(f"<a href='#{anchor}'>{title}</a>" for anchor, title in _SECTIONS)
+        + "</p>",
     ]
     if s.missing:
         items = "".join(f"<li>{escape(m)}</li>" for m in s.missing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,10 @@ def test_every_figure_file_exists(built):
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (result.out_dir / "report.html").is_file()
     assert not list(result.out_dir.parent.glob(".report.*")), "temporary directory left behind"
+    html = result.html.read_text()
+    anchors = re.findall(r"<a href='#(\w+)'>", html)
+    assert len(anchors) == 8
+    assert all(f"<h2 id='{a}'>" in html for a in anchors)
 
 
 def _unique(frame):
