@@ -57,7 +57,8 @@ class SigmaEmbedding(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        # periods from ~1 to ~60 in ln(sigma): resolves 0.001..10 Å (ln range ~9.2)
+        # periods from ~1.6 to ~100 in ln(sigma): fine enough to tell neighbouring noise
+        # levels apart, coarse enough to vary smoothly over 0.001-10 Å (ln range ~9.2)
         self.register_buffer("frequencies", torch.logspace(-1.0, 0.8, dim // 2) * 2 * math.pi / 10)
 
     def forward(self, sigma: torch.Tensor) -> torch.Tensor:
