@@ -140,34 +140,52 @@ def run_direct(spec: CampaignSpec) -> None:
     EhullMaker.make.original(ehull, finals, "direct")
 
 
-def run_fireworks(settings: Settings, spec: CampaignSpec) -> None:
-    """Submit ``spec`` and run it with a local worker until done."""
+def run_fireworks(settings: Settings, spec: CampaignSpec) -> float:
+    """Submit ``spec`` and run it with a local worker until done; returns the seconds
+    spent inside the stage functions (their provenance wall times)."""
     store, launchpad = get_job_store(settings), get_launchpad(settings)
     submission = submit_campaign(spec, store, launchpad, new=True)
     report = run_worker(settings, campaign=submission.campaign)
     assert report.fizzled == 0 and report.completed == submission.n_jobs, report
+    docs = store.query(
+        {"metadata.campaign": submission.campaign}, properties=["output.provenance.wall_time_s"]
+    )
+    return sum(d["output"]["provenance"]["wall_time_s"] for d in docs)
 
 
 def bench_overhead(settings: Settings, checkpoint: Path, tmp: Path, repeats: int) -> None:
     spec = small_spec(checkpoint, tmp, seed=1)
     run_direct(spec)  # warm-up: CHGNet, score model, caches
     run_fireworks(settings, spec)
-    direct, fireworks = [], []
+    direct, fireworks, overheads = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         run_direct(spec)
         t1 = time.perf_counter()
-        run_fireworks(settings, spec)
+        inside = run_fireworks(settings, spec)
         t2 = time.perf_counter()
         direct.append(t1 - t0)
         fireworks.append(t2 - t1)
+        overheads.append((t2 - t1) - inside)
     d, f = statistics.median(direct), statistics.median(fireworks)
+    o = statistics.median(overheads)
     print("== Workflow overhead: same small campaign, FireWorks vs direct Python ==")
     print(f"direct stages      median {d:6.2f} s  runs {[round(x, 2) for x in direct]}")
     print(f"FireWorks + jobflow median {f:6.2f} s  runs {[round(x, 2) for x in fireworks]}")
+    ok = "met" if f / d < 1.15 else "MISSED"
+    print(f"ratio FireWorks/direct {f / d:5.3f} (target < 1.15: {ok})")
+    # The ratio of two long runs on a shared machine is noisy; the time the FireWorks run
+    # spent outside the stage functions (submission, LaunchPad, JobStore, GridFS,
+    # reference resolution) is the overhead itself, measured within one run.
     print(
-        f"ratio FireWorks/direct {f / d:5.3f} (target < 1.15: {'met' if f / d < 1.15 else 'MISSED'});"
-        f" overhead {(f - d) / 13:.2f} s per job"
+        f"FireWorks time outside the stage functions: median {o:.2f} s ({o / 13:.2f} s per "
+        f"job, {100 * o / f:.1f}% of the run; implied ratio {f / (f - o):.3f})"
+    )
+    n_candidates = (repeats + 1) * len(candidate_seeds(spec))
+    jobstore_mb = db_size(settings)[settings.database]
+    print(
+        f"JobStore after {n_candidates} candidates run: {jobstore_mb:.2f} MB "
+        f"({1000 * jobstore_mb / n_candidates:.1f} kB per candidate, all stages)"
     )
 
 
