@@ -7,6 +7,7 @@ the same jobs are run by ``rlaunch``/``qlaunch`` with the configs in
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -93,6 +94,10 @@ def run_worker(
     # The workflows were added without a store: jobs write to the store of the worker.
     jobflow.SETTINGS.JOB_STORE = get_job_store(settings)
     launchpad = get_launchpad(settings)
+    # FireWorks logs every checkout and task at INFO; jobflow's own "Starting job" /
+    # "Finished job" lines are the progress worth showing.
+    for name in ("launchpad", "rocket.launcher"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     rocket.PING_TIME_SECS = PING_SECONDS
     launch_dir = Path(launch_dir or settings.data_dir / "launches")
     launch_dir.mkdir(parents=True, exist_ok=True)

@@ -39,12 +39,17 @@ def _cell(value: object) -> str:
 
 def results_table(frame, title: str, limit: int | None = None) -> Table:
     """A rich table of candidates, lowest E_d first."""
+    from chggen_flows.campaign.status import reason_kind
+
     table = Table(title=title)
     for column in TABLE_COLUMNS:
         table.add_column(column, justify="right" if column in ("natoms", "e_d") else "left")
     ordered = frame.sort_values("e_d", na_position="last")
     for row in ordered.head(limit).itertuples() if limit else ordered.itertuples():
-        table.add_row(*(_cell(getattr(row, c)) for c in TABLE_COLUMNS))
+        cells = {c: _cell(getattr(row, c)) for c in TABLE_COLUMNS}
+        if cells["rejected_reason"] != "-":  # the kind only; --json/--csv have it all
+            cells["rejected_reason"] = reason_kind(cells["rejected_reason"])
+        table.add_row(*cells.values())
     return table
 
 
@@ -127,7 +132,8 @@ def results_command(
     elif as_csv:
         sys.stdout.write(frame.to_csv(index=False))
     else:
-        console.print(results_table(frame, f"{len(frame)} candidate(s)", limit or None))
+        shown = f", lowest {limit} E_d shown" if limit and len(frame) > limit else ""
+        console.print(results_table(frame, f"{len(frame)} candidate(s){shown}", limit or None))
     if export is not None:
         n = export_cifs(store, frame, export)
         print(f"wrote {n} CIF file(s) and candidates.csv to {export}", file=sys.stderr)
