@@ -125,6 +125,7 @@ class ReportSummary(BaseModel):
     spacegroups: list[SpacegroupCount] = Field(default_factory=list)
     parity: ParityStats | None = None
     dft_states: dict[str, int] = Field(default_factory=dict)
+    e_d_references: list[str] = Field(default_factory=list)
     best: list[BestCandidate] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
 
@@ -390,6 +391,7 @@ def gather(frame: pd.DataFrame, campaign: str | None = None, top: int = 20) -> R
         summary.symmetry_by_natoms = symmetry_rates(df, "natoms")
         summary.spacegroups = _spacegroups(df)
         summary.parity = parity_stats(df)
+        summary.e_d_references = sorted(df["e_d_reference"].dropna().astype(str).unique())
         states = df["dft_state"].dropna().astype(str)
         summary.dft_states = {k: int(v) for k, v in states.value_counts().items()}
         summary.best = best_candidates(df, top)

@@ -190,6 +190,7 @@ def render_html(
                     ["median E_d (eV/atom)", fmt(s.e_d.median)],
                     ["fraction below zero", pct(s.e_d.fraction_below_zero)],
                     ["below the DFT threshold", str(s.e_d.n_below_threshold)],
+                    ["reference hull", ", ".join(s.e_d_references) or "n/a"],
                 ],
             )
         )

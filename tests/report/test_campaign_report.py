@@ -87,6 +87,7 @@ def test_report_of_a_real_campaign(cli, db_env, tmp_path):
     assert summary["e_d"]["n"] == len(e_d)
     assert summary["e_d"]["median"] == pytest.approx(np.median(e_d))
     assert summary["e_d"]["fraction_below_zero"] == pytest.approx(np.mean(e_d < 0))
+    assert summary["e_d_references"] == sorted({r["e_d_reference"] for r in ehull})
 
     classified = stages["classified"].values()
     rate_inpaint = np.mean([r["symmetric"] for r in classified])
