@@ -106,3 +106,10 @@ def test_dtype_follows_the_parameters(skewed_structure):
     with torch.no_grad():
         assert model(species, pos, lattice, batch, sigma).dtype == torch.float32
     assert model.elements == ("Li", "O", "Si")
+
+
+@torch.no_grad()
+def test_coincident_atoms_give_finite_scores(tiny_model, skewed_structure):
+    species, pos, lattice, batch, sigma = as_inputs([skewed_structure], [5.0])
+    pos[1] = pos[0]  # high-noise sampling can put two atoms on top of each other
+    assert torch.isfinite(tiny_model(species, pos, lattice, batch, sigma)).all()
