@@ -59,13 +59,7 @@ def _root(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = import_module(f"chggen_flows.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command group not written yet
-        if exc.name != f"chggen_flows.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    import_module(f"chggen_flows.cli.{_name}").register(app)
 
 
 def run(argv: list[str] | None = None) -> None:

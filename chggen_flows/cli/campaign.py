@@ -92,7 +92,7 @@ def demo(
     from chggen_flows.campaign.spec import example_path, load_spec
     from chggen_flows.campaign.status import campaign_status
     from chggen_flows.campaign.worker import run_worker
-    from chggen_flows.cli.results import export_cifs, results_table
+    from chggen_flows.cli.results import export_cifs, print_results
     from chggen_flows.db import get_job_store, get_launchpad
 
     settings = get_settings()
@@ -112,7 +112,7 @@ def demo(
     )
     status = campaign_status(store, launchpad, cid)
     frame = load_candidates(store, cid)
-    console.print(results_table(frame, f"{cid}: {len(frame)} candidates, lowest E_d first"))
+    print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
     folder = out / cid
     n = export_cifs(store, frame, folder)
     console.print(f"CIF files ({n}) and candidates.csv: {folder}")

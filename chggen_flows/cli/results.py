@@ -9,23 +9,23 @@ import tempfile
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
 from chggen_flows.errors import InputError
 
-#: Columns of the terminal table (the JSON/CSV outputs have all of them).
+#: Terminal table: (header, frame column); the JSON/CSV outputs have every column. The
+#: candidate id already names composition, formula units and lattice, so the table fits
+#: an 80-column terminal without wrapping.
 TABLE_COLUMNS = (
-    "candidate_id",
-    "reduced_formula",
-    "natoms",
-    "stage",
-    "valid",
-    "spacegroup_symbol",
-    "e_d",
-    "below_threshold",
-    "dft_state",
-    "rejected_reason",
+    ("candidate", "candidate_id"),
+    ("atoms", "natoms"),
+    ("stage", "stage"),
+    ("SG", "spacegroup_symbol"),
+    ("E_d", "e_d"),
+    ("DFT", "dft_state"),
+    ("note", "note"),
 )
 
 
@@ -37,20 +37,52 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def results_table(frame, title: str, limit: int | None = None) -> Table:
-    """A rich table of candidates, lowest E_d first."""
-    from chggen_flows.campaign.status import reason_kind
+def _note(row) -> str:
+    if isinstance(row.rejected_reason, str) and row.rejected_reason:
+        return "rejected"
+    if isinstance(row.duplicate_of, str) and row.duplicate_of:
+        return "duplicate"
+    if row.below_threshold == True:  # noqa: E712 - None/NaN/numpy bools mixed
+        return "to DFT"
+    return ""
 
-    table = Table(title=title)
-    for column in TABLE_COLUMNS:
-        table.add_column(column, justify="right" if column in ("natoms", "e_d") else "left")
+
+def results_table(frame, title: str, limit: int | None = None) -> Table:
+    """A rich table of candidates, lowest E_d first (E_d in eV/atom, SG: space group)."""
+    table = Table(title=title, caption="E_d in eV/atom; SG: space group", box=box.SIMPLE_HEAD)
+    for header, column in TABLE_COLUMNS:
+        table.add_column(
+            header, justify="right" if column in ("natoms", "e_d") else "left", no_wrap=True
+        )
     ordered = frame.sort_values("e_d", na_position="last")
     for row in ordered.head(limit).itertuples() if limit else ordered.itertuples():
-        cells = {c: _cell(getattr(row, c)) for c in TABLE_COLUMNS}
-        if cells["rejected_reason"] != "-":  # the kind only; --json/--csv have it all
-            cells["rejected_reason"] = reason_kind(cells["rejected_reason"])
-        table.add_row(*cells.values())
+        cells = [_cell(getattr(row, c)) if c != "note" else _note(row) for _, c in TABLE_COLUMNS]
+        table.add_row(*cells)
     return table
+
+
+def rejections_table(frame) -> Table | None:
+    """Rejected candidates counted by the kind of reason (None when nothing was rejected)."""
+    from chggen_flows.campaign.status import reason_kind
+
+    reasons = frame["rejected_reason"].dropna()
+    reasons = reasons[reasons.astype(bool)]
+    if reasons.empty:
+        return None
+    table = Table(title="Rejected", caption="details: --json", box=box.SIMPLE_HEAD)
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    for kind, count in reasons.map(reason_kind).value_counts().items():
+        table.add_row(kind, str(count))
+    return table
+
+
+def print_results(frame, title: str, limit: int | None = None) -> None:
+    """Print the candidates table and, when any were rejected, why."""
+    console.print(results_table(frame, title, limit))
+    rejected = rejections_table(frame)
+    if rejected is not None:
+        console.print(rejected)
 
 
 def export_cifs(store, frame, directory: Path) -> int:
@@ -133,7 +165,7 @@ def results_command(
         sys.stdout.write(frame.to_csv(index=False))
     else:
         shown = f", lowest {limit} E_d shown" if limit and len(frame) > limit else ""
-        console.print(results_table(frame, f"{len(frame)} candidate(s){shown}", limit or None))
+        print_results(frame, f"{len(frame)} candidate(s){shown}", limit or None)
     if export is not None:
         n = export_cifs(store, frame, export)
         print(f"wrote {n} CIF file(s) and candidates.csv to {export}", file=sys.stderr)

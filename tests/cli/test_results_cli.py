@@ -21,6 +21,11 @@ def test_table_json_and_csv(cli, campaign):
     table = cli("results", campaign)
     assert table.exit_code == 0, table.stderr
     assert "4 candidate(s)" in table.stdout and "Li3Si-sym" in table.stdout
+    # One line per candidate at 80 columns; the rejection is counted under the table.
+    row = next(line for line in table.stdout.splitlines() if "Li3Si-rejected" in line)
+    assert "rejected" in row.replace("Li3Si-rejected", "")
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert "Rejected" in table.stdout
     as_json = cli("results", campaign, "--json")
     records = json.loads(as_json.stdout)
     assert {r["candidate_id"] for r in records} == {
