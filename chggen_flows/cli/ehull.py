@@ -5,38 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 from pymatgen.core import Structure
 from rich.table import Table
 
-from chggen_flows.cli.analysis import read_structures
 from chggen_flows.cli.common import console, get_settings
-from chggen_flows.cli.relax import STRUCTURE_SUFFIXES
+from chggen_flows.cli.inputs import structure_files
 from chggen_flows.errors import InputError
-
-
-def structure_files(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
-    """``(file, structure)`` for every structure in the files and directories given."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith("POSCAR"))
-            )
-            if not found:
-                raise InputError(
-                    f"directory {path} holds no structure files", hint="put CIF files in it"
-                )
-            files += found
-        else:
-            files.append(path)
-    return [(str(f), s) for f in files for s in read_structures([f])]
 
 
 def ehull(

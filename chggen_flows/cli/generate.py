@@ -125,7 +125,7 @@ def generate(
     candidates (atoms closer than --min-distance) are written too and counted in the
     summary, never silently dropped.
     """
-    from chggen_flows.cli.analysis import read_structures
+    from chggen_flows.cli.inputs import read_structures
     from chggen_flows.core.generation import (
         GenerationRequest,
         InpaintSettings,

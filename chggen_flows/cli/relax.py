@@ -13,11 +13,9 @@ import typer
 from pymatgen.core import Structure
 from rich.table import Table
 
-from chggen_flows.cli.analysis import read_structures
 from chggen_flows.cli.common import console, get_settings
+from chggen_flows.cli.inputs import expand_paths, read_structures
 from chggen_flows.errors import InputError
-
-STRUCTURE_SUFFIXES = {".cif", ".vasp", ".json", ".gz"}
 
 
 def collect_inputs(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
@@ -25,26 +23,9 @@ def collect_inputs(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
 
     Names are file stems, made unique with a counter, and become output file names.
     """
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith("POSCAR"))
-            )
-            if not found:
-                raise InputError(
-                    f"directory {path} holds no structure files",
-                    hint="put CIF, POSCAR or pymatgen JSON files in it",
-                )
-            files += found
-        else:
-            files.append(path)
     named: list[tuple[str, Structure]] = []
     used: set[str] = set()
-    for file in files:
+    for file in expand_paths(paths):
         for k, structure in enumerate(read_structures([file])):
             stem = file.name.split(".")[0] + (f"_{k}" if k else "")
             name, n = stem, 1
