@@ -12,6 +12,7 @@ import typer
 from pydantic import BaseModel
 
 from chggen_flows.cli.common import console
+from chggen_flows.cli.inputs import SUMMARY_FILE
 from chggen_flows.errors import InputError
 
 
@@ -62,7 +63,7 @@ def _write(out: Path, candidates: list, summary: GenerateSummary) -> None:
     try:
         for record, candidate in zip(summary.candidates, candidates, strict=True):
             candidate.structure.to(filename=str(stage / record.file))
-        (stage / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
+        (stage / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n")
         if out.exists():  # an empty directory (checked before sampling)
             out.rmdir()
         os.replace(stage, out)

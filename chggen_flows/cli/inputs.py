@@ -13,10 +13,14 @@ if TYPE_CHECKING:
 
 #: File endings picked up from a directory (plus files named POSCAR*).
 STRUCTURE_SUFFIXES = {".cif", ".vasp", ".json", ".gz"}
+#: What ``chggen generate``/``relax``/``framework`` write beside their CIFs; skipped in a
+#: directory so that one command's output directory is the next one's input.
+SUMMARY_FILE = "summary.json"
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, directories replaced by the structure files they hold (sorted)."""
+    """Files as given, directories replaced by the structure files they hold (sorted;
+    a chggen ``summary.json`` in a directory is not a structure and is skipped)."""
     files: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -26,6 +30,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
             p
             for p in path.iterdir()
             if p.is_file()
+            and p.name != SUMMARY_FILE
             and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith("POSCAR"))
         )
         if not found:

@@ -14,7 +14,7 @@ from pymatgen.core import Structure
 from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
-from chggen_flows.cli.inputs import expand_paths, read_structures
+from chggen_flows.cli.inputs import SUMMARY_FILE, expand_paths, read_structures
 from chggen_flows.errors import InputError
 
 
@@ -45,7 +45,7 @@ def write_outputs(out: Path, cifs: dict[str, Structure], summary: dict[str, Any]
     try:
         for name, structure in cifs.items():
             structure.to(filename=str(stage / f"{name}.cif"))
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2))
+        (stage / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         for file in stage.iterdir():
             file.replace(out / file.name)
     finally:
@@ -104,7 +104,7 @@ def relax(
     entries, cifs = [], {}
     table = Table(title=f"CHGNet relaxation ({len(records)} structures)")
     for col in ("name", "formula", "dE eV/atom", "RMSD Å", "steps", "converged", "space group"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")
     for (name, _), record in zip(named, records, strict=True):
         entry = {"name": name, **record.summary()}
         if record.ok:
@@ -159,7 +159,7 @@ def framework(
     entries, cifs = [], {}
     table = Table(title=f"Host frameworks ({len(named)} structures, guests {', '.join(guests)})")
     for col in ("name", "ok", "space group", "symprec", "angle", "guests", "reason"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")
     for name, structure in named:
         result = extract_framework(structure, guests, settings)
         entry = {
