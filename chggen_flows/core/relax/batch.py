@@ -35,10 +35,12 @@ from chggen_flows.core.relax.records import RelaxRecord, RelaxSettings
 from chggen_flows.errors import CheckpointError
 from chggen_flows.progress import make_progress, progress_enabled
 
-# Atoms per model call that keep a device busy without wasting memory. CPU: measured
-# on 2 cores, CHGNet gains up to ~1.5x from batches of 4-8 cells of ~30 atoms and
-# loses beyond ~16 (see docs/performance.md). CUDA: a conservative guess (unmeasured).
-CPU_ATOMS_PER_CALL = 200
+# Atoms per model call that keep a device busy without wasting memory. CPU, measured on
+# 2 cores (one energy+forces+stress pass, docs/performance.md): cells of ~9 atoms run
+# 1.3-1.4x faster in batches of 2-8, cells of ~18 atoms 1.1-1.26x, cells of ~34 atoms
+# gain nothing at 2 and lose 6-34% at 4-16; about 48 atoms per call is the sweet spot.
+# CUDA: a conservative guess (unmeasured).
+CPU_ATOMS_PER_CALL = 48
 CUDA_ATOMS_PER_CALL = 8192
 MAX_CPU_BATCH = 16
 

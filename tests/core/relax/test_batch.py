@@ -109,9 +109,10 @@ def test_auto_batch_size() -> None:
     import torch
 
     cpu = torch.device("cpu")
-    assert auto_batch_size([40] * 32, cpu) == 5
-    assert auto_batch_size([4] * 100, cpu) == 16
-    assert auto_batch_size([40] * 3, cpu) == 3
+    assert auto_batch_size([10] * 32, cpu) == 5
+    assert auto_batch_size([40] * 32, cpu) == 1
+    assert auto_batch_size([2] * 100, cpu) == 16
+    assert auto_batch_size([10] * 3, cpu) == 3
     assert auto_batch_size([40] * 100, torch.device("cuda")) == 100
 
 
