@@ -95,9 +95,12 @@ def run_worker(
     jobflow.SETTINGS.JOB_STORE = get_job_store(settings)
     launchpad = get_launchpad(settings)
     # FireWorks logs every checkout and task at INFO; jobflow's own "Starting job" /
-    # "Finished job" lines are the progress worth showing.
+    # "Finished job" lines are the progress worth showing. A filter, not setLevel:
+    # FireWorks resets its loggers to DEBUG each time it fetches them.
     for name in ("launchpad", "rocket.launcher"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        if _warnings_only not in logger.filters:
+            logger.addFilter(_warnings_only)
     rocket.PING_TIME_SECS = PING_SECONDS
     launch_dir = Path(launch_dir or settings.data_dir / "launches")
     launch_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +120,10 @@ def run_worker(
         fizzled=after["FIZZLED"] - before["FIZZLED"],
         launch_dir=launch_dir,
     )
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def _launch_loop(launchpad, fworker, launch_dir: Path, max_jobs: int) -> int:

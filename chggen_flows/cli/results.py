@@ -49,10 +49,22 @@ def _note(row) -> str:
 
 def results_table(frame, title: str, limit: int | None = None) -> Table:
     """A rich table of candidates, lowest E_d first (E_d in eV/atom, SG: space group)."""
-    table = Table(title=title, caption="E_d in eV/atom; SG: space group", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=title,
+        caption="E_d in eV/atom; SG: space group",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for header, column in TABLE_COLUMNS:
+        # Numbers never shrink; on a narrow terminal the note is cut first.
         table.add_column(
-            header, justify="right" if column in ("natoms", "e_d") else "left", no_wrap=True
+            header,
+            justify="right" if column in ("natoms", "e_d") else "left",
+            no_wrap=True,
+            min_width=6 if column == "e_d" else None,
+            overflow="ellipsis",
+            ratio=1 if column == "note" else None,
         )
     ordered = frame.sort_values("e_d", na_position="last")
     for row in ordered.head(limit).itertuples() if limit else ordered.itertuples():

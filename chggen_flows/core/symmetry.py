@@ -15,6 +15,7 @@ primitive cells directly as pymatgen structures.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,6 +25,11 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from chggen_flows.errors import InputError
+
+# A rung of the tolerance ladder that finds no consistent dataset is an expected,
+# recorded outcome; spglib's C library would also print "ssm_get_exact_positions
+# failed" lines to stderr for it. SPGLIB_WARNING=ON in the environment brings them back.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 AUTHORS_LADDER: tuple[tuple[float, float], ...] = (
     (0.1, 10),

@@ -12,6 +12,7 @@ next waiting structure takes its place, so the batch stays full until the queue 
 from __future__ import annotations
 
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -161,7 +162,10 @@ class BatchRelaxer:
         start = time.perf_counter()
         graphs = [self.model.graph_converter(s) for s in structures]
         built = time.perf_counter()
-        out = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))
+        with warnings.catch_warnings():
+            # CHGNet 0.3 converts a grad-tracking volume tensor on every call; harmless.
+            warnings.filterwarnings("ignore", "Converting a tensor with requires_grad")
+            out = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))
         self.graph_time += built - start
         self.forward_time += time.perf_counter() - built
         return [out] if isinstance(out, dict) else out
