@@ -43,7 +43,7 @@ def _note(row) -> str:
     if isinstance(row.duplicate_of, str) and row.duplicate_of:
         return "duplicate"
     if row.below_threshold == True:  # noqa: E712 - None/NaN/numpy bools mixed
-        return "to DFT"
+        return "E_d < thr"
     return ""
 
 
@@ -51,7 +51,7 @@ def results_table(frame, title: str, limit: int | None = None) -> Table:
     """A rich table of candidates, lowest E_d first (E_d in eV/atom, SG: space group)."""
     table = Table(
         title=title,
-        caption="E_d in eV/atom; SG: space group",
+        caption="E_d in eV/atom; SG: space group; thr: the DFT threshold",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
