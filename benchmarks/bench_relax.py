@@ -66,32 +66,49 @@ def forward_sweep(model, structures: list) -> dict:
     return {"variant": "sweep", "times": times, "cpu": cpu}
 
 
+def relax_one_by_one(optimizer, structures: list, steps: int) -> tuple[list, list]:
+    """Final energies (eV/atom) and steps of StructOptimizer runs, one structure each."""
+    energies, counts = [], []
+    for structure in structures:
+        trajectory = optimizer.relax(structure, steps=steps, fmax=0.1, verbose=False)["trajectory"]
+        energies.append(float(trajectory.energies[-1]) / len(structure))
+        counts.append(len(trajectory.energies) - 2)
+    return energies, counts
+
+
+def variant_result(variant: str, start: tuple[float, float], structures: list, **fields) -> dict:
+    """Timings since ``start`` (wall, CPU), peak memory and thread count of a variant."""
+    import torch
+
+    return {
+        "variant": variant,
+        "wall_s": time.perf_counter() - start[0],
+        "cpu_s": time.process_time() - start[1],
+        "n_atoms": [len(s) for s in structures],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+        **fields,
+    }
+
+
 def run_authors(args: argparse.Namespace) -> dict:
     """The authors' set-up: CHGNet's StructOptimizer with the library's default threads."""
-    import torch
     from chgnet.model import CHGNet, StructOptimizer
 
     structures = load_structures(args.csv, args.n, args.seed)
     optimizer = StructOptimizer(model=CHGNet.load(verbose=False), use_device=args.device)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    energies, steps = [], []
-    for structure in structures:
-        result = optimizer.relax(structure, steps=args.steps, fmax=0.1, verbose=False)
-        energies.append(float(result["trajectory"].energies[-1]) / len(structure))
-        steps.append(len(result["trajectory"].energies) - 2)
-    return {
-        "variant": "authors_defaults",
-        "wall_s": time.perf_counter() - start,
-        "cpu_s": time.process_time() - start_cpu,
-        "graph_s": float("nan"),
-        "forward_s": float("nan"),
-        "energies": energies,
-        "steps": steps,
-        "n_atoms": [len(s) for s in structures],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device": args.device,
-        "torch_threads": torch.get_num_threads(),
-    }
+    start = time.perf_counter(), time.process_time()
+    energies, steps = relax_one_by_one(optimizer, structures, args.steps)
+    return variant_result(
+        "authors_defaults",
+        start,
+        structures,
+        graph_s=float("nan"),
+        forward_s=float("nan"),
+        energies=energies,
+        steps=steps,
+        device=args.device,
+    )
 
 
 def run_variant(variant: str, args: argparse.Namespace) -> dict:
@@ -111,7 +128,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     )
     if variant == "sweep":
         return forward_sweep(relaxer.model, structures)
-    start, start_cpu = time.perf_counter(), time.process_time()
+    start = time.perf_counter(), time.process_time()
     if variant == "batched":
         records = relaxer.relax(structures, progress=False)
         energies = [r.final_energy_per_atom for r in records]
@@ -130,25 +147,17 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
 
         model.predict_graph = timed_predict_graph
         optimizer = StructOptimizer(model=model, use_device=str(relaxer.device))
-        energies, steps = [], []
-        for structure in structures:
-            result = optimizer.relax(structure, steps=args.steps, fmax=0.1, verbose=False)
-            trajectory = result["trajectory"]
-            energies.append(float(trajectory.energies[-1]) / len(structure))
-            steps.append(len(trajectory.energies) - 2)
-    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    return {
-        "variant": variant,
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "graph_s": relaxer.graph_time,
-        "forward_s": relaxer.forward_time,
-        "energies": energies,
-        "steps": steps,
-        "n_atoms": [len(s) for s in structures],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device": str(relaxer.device),
-    }
+        energies, steps = relax_one_by_one(optimizer, structures, args.steps)
+    return variant_result(
+        variant,
+        start,
+        structures,
+        graph_s=relaxer.graph_time,
+        forward_s=relaxer.forward_time,
+        energies=energies,
+        steps=steps,
+        device=str(relaxer.device),
+    )
 
 
 def main() -> None:
