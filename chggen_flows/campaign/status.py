@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from chggen_flows.campaign.registry import find_campaign
 
 if TYPE_CHECKING:
+    import pandas as pd
     from fireworks import LaunchPad
     from jobflow import JobStore
 
@@ -66,6 +67,15 @@ def reason_kind(reason: str) -> str:
     return re.sub(r"-?\d+(\.\d+)?", "N", head).strip()[:100]
 
 
+def rejections_by_kind(candidates: pd.DataFrame) -> dict[str, int]:
+    """Rejected (invalid) candidates of a ``load_candidates`` frame counted by
+    :func:`reason_kind`, most frequent first."""
+    if candidates.empty:
+        return {}
+    rejected = candidates.loc[~candidates["valid"].astype(bool), "rejected_reason"]
+    return rejected.fillna("unknown").map(reason_kind).value_counts().to_dict()
+
+
 def campaign_jobs(launchpad: LaunchPad, campaign: str) -> list[dict]:
     """The FireWorks documents (id, name, state, stage, category) of a campaign."""
     projection = {"fw_id": 1, "name": 1, "state": 1, "spec.stage": 1, "spec._category": 1}
@@ -113,7 +123,5 @@ def campaign_status(store: JobStore, launchpad: LaunchPad, campaign: str) -> Cam
     candidates = load_candidates(store, cid)
     if not candidates.empty:
         status.candidates_by_stage = candidates["stage"].value_counts().to_dict()
-        rejected = candidates.loc[~candidates["valid"].astype(bool), "rejected_reason"]
-        reasons = rejected.fillna("unknown").map(reason_kind)
-        status.rejected_by_reason = reasons.value_counts().to_dict()
+        status.rejected_by_reason = rejections_by_kind(candidates)
     return status

@@ -73,28 +73,24 @@ def results_table(frame, title: str, limit: int | None = None) -> Table:
     return table
 
 
-def rejections_table(frame) -> Table | None:
-    """Rejected candidates counted by the kind of reason (None when nothing was rejected)."""
-    from chggen_flows.campaign.status import reason_kind
-
-    reasons = frame["rejected_reason"].dropna()
-    reasons = reasons[reasons.astype(bool)]
-    if reasons.empty:
-        return None
-    table = Table(title="Rejected", caption="details: --json", box=box.SIMPLE_HEAD)
+def rejections_table(counts: dict[str, int], title: str, caption: str | None = None) -> Table:
+    """Rejected candidates per kind of reason (``rejections_by_kind``) as a table."""
+    table = Table(title=title, caption=caption)
     table.add_column("reason")
     table.add_column("count", justify="right")
-    for kind, count in reasons.map(reason_kind).value_counts().items():
+    for kind, count in counts.items():
         table.add_row(kind, str(count))
     return table
 
 
 def print_results(frame, title: str, limit: int | None = None) -> None:
     """Print the candidates table and, when any were rejected, why."""
+    from chggen_flows.campaign.status import rejections_by_kind
+
     console.print(results_table(frame, title, limit))
-    rejected = rejections_table(frame)
-    if rejected is not None:
-        console.print(rejected)
+    rejected = rejections_by_kind(frame)
+    if rejected:
+        console.print(rejections_table(rejected, "Rejected", caption="details: --json"))
 
 
 def export_cifs(store, frame, directory: Path) -> int:

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
+from chggen_flows.cli.results import rejections_table
 
 _STATE_STYLE = {"COMPLETED": "green", "FIZZLED": "red", "RUNNING": "cyan", "READY": "yellow"}
 
@@ -93,12 +94,7 @@ def status_command(
             table.add_row(stage, str(count))
         console.print(table)
     if status.rejected_by_reason:
-        table = Table(title="Rejected candidates")
-        table.add_column("reason")
-        table.add_column("count", justify="right")
-        for reason, count in status.rejected_by_reason.items():
-            table.add_row(reason, str(count))
-        console.print(table)
+        console.print(rejections_table(status.rejected_by_reason, "Rejected candidates"))
     if status.failures:
         table = Table(title="Failed jobs", title_style="bold red")
         for column in ("fw_id", "job", "stage", "error"):
