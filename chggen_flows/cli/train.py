@@ -85,6 +85,24 @@ def train_command(
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Minutes; save a checkpoint and stop after this long."
     ),
+    init_from: Path | None = typer.Option(
+        None,
+        "--init-from",
+        help="Fine-tune: start from this model file's weights (e.g. the shipped model).",
+    ),
+    focus: list[str] = typer.Option(
+        None,
+        "--focus",
+        help="Chemical system (Zn-P-S) whose related structures are oversampled; repeatable.",
+    ),
+    focus_repeat: int | None = typer.Option(
+        None, "--focus-repeat", help="Times a focus-related structure is shown per epoch (4)."
+    ),
+    save_dataset: Path | None = typer.Option(
+        None,
+        "--save-dataset",
+        help="Parse --data into one tensor file (NAME.dataset.pt) and stop, e.g. for a GPU node.",
+    ),
 ) -> None:
     """Train the score model by denoising score matching (resumable; see docs/model.md)."""
     from chggen_flows.core.model.training import train
@@ -101,12 +119,24 @@ def train_command(
         "seed": seed,
         "device": device,
         "threads": threads,
+        "init_from": init_from,
+        "focus": focus or None,
+        "focus_repeat": focus_repeat,
     }
     if yaml_path and output == Path("runs/score_model"):
         flags.pop("output_dir")  # let the YAML choose unless --output was given
     config = _build_config(yaml_path, flags, resume, output)
     if not config.data:
         raise ConfigError("no training data given", hint="pass --data PATH (or `data:` in --yaml)")
+    if save_dataset is not None:
+        from chggen_flows.core.model.data import read_structures
+
+        dataset = read_structures(config.data, max_atoms=config.max_atoms, progress=None)
+        dataset.save(save_dataset)
+        console.print(
+            f"Wrote {len(dataset)} structures ({int(dataset.counts.sum())} atoms) to {save_dataset}"
+        )
+        return
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     result = train(

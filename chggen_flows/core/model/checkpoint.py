@@ -3,7 +3,8 @@
 A checkpoint is a ``torch.save`` dictionary of plain types and tensors only, read
 with ``torch.load(weights_only=True)``, so a file cannot execute code when loaded.
 Model files hold the format tag, the format version, the model config (with the
-element vocabulary), the weights and training metadata. Training checkpoints add the
+element vocabulary), the weights and training metadata. Format 1 (before the cutoff
+envelope moved onto the radial MLP's output) still loads, with its own architecture. Training checkpoints add the
 optimiser, scheduler, EMA and random-number-generator states needed to resume.
 """
 
@@ -26,7 +27,10 @@ from chggen_flows.core.model.network import ScoreModel
 from chggen_flows.errors import CheckpointError
 
 FORMAT = "chggen-score-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# what a format-1 file's architecture implied without saying it: the cutoff envelope
+# multiplied only the radial basis (format 2 records ``radial_envelope``)
+_FORMAT_1_DEFAULTS = {"radial_envelope": "basis"}
 SHIPPED_NAME = "score_model.pt"
 
 
@@ -108,7 +112,10 @@ def read_checkpoint(path: str | Path, kind: str = "score model") -> dict[str, An
 def model_from_payload(payload: dict[str, Any], source: str | Path) -> ScoreModel:
     """Build a ScoreModel from a validated checkpoint dictionary."""
     try:
-        config = ScoreModelConfig(**payload["config"])
+        config_dict = dict(payload["config"])
+        if payload.get("format_version", 1) < 2:
+            config_dict = {**_FORMAT_1_DEFAULTS, **config_dict}
+        config = ScoreModelConfig(**config_dict)
         model = ScoreModel(config)
         model.load_state_dict(payload["state_dict"])
         model.training_metadata = dict(payload.get("training") or {})

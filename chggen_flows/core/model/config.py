@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from e3nn import o3
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,7 +31,15 @@ class ScoreModelConfig(BaseModel):
     cutoff
         Radial cutoff in Å.
     max_neighbors
-        Nearest neighbours kept per atom (bounds cost in dense cells).
+        Nearest neighbours kept per atom; None (the default) keeps every neighbour
+        within the cutoff. A cap cuts through coordination shells with an arbitrary
+        tie-break, so it breaks exact symmetry and makes the score jump: kept only so
+        that format-1 checkpoints (which used 24) load unchanged.
+    radial_envelope
+        ``"output"``: the radial MLP's output is multiplied by the cutoff envelope, so
+        edge weights vanish smoothly at the cutoff. ``"basis"``: only its input is
+        (format-1 checkpoints; the MLP's biases leave weights of order one at the
+        cutoff, so the score jumps when an edge crosses it).
     num_bessel
         Bessel radial basis functions.
     radial_hidden
@@ -54,7 +62,6 @@ class ScoreModelConfig(BaseModel):
             "num_blocks": 3,
             "hidden_irreps": "64x0e+32x1o+16x2e",
             "cutoff": 7.0,
-            "max_neighbors": 60,
             "num_bessel": 32,
             "radial_hidden": 64,
             "embedding_dim": 32,
@@ -65,7 +72,6 @@ class ScoreModelConfig(BaseModel):
             "num_blocks": 2,
             "hidden_irreps": "8x0e+4x1o+2x2e",
             "cutoff": 4.0,
-            "max_neighbors": 24,
             "num_bessel": 6,
             "radial_hidden": 8,
             "embedding_dim": 8,
@@ -79,7 +85,8 @@ class ScoreModelConfig(BaseModel):
     hidden_irreps: str = "32x0e+16x1o+8x2e"
     lmax: int = Field(default=2, ge=1, le=4)
     cutoff: float = Field(default=5.0, gt=0)
-    max_neighbors: int = Field(default=24, ge=1)
+    max_neighbors: int | None = Field(default=None, ge=1)
+    radial_envelope: Literal["output", "basis"] = "output"
     num_bessel: int = Field(default=8, ge=1)
     radial_hidden: int = Field(default=32, ge=1)
     embedding_dim: int = Field(default=32, ge=1)

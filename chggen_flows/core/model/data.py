@@ -22,6 +22,10 @@ from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 
 TABLE_SUFFIXES = (".csv", ".csv.gz")
+# a dataset already parsed into tensors (``CrystalDataset.save``): what a GPU machine
+# reads, so it needs neither pymatgen's CIF parser nor minutes of parsing
+DATASET_SUFFIX = ".dataset.pt"
+DATASET_FORMAT = "chggen-crystal-dataset"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,82 @@ class CrystalDataset:
             counts=torch.tensor(counts, dtype=torch.long),
         )
 
+    def save(self, path: str | Path) -> Path:
+        """Write the tensors to one file (name ending in ``.dataset.pt``), read back by
+        :meth:`load` or by ``read_structures``."""
+        path = Path(path)
+        if not path.name.endswith(DATASET_SUFFIX):
+            raise InputError(
+                f"dataset file {path} must end in {DATASET_SUFFIX}", hint="rename the output"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": DATASET_FORMAT,
+            "material_ids": list(self.material_ids),
+            "species": self.species,
+            "frac": self.frac,
+            "lattice": self.lattice,
+            "counts": self.counts,
+        }
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CrystalDataset:
+        """Read a file written by :meth:`save` (tensors only: safe to load)."""
+        try:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(
+                f"{path} is not a readable dataset file: {str(exc).splitlines()[0]}",
+                hint="write it with `chggen train --save-dataset`",
+            ) from exc
+        if not isinstance(payload, dict) or payload.get("format") != DATASET_FORMAT:
+            raise InputError(f"{path} is not a chggen dataset file")
+        return cls(
+            material_ids=tuple(payload["material_ids"]),
+            species=payload["species"],
+            frac=payload["frac"],
+            lattice=payload["lattice"],
+            counts=payload["counts"],
+        )
+
+    def element_sets(self) -> list[frozenset[int]]:
+        """Atomic numbers present in each structure."""
+        bounds = torch.cumsum(self.counts, 0).tolist()
+        species = self.species.tolist()
+        start, sets = 0, []
+        for end in bounds:
+            sets.append(frozenset(species[start:end]))
+            start = end
+        return sets
+
+    def related_to(self, chemical_systems: Sequence[str]) -> torch.Tensor:
+        """Indices of structures related to any of ``chemical_systems`` ("Zn-P-S").
+
+        A structure is related to a system when it shares at least two of its elements
+        (ZnS, Cu3PS4 and Zn3P2 for Zn-P-S: the local motifs a Zn-P-S crystal is made of)
+        or when all its elements belong to it (the elements themselves).
+        """
+        from pymatgen.core.periodic_table import Element
+
+        systems = []
+        for text in chemical_systems:
+            symbols = [s for s in str(text).replace(",", "-").split("-") if s]
+            if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
+                raise InputError(
+                    f"{text!r} is not a chemical system", hint="write it as elements, e.g. Zn-P-S"
+                )
+            systems.append(frozenset(Element(s).Z for s in symbols))
+        keep = [
+            i
+            for i, elements in enumerate(self.element_sets())
+            if any(len(elements & sys) >= min(2, len(sys)) or elements <= sys for sys in systems)
+        ]
+        return torch.tensor(keep, dtype=torch.long)
+
     def subset(self, indices: Sequence[int] | torch.Tensor) -> CrystalDataset:
         """The structures at ``indices``, in that order."""
         indices = torch.as_tensor(indices, dtype=torch.long)
@@ -173,7 +253,8 @@ def read_structures(
     Parameters
     ----------
     paths
-        CSV tables (``.csv`` / ``.csv.gz`` with ``material_id`` and ``cif`` columns) or
+        CSV tables (``.csv`` / ``.csv.gz`` with ``material_id`` and ``cif`` columns),
+        dataset files written by ``CrystalDataset.save`` (``.dataset.pt``) or
         structure files pymatgen can read; a directory stands for the files in it.
     max_atoms
         Skip structures with more atoms per cell (None: keep all).
@@ -187,7 +268,17 @@ def read_structures(
         structure file's id is its file name). Disordered structures are skipped.
     """
     rows: list[tuple[str, str | Path]] = []
-    for path in _expand(paths):
+    files = _expand(paths)
+    tensor_files = [p for p in files if p.name.endswith(DATASET_SUFFIX)]
+    if tensor_files:
+        if len(tensor_files) != len(files):
+            raise InputError(
+                "a dataset file cannot be mixed with tables or structure files",
+                hint="build one dataset file from all the sources",
+            )
+        datasets = [CrystalDataset.load(p) for p in tensor_files]
+        return _concat_unique(datasets, max_atoms)
+    for path in files:
         if path.name.endswith(TABLE_SUFFIXES):
             rows.extend(_read_table(path))
         else:
@@ -212,6 +303,28 @@ def read_structures(
                 yield material_id, structure
 
     return CrystalDataset.from_structures(parsed())
+
+
+def _concat_unique(datasets: Sequence[CrystalDataset], max_atoms: int | None) -> CrystalDataset:
+    seen: set[str] = set()
+    parts = []
+    for dataset in datasets:
+        keep = []
+        for i, (mid, n) in enumerate(zip(dataset.material_ids, dataset.counts.tolist(), strict=True)):
+            if mid not in seen and (max_atoms is None or n <= max_atoms):
+                seen.add(mid)
+                keep.append(i)
+        if keep:
+            parts.append(dataset.subset(keep))
+    if not parts:
+        raise InputError("no structures to train on", hint="check the data paths and filters")
+    return CrystalDataset(
+        material_ids=tuple(m for p in parts for m in p.material_ids),
+        species=torch.cat([p.species for p in parts]),
+        frac=torch.cat([p.frac for p in parts]),
+        lattice=torch.cat([p.lattice for p in parts]),
+        counts=torch.cat([p.counts for p in parts]),
+    )
 
 
 def _expand(paths: Sequence[str | Path]) -> list[Path]:

@@ -4,7 +4,10 @@ Architecture: element embedding -> ``num_blocks`` interaction blocks -> a linear
 one polar vector per atom, divided by sigma. Each block (1) adds a learned projection
 of a Fourier embedding of log(sigma) to the scalar channels, (2) sends messages along
 periodic edges with a depthwise ("uvu") tensor product of the neighbour's features and
-the edge's spherical harmonics, weighted per edge by an MLP of a Bessel radial basis,
+the edge's spherical harmonics, weighted per edge by an MLP of a Bessel radial basis
+times a smooth cutoff envelope (so an edge's weight goes to zero, with its first two
+derivatives, as the edge reaches the cutoff: the score is continuous when atoms cross
+it),
 (3) mixes channels linearly and applies a gated nonlinearity, (4) adds a residual.
 The depthwise product is what makes the network affordable on a CPU (see DESIGN.md:
 a fully connected product is about 18x slower to train).
@@ -30,8 +33,22 @@ from chggen_flows.core.model.neighbors import batched_neighbor_list
 from chggen_flows.errors import InputError
 
 
+def cutoff_envelope(r: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """DimeNet polynomial envelope (p=6): 1 at r=0; value, slope and curvature vanish at
+    the cutoff, and it is 0 beyond it."""
+    x = r / cutoff
+    p = 6.0
+    envelope = (
+        1.0
+        - (p + 1) * (p + 2) / 2 * x**p
+        + p * (p + 2) * x ** (p + 1)
+        - p * (p + 1) / 2 * x ** (p + 2)
+    )
+    return envelope * (x < 1.0)
+
+
 class BesselBasis(nn.Module):
-    """``sqrt(2/c) sin(n pi r / c) / r`` times a smooth polynomial cutoff envelope (p=6)."""
+    """``sqrt(2/c) sin(n pi r / c) / r`` times the smooth cutoff envelope."""
 
     def __init__(self, cutoff: float, num_basis: int) -> None:
         super().__init__()
@@ -41,15 +58,7 @@ class BesselBasis(nn.Module):
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         r = r.clamp_min(1e-6)[:, None]
         basis = math.sqrt(2.0 / self.cutoff) * torch.sin(self.frequencies * r) / r
-        x = r / self.cutoff
-        p = 6.0  # DimeNet envelope: value, slope and curvature vanish at the cutoff
-        envelope = (
-            1.0
-            - (p + 1) * (p + 2) / 2 * x**p
-            + p * (p + 2) * x ** (p + 1)
-            - p * (p + 1) / 2 * x ** (p + 2)
-        )
-        return basis * envelope * (x < 1.0)
+        return basis * cutoff_envelope(r, self.cutoff)
 
 
 class SigmaEmbedding(nn.Module):
@@ -128,11 +137,17 @@ class Interaction(nn.Module):
         neighbor: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_radial: torch.Tensor,
+        edge_envelope: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n = self.num_scalars_in
         h = torch.cat([x[:, :n] + self.condition(cond), x[:, n:]], dim=-1)
         h = self.linear_in(h)
-        messages = self.tp(h[neighbor], edge_sh, self.radial(edge_radial))
+        weights = self.radial(edge_radial)
+        if edge_envelope is not None:
+            # the MLP's biases make its output nonzero at the cutoff: only this product
+            # lets an edge enter or leave the graph with zero weight
+            weights = weights * edge_envelope[:, None]
+        messages = self.tp(h[neighbor], edge_sh, weights)
         summed = torch.zeros(
             (x.shape[0], messages.shape[1]), dtype=messages.dtype, device=messages.device
         ).index_add_(0, center, messages)
@@ -245,8 +260,13 @@ class ScoreModel(nn.Module):
             self.irreps_sh, unit, normalize=False, normalization="component"
         )
         edge_radial = self.radial_basis(r)
+        edge_envelope = (
+            cutoff_envelope(r, self.config.cutoff)
+            if self.config.radial_envelope == "output"
+            else None
+        )
         cond = self.sigma_mlp(self.sigma_embedding(sigma))[batch]
         x = self.embedding(index)
         for block in self.blocks:
-            x = block(x, cond, graph.center, graph.neighbor, edge_sh, edge_radial)
+            x = block(x, cond, graph.center, graph.neighbor, edge_sh, edge_radial, edge_envelope)
         return self.readout(x) / sigma[batch, None]

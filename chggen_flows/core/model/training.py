@@ -142,6 +142,15 @@ class TrainConfig(BaseModel):
         element vocabulary defaults to the elements present in the data.
     max_atoms
         Skip cells with more atoms (CPU budget); None keeps all.
+    init_from
+        Fine-tuning: start from the (EMA) weights of this model file or checkpoint
+        instead of a random initialisation. Its element vocabulary and sizes are kept;
+        the architecture is the current one (smooth cutoff, every neighbour), which a
+        format-1 file's weights fit unchanged; ``preset`` is ignored.
+    focus
+        Chemical systems ("Zn-P-S") whose related training structures (sharing two of
+        their elements, or made of them only) are shown ``focus_repeat`` times per
+        epoch; their validation structures get their own loss in the history.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -151,6 +160,9 @@ class TrainConfig(BaseModel):
     preset: str = "cpu"
     model_overrides: dict[str, Any] = Field(default_factory=dict)
     max_atoms: int | None = Field(default=30, ge=1)
+    init_from: Path | None = None
+    focus: list[str] = Field(default_factory=list)
+    focus_repeat: int = Field(default=4, ge=1)
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_val_structures: int = Field(default=512, ge=1)
     epochs: int = Field(default=30, ge=1)
@@ -174,6 +186,28 @@ class TrainConfig(BaseModel):
         """The architecture, with the data's elements unless the overrides fix them."""
         overrides = {"elements": dataset.elements, **self.model_overrides}
         return ScoreModelConfig.preset(self.preset, **overrides)
+
+    def initial_model(self, dataset: CrystalDataset) -> ScoreModel:
+        """A fresh model (seeded) or, with ``init_from``, the fine-tuning start."""
+        torch.manual_seed(self.seed)
+        if self.init_from is None:
+            return ScoreModel(self.model_config_for(dataset))
+        payload = read_checkpoint(self.init_from)
+        # current architecture: the format-1 defaults are not carried over
+        architecture = {
+            **payload["config"],
+            "max_neighbors": None,
+            "radial_envelope": "output",
+            **self.model_overrides,
+        }
+        model = model_from_payload({**payload, "config": architecture}, self.init_from)
+        missing = sorted(set(dataset.elements) - set(model.elements))
+        if missing:
+            raise ConfigError(
+                f"{self.init_from} does not know element(s) {', '.join(missing)} of the data",
+                hint="fine-tune on structures of its elements, or train from scratch",
+            )
+        return model
 
 
 @dataclass
@@ -277,6 +311,8 @@ def _metadata(state: _State, config: TrainConfig) -> dict[str, Any]:
         "val_loss_by_decade": last.get("val_loss_by_decade"),
         "data": [str(p) for p in config.data],
         "max_atoms": config.max_atoms,
+        "init_from": str(config.init_from) if config.init_from else None,
+        "focus": list(config.focus),
         "val_fraction": config.val_fraction,
         "seed": config.seed,
     }
@@ -349,7 +385,18 @@ def train(
     val_set = dataset.subset(val_idx[: config.max_val_structures])
     if len(train_set) == 0:
         raise ConfigError("the validation split took every structure", hint="lower val_fraction")
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    epoch_items = torch.arange(len(train_set))
+    focus_val = None
+    if config.focus:
+        related = train_set.related_to(config.focus)
+        epoch_items = torch.cat([epoch_items, related.repeat(config.focus_repeat - 1)])
+        all_val = dataset.subset(val_idx)
+        focus_val = all_val.subset(all_val.related_to(config.focus))
+        logger.info(
+            "focus %s: %d related training structures (x%d), %d validation",
+            "/".join(config.focus), len(related), config.focus_repeat, len(focus_val),
+        )  # fmt: skip
+    steps_per_epoch = math.ceil(len(epoch_items) / config.batch_size)
 
     state = _State()
     noise_rng = torch.Generator().manual_seed(config.seed + 1)
@@ -363,8 +410,7 @@ def train(
         )
         noise_rng.set_state(payload["resume"]["noise_rng"])
     else:
-        torch.manual_seed(config.seed)
-        model = ScoreModel(config.model_config_for(dataset))
+        model = config.initial_model(dataset)
         ema = copy.deepcopy(model)
     model.to(device).train()
     ema.to(device).eval()
@@ -391,9 +437,12 @@ def train(
         if not show:
             bar.stop()
         while state.epoch < config.epochs and not stopped_early:
-            order = torch.randperm(
-                len(train_set), generator=torch.Generator().manual_seed(config.seed + state.epoch)
-            )
+            order = epoch_items[
+                torch.randperm(
+                    len(epoch_items),
+                    generator=torch.Generator().manual_seed(config.seed + state.epoch),
+                )
+            ]
             tick = time.perf_counter()
             for step in range(state.step_in_epoch, steps_per_epoch):
                 idx = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -436,7 +485,7 @@ def train(
             if stopped_early:
                 break
             state.wall_s += time.perf_counter() - tick
-            _end_epoch(state, config, ema, val_set, device, optimizer, out)
+            _end_epoch(state, config, ema, val_set, device, optimizer, out, focus_val)
             _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
             if (max_steps is not None and steps_this_call >= max_steps) or (
                 time_limit_s is not None and time.perf_counter() - started > time_limit_s
@@ -460,12 +509,20 @@ def _end_epoch(
     device: torch.device,
     optimizer: torch.optim.Optimizer,
     out: Path,
+    focus_val: CrystalDataset | None = None,
 ) -> None:
     """Validate the EMA weights, adapt the learning rate, save the best model."""
     by_decade = (
         validation_loss(ema, val_set, config.sigma_min, config.sigma_max, config.batch_size, device)
         if len(val_set)
         else {}
+    )
+    focus_by_decade = (
+        validation_loss(
+            ema, focus_val, config.sigma_min, config.sigma_max, config.batch_size, device
+        )
+        if focus_val is not None and len(focus_val)
+        else None
     )
     val = sum(by_decade.values()) / len(by_decade) if by_decade else math.nan
     state.epoch += 1
@@ -492,6 +549,9 @@ def _end_epoch(
             "val_loss_by_decade": by_decade,
         }
     )
+    if focus_by_decade is not None:
+        state.history[-1]["val_focus_loss"] = sum(focus_by_decade.values()) / len(focus_by_decade)
+        state.history[-1]["val_focus_by_decade"] = focus_by_decade
     logger.info(
         "epoch %d: train %.4f val %.4f %s", state.epoch, train_loss, val, json.dumps(by_decade)
     )
