@@ -101,3 +101,29 @@ def test_weights_that_do_not_fit_the_config(saved, tmp_path):
     torch.save(payload, tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="does not match"):
         load_score_model(tmp_path / "mismatch.pt")
+
+
+def test_format_1_files_load_with_their_own_architecture(tmp_path, skewed_structure):
+    """A file written before format 2 (no ``radial_envelope`` in its config, a 24-neighbour
+    cap) loads as the architecture it was trained with, so its scores do not change."""
+    torch.manual_seed(1)
+    config = ScoreModelConfig.preset(
+        "tiny", elements=("Li", "O", "Si"), max_neighbors=24, radial_envelope="basis"
+    )
+    old = ScoreModel(config).double().eval()
+    path = save_score_model(old, tmp_path / "v1.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 1
+    del payload["config"]["radial_envelope"]  # format 1 did not write it
+    torch.save(payload, path)
+    loaded = load_score_model(path, device="cpu", dtype=torch.float64)
+    assert loaded.config.radial_envelope == "basis"
+    assert loaded.config.max_neighbors == 24
+    inputs = as_inputs([skewed_structure], [0.1])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(*inputs), old(*inputs))
+    # the current architecture with the same weights gives different scores
+    current = ScoreModel(config.model_copy(update={"radial_envelope": "output"})).double()
+    current.load_state_dict(old.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(current(*inputs), old(*inputs))
