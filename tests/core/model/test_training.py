@@ -76,7 +76,7 @@ def test_dsm_loss_is_minimised_by_the_analytic_score():
     centre = torch.tensor(mu)
 
     def gaussian_score(scale: float, shift: float):
-        def score(species, pos, lat, index, sig):
+        def score(species, pos, lat, index, sig, counts=None):
             var = s0**2 + sig[index, None] ** 2
             return -scale * (pos - centre - shift) / var
 
