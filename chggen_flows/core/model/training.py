@@ -56,6 +56,11 @@ ScoreFn = Callable[..., torch.Tensor]
 LAST = "last.pt"
 # the loss is read from the device for the progress bar this often
 LOG_EVERY_STEPS = 20
+# devices on which the minimum image's search bound comes from the host (the data's
+# lattices) instead of from the displacements: a host read costs nothing on the CPU,
+# and the data-derived bound, being the one earlier versions used, keeps CPU runs
+# bit-identical to them (the image search's float rounding depends on its size)
+HOST_IMAGE_BOUND = {"cuda"}
 # with several ranks, rank 0's wall clock is shared this often (one small collective)
 TIME_CHECK_EVERY_STEPS = 20
 BEST = "best_model.pt"
@@ -312,8 +317,6 @@ def _batch_on(
 ) -> Batch:
     """Collate on the host, then copy to ``device`` (see :func:`_to_device`)."""
     batch = dataset.batch(indices, dtype, "cpu")
-    if device.type == "cpu":
-        return batch
     return Batch(
         species=_to_device(batch.species, device),
         pos=_to_device(batch.pos, device),
@@ -365,7 +368,7 @@ def validation_loss(
                 batch,
                 sigma,
                 _to_device(noise, device).to(dtype),
-                reach=int(reach[start:stop].max()),
+                reach=int(reach[start:stop].max()) if device.type in HOST_IMAGE_BOUND else None,
             )
             total += loss.double() * num_atoms
         names.append(f"{lo:.0e}-{hi:.0e}")
@@ -536,6 +539,7 @@ def _train(
     steps_per_epoch = math.ceil(len(epoch_items) / config.batch_size)
     # host-side, once: the step needs neither the bound nor the atom counts from the device
     reach = image_reach(train_set.lattice)
+    host_bound = device.type in HOST_IMAGE_BOUND
     counts = train_set.counts
 
     state = _State()
@@ -614,7 +618,7 @@ def _train(
                         batch,
                         _to_device(sigma.float(), device),
                         _to_device(noise, device),
-                        reach=int(reach[idx].max()),
+                        reach=int(reach[idx].max()) if host_bound else None,
                         atoms=num_atoms if ranks.enabled else None,
                     )
                     loss.backward()
