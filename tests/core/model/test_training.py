@@ -15,6 +15,7 @@ from chggen_flows.core.model.data import CrystalDataset, read_structures
 from chggen_flows.core.model.training import (
     TrainConfig,
     dsm_loss,
+    image_reach,
     minimum_image,
     train,
     validation_loss,
@@ -55,6 +56,10 @@ def test_minimum_image_matches_brute_force_in_a_skewed_cell():
     candidates = disp[:, None, :] + shifts @ lattice  # every image within +-9 cells
     brute = candidates.norm(dim=-1).min(dim=1).values
     torch.testing.assert_close(ours.norm(dim=-1), brute)
+    # the bound from the lattice alone (the GPU path: no read of the displacements)
+    reach = int(image_reach(lattice[None]).max())
+    from_host = minimum_image(disp, lattice.expand(200, 3, 3), reach=reach)
+    torch.testing.assert_close(from_host.norm(dim=-1), brute)
     # the image differs from the displacement by a lattice vector
     frac = torch.linalg.solve(lattice.T, (ours - disp).T).T
     torch.testing.assert_close(frac, frac.round(), atol=1e-9, rtol=0)
@@ -273,3 +278,54 @@ def test_a_checkpoint_of_the_previous_loop_continues_exactly(tmp_path):
     assert saved["state"]["global_step"] == state["global_step"]
     assert saved["state"]["epoch_loss_sum"] == state["epoch_loss_sum"]
     assert torch.equal(saved["noise_rng"], rng.get_state())
+
+
+class _OnDevice(torch.Tensor):
+    """Marks data that a GPU run keeps on the device; counts host reads made from
+    training.py (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()``...)."""
+
+    reads: list[str] = []
+    _READS = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        import sys
+
+        name = getattr(func, "__name__", "")
+        if name in cls._READS and sys._getframe(1).f_code.co_filename.endswith("training.py"):
+            cls.reads.append(name)
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def _host_reads(monkeypatch, tmp_path, tiny_dataset, steps: int) -> int:
+    from chggen_flows.core.model import training
+
+    forward = ScoreModel.forward
+
+    def plain_forward(self, *args, **kwargs):  # the model's own reads are not the loop's
+        plain = [a.as_subclass(torch.Tensor) if isinstance(a, torch.Tensor) else a for a in args]
+        return forward(self, *plain, **kwargs).as_subclass(_OnDevice)
+
+    monkeypatch.setattr(ScoreModel, "forward", plain_forward)
+    monkeypatch.setattr(
+        training, "_to_device", lambda tensor, device: tensor.to(device).as_subclass(_OnDevice)
+    )
+    _OnDevice.reads = []
+    config = _config(
+        tmp_path / str(steps), val_fraction=0.0, batch_size=1, checkpoint_every_steps=10_000
+    )
+    train(config, dataset=tiny_dataset, max_steps=steps)
+    return len(_OnDevice.reads)
+
+
+def test_training_steps_read_nothing_from_the_device(monkeypatch, tmp_path, tiny_dataset):
+    """With the host-side image bound (the GPU path) a step reads nothing back: within
+    an epoch the reads of a run do not grow with its steps (the checkpoint at the end
+    reads the loss sum once). On the CPU the data-derived bound is one read per step."""
+    from chggen_flows.core.model import training
+
+    cpu = [_host_reads(monkeypatch, tmp_path / "cpu", tiny_dataset, n) for n in (2, 5)]
+    assert cpu[1] - cpu[0] == 3  # the minimum image's bound, free on the CPU
+    monkeypatch.setattr(training, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
+    gpu_path = [_host_reads(monkeypatch, tmp_path / "gpu", tiny_dataset, n) for n in (2, 5)]
+    assert gpu_path == [1, 1]
