@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -200,13 +201,17 @@ def _reference_steps(config: TrainConfig, dataset: CrystalDataset, steps: int, p
         model.load_state_dict(payload["resume"]["model"])
         state = dict(payload["resume"]["state"])
         rng.set_state(payload["resume"]["noise_rng"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     if payload is not None:
         optimizer.load_state_dict(payload["resume"]["optimizer"])
     ema.requires_grad_(False)
     params, ema_params = list(model.parameters()), list(ema.parameters())
     order = items[
-        torch.randperm(len(items), generator=torch.Generator().manual_seed(config.seed + state["epoch"]))
+        torch.randperm(
+            len(items), generator=torch.Generator().manual_seed(config.seed + state["epoch"])
+        )
     ]
     assert state["step_in_epoch"] + steps <= math.ceil(len(items) / config.batch_size)
     for step in range(state["step_in_epoch"], state["step_in_epoch"] + steps):
@@ -284,8 +289,17 @@ class _OnDevice(torch.Tensor):
     """Marks data that a GPU run keeps on the device; counts host reads made from
     training.py (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()``...)."""
 
-    reads: list[str] = []
-    _READS = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
+    reads: ClassVar[list[str]] = []
+    _READS: ClassVar[set[str]] = {
+        "item",
+        "tolist",
+        "__bool__",
+        "__float__",
+        "__int__",
+        "__index__",
+        "cpu",
+        "numpy",
+    }
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
