@@ -343,3 +343,17 @@ def test_training_steps_read_nothing_from_the_device(monkeypatch, tmp_path, tiny
     monkeypatch.setattr(training, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
     gpu_path = [_host_reads(monkeypatch, tmp_path / "gpu", tiny_dataset, n) for n in (2, 5)]
     assert gpu_path == [1, 1]
+
+
+def test_init_from_starts_at_the_source_weights(tmp_path, tiny_dataset):
+    source = train(_config(tmp_path / "a", epochs=1), dataset=tiny_dataset)
+    start = load_score_model(source.best_model, device="cpu")
+    config = _config(tmp_path / "b", init_from=source.best_model, preset="cpu")  # preset ignored
+    model = config.initial_model(tiny_dataset)
+    assert model.config.elements == start.config.elements
+    for key, value in start.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    small = tiny_dataset.subset([2, 3])  # Li-Zn only: a model of these lacks O, P, S
+    narrow = train(_config(tmp_path / "c", epochs=1, val_fraction=0.0), dataset=small)
+    with pytest.raises(ConfigError, match="does not know element"):
+        _config(tmp_path / "d", init_from=narrow.best_model).initial_model(tiny_dataset)
