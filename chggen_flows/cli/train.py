@@ -80,7 +80,9 @@ def train_command(
     max_atoms: int | None = typer.Option(None, "--max-atoms", help="Skip larger cells."),
     val_fraction: float | None = typer.Option(None, "--val-fraction", help="Validation share."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:N or auto (torchrun: cuda is cuda:LOCAL_RANK)."
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Minutes; save a checkpoint and stop after this long."

@@ -518,7 +518,7 @@ def _train(
     info = logger.info if ranks.is_main else _quiet
     if dataset is None:
         dataset = read_structures(
-            config.data, max_atoms=config.max_atoms, progress=progress and ranks.is_main
+            config.data, max_atoms=config.max_atoms, progress=progress if ranks.is_main else False
         )
     train_idx, val_idx = split_by_id(dataset, config.val_fraction)
     train_set = dataset.subset(train_idx)
