@@ -82,9 +82,9 @@ def minimum_image(
     lattice
         FloatTensor[N, 3, 3], the lattice of each displacement's structure (rows).
     reach
-        Cell offsets to search, -reach..reach along each axis: an upper bound such as
-        :func:`image_reach` of the structures' lattices, known on the host. None: the
-        bound is computed from the displacements (one host sync).
+        Cell offsets to search, -reach..reach along each axis: an upper bound known on
+        the host, such as :func:`image_reach`. None: the bound is computed from the
+        displacements on their device (one host sync).
 
     Notes
     -----
@@ -108,23 +108,32 @@ def minimum_image(
     return images[torch.arange(len(images), device=images.device), best]
 
 
-def image_reach(lattice: torch.Tensor) -> torch.Tensor:
-    """Per structure, the cell offsets :func:`minimum_image` must search (LongTensor[B]).
+def image_reach(displacement: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> int:
+    """The search bound :func:`minimum_image` computes, from host data (no device read).
 
-    ``lattice`` is DoubleTensor[B, 3, 3] (rows), on the host: computed once per data
-    set, so the training step needs no device-to-host copy for the bound. It is the
-    largest bound over every displacement a rounded fractional vector (each component
-    in [-1/2, 1/2]) can have, whose length is largest at a corner of that cube, so it
-    is never below the bound the displacements themselves give.
+    Parameters
+    ----------
+    displacement
+        Tensor[N, 3], the displacements (or any that differ from them by lattice
+        vectors: sigma * noise for the DSM target), on the host.
+    lattice
+        Tensor[B, 3, 3], each structure's lattice (rows), on the host.
+    batch
+        LongTensor[N], structure index of each displacement.
+
+    Notes
+    -----
+    Computed in float64 with a little slack, so that it is never below the bound the
+    device finds in float32 (a larger bound searches more images, with the same
+    result); in all but borderline cases it is the same number.
     """
     lattice = lattice.to(torch.float64)
-    corners = torch.tensor(
-        [[0.5, sa * 0.5, sb * 0.5] for sa in (1, -1) for sb in (1, -1)], dtype=torch.float64
-    )
-    radius = torch.einsum("ki,bij->bkj", corners, lattice).norm(dim=-1).amax(dim=1)
-    bound = radius[:, None] * torch.linalg.inv(lattice).norm(dim=1) + 0.5
-    # a hair of slack: the device recomputes the bound in float32
-    return torch.ceil(bound.amax(dim=1) * (1 + 1e-6)).clamp_min(1).long()
+    inverse = torch.linalg.inv(lattice)[batch]
+    frac = torch.einsum("ni,nij->nj", displacement.to(torch.float64), inverse)
+    frac = frac - torch.round(frac)
+    radius = torch.einsum("ni,nij->nj", frac, lattice[batch]).norm(dim=-1)
+    bound = radius[:, None] * inverse.norm(dim=1) + 0.5
+    return max(1, math.ceil(float(bound.max()) * (1 + 1e-5) + 1e-5)) if len(bound) else 1
 
 
 def wrap_positions(pos: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
@@ -309,14 +318,8 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
-def _batch_on(
-    dataset: CrystalDataset,
-    indices: torch.Tensor,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-) -> Batch:
-    """Collate on the host, then copy to ``device`` (see :func:`_to_device`)."""
-    batch = dataset.batch(indices, dtype, "cpu")
+def _batch_on(batch: Batch, device: torch.device) -> Batch:
+    """A batch collated on the host, copied to ``device`` (see :func:`_to_device`)."""
     return Batch(
         species=_to_device(batch.species, device),
         pos=_to_device(batch.pos, device),
@@ -324,6 +327,16 @@ def _batch_on(
         batch=_to_device(batch.batch, device),
         counts=batch.counts,
     )
+
+
+def _host_reach(
+    host: Batch, lattice: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, device
+) -> int | None:
+    """The minimum image's bound from the host copies where the device is one of
+    HOST_IMAGE_BOUND, else None (the device computes it)."""
+    if device.type not in HOST_IMAGE_BOUND:
+        return None
+    return image_reach(sigma.double()[host.batch, None] * noise.double(), lattice, host.batch)
 
 
 @torch.no_grad()
@@ -347,7 +360,6 @@ def validation_loss(
     ranks = ranks or Ranks()
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
-    reach = image_reach(dataset.lattice)
     counts = dataset.counts.tolist()
     names, totals, atoms = [], [], 0
     for lo, hi in _decades(sigma_min, sigma_max):
@@ -361,14 +373,15 @@ def validation_loss(
             atoms += num_atoms
             if k % ranks.world_size != ranks.rank:
                 continue  # another rank's batch; its noise is drawn all the same
-            batch = _batch_on(dataset, torch.arange(start, stop), device, dtype)
-            sigma = torch.full((batch.num_structures,), mid, dtype=dtype, device=device)
+            indices = torch.arange(start, stop)
+            host = dataset.batch(indices, dtype, "cpu")
+            sigma = torch.full((host.num_structures,), mid, dtype=dtype)
             loss = dsm_loss(
                 model,
-                batch,
-                sigma,
+                _batch_on(host, device),
+                _to_device(sigma, device),
                 _to_device(noise, device).to(dtype),
-                reach=int(reach[start:stop].max()) if device.type in HOST_IMAGE_BOUND else None,
+                reach=_host_reach(host, dataset.lattice[indices], sigma, noise, device),
             )
             total += loss.double() * num_atoms
         names.append(f"{lo:.0e}-{hi:.0e}")
@@ -537,9 +550,7 @@ def _train(
             "/".join(config.focus), len(related), config.focus_repeat, len(focus_val),
         )  # fmt: skip
     steps_per_epoch = math.ceil(len(epoch_items) / config.batch_size)
-    # host-side, once: the step needs neither the bound nor the atom counts from the device
-    reach = image_reach(train_set.lattice)
-    host_bound = device.type in HOST_IMAGE_BOUND
+    # atoms per structure on the host: the step needs no count from the device
     counts = train_set.counts
 
     state = _State()
@@ -612,13 +623,14 @@ def _train(
                     idx, sigma, noise = idx[first:last], sigma[first:last], noise[atom0:atom1]
                 optimizer.zero_grad(set_to_none=True)
                 if len(idx):
-                    batch = _batch_on(train_set, idx, device)
+                    host = train_set.batch(idx, torch.float32, "cpu")
+                    sigma = sigma.float()
                     loss = dsm_loss(
                         model,
-                        batch,
-                        _to_device(sigma.float(), device),
+                        _batch_on(host, device),
+                        _to_device(sigma, device),
                         _to_device(noise, device),
-                        reach=int(reach[idx].max()) if host_bound else None,
+                        reach=_host_reach(host, train_set.lattice[idx], sigma, noise, device),
                         atoms=num_atoms if ranks.enabled else None,
                     )
                     loss.backward()

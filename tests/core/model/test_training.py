@@ -57,10 +57,13 @@ def test_minimum_image_matches_brute_force_in_a_skewed_cell():
     candidates = disp[:, None, :] + shifts @ lattice  # every image within +-9 cells
     brute = candidates.norm(dim=-1).min(dim=1).values
     torch.testing.assert_close(ours.norm(dim=-1), brute)
-    # the bound from the lattice alone (the GPU path: no read of the displacements)
-    reach = int(image_reach(lattice[None]).max())
-    from_host = minimum_image(disp, lattice.expand(200, 3, 3), reach=reach)
-    torch.testing.assert_close(from_host.norm(dim=-1), brute)
+    # the bound from host copies (the GPU path), shifted by lattice vectors as the
+    # wrapped DSM displacements are: the same search, no read from the device
+    shifted = disp + torch.randint(-3, 4, (200, 3), generator=torch.Generator()).double() @ lattice
+    reach = image_reach(shifted, lattice[None], torch.zeros(200, dtype=torch.long))
+    assert 1 <= reach <= 4
+    from_host = minimum_image(shifted.float(), lattice.float().expand(200, 3, 3), reach=reach)
+    torch.testing.assert_close(from_host.double().norm(dim=-1), brute, rtol=1e-5, atol=1e-5)
     # the image differs from the displacement by a lattice vector
     frac = torch.linalg.solve(lattice.T, (ours - disp).T).T
     torch.testing.assert_close(frac, frac.round(), atol=1e-9, rtol=0)
