@@ -346,6 +346,11 @@ def test_training_steps_read_nothing_from_the_device(monkeypatch, tmp_path, tiny
     monkeypatch.setattr(training, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
     gpu_path = [_host_reads(monkeypatch, tmp_path / "gpu", tiny_dataset, n) for n in (2, 5)]
     assert gpu_path == [1, 1]
+    # and the host-side bound gives the same training
+    a = torch.load(tmp_path / "cpu" / "5" / "run" / "last.pt", weights_only=True)["resume"]
+    b = torch.load(tmp_path / "gpu" / "5" / "run" / "last.pt", weights_only=True)["resume"]
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-7)
 
 
 def test_init_from_starts_at_the_source_weights(tmp_path, tiny_dataset):
