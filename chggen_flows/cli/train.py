@@ -80,7 +80,9 @@ def train_command(
     max_atoms: int | None = typer.Option(None, "--max-atoms", help="Skip larger cells."),
     val_fraction: float | None = typer.Option(None, "--val-fraction", help="Validation share."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:N or auto (torchrun: cuda is cuda:LOCAL_RANK)."
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Minutes; save a checkpoint and stop after this long."
@@ -104,8 +106,14 @@ def train_command(
         help="Parse --data into one tensor file (NAME.dataset.pt) and stop, e.g. for a GPU node.",
     ),
 ) -> None:
-    """Train the score model by denoising score matching (resumable; see docs/model.md)."""
+    """Train the score model by denoising score matching (resumable; see docs/model.md).
+
+    Under torchrun each process is one data-parallel rank (see docs/model.md).
+    """
+    from chggen_flows.core.model.distributed import Ranks
     from chggen_flows.core.model.training import train
+
+    main_rank = Ranks.from_environment().is_main
 
     flags = {
         "data": data or None,
@@ -131,6 +139,8 @@ def train_command(
     if save_dataset is not None:
         from chggen_flows.core.model.data import read_structures
 
+        if not main_rank:
+            return  # one writer
         dataset = read_structures(config.data, max_atoms=config.max_atoms, progress=None)
         dataset.save(save_dataset)
         console.print(
@@ -138,13 +148,18 @@ def train_command(
         )
         return
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if main_rank else logging.WARNING,
+            format="%(asctime)s %(message)s",
+        )
     result = train(
         config,
         resume=resume,
         time_limit_s=time_limit * 60 if time_limit else None,
         progress=None,
     )
+    if not main_rank:
+        return
     last = result.history[-1] if result.history else None
     state = "finished" if result.finished else "stopped (continue with --resume)"
     console.print(f"Training {state}: {len(result.history)} epoch(s) in {result.output_dir}")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
+import torch
 
 from chggen_flows.core.model import load_score_model
 
@@ -47,3 +51,72 @@ def test_yaml_config_and_errors(cli, tmp_path):
     assert res.exit_code == 2
     res = cli("train", "--output", tmp_path / "nodata")
     assert res.exit_code == 2 and "data" in res.stderr
+
+
+def test_dataset_file_trains_like_its_sources(cli, tmp_path):
+    dataset = tmp_path / "tiny.dataset.pt"
+    res = cli("train", "--data", DATA, "--save-dataset", dataset)
+    assert res.exit_code == 0, res.stderr
+    assert dataset.exists() and "Wrote 6 structures" in res.stdout
+    for name, source in (("csv", DATA), ("file", dataset)):
+        res = cli("train", "--data", source, "--output", tmp_path / name, "--epochs", "1", *TINY)
+        assert res.exit_code == 0, res.stderr
+    a = torch.load(tmp_path / "csv" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "file" / "last.pt", weights_only=True)
+    for key, value in a["state_dict"].items():
+        assert torch.equal(b["state_dict"][key], value), key
+    res = cli("train", "--data", DATA, "--save-dataset", tmp_path / "wrong.pt")
+    assert res.exit_code == 2 and ".dataset.pt" in res.stderr
+
+
+def test_init_from_and_focus(cli, tmp_path):
+    base = tmp_path / "base"
+    res = cli("train", "--data", DATA, "--output", base, "--epochs", "1", *TINY)
+    assert res.exit_code == 0, res.stderr
+    start = load_score_model(base / "best_model.pt", device="cpu")
+
+    tuned = tmp_path / "tuned"
+    args = ["--output", tuned, "--init-from", base / "best_model.pt", "--focus", "Zn-P-S"]
+    res = cli("train", "--data", DATA, *args, "--focus-repeat", "4", "--epochs", "1", *TINY)
+    assert res.exit_code == 0, res.stderr
+    history = json.loads((tuned / "history.json").read_text())
+    # 2 of the 2 validation structures share two elements with Zn-P-S
+    assert set(history[0]["val_focus_by_decade"]) == set(history[0]["val_loss_by_decade"])
+    assert history[0]["val_focus_loss"] > 0
+    saved = torch.load(tuned / "last.pt", weights_only=True)
+    assert saved["training"]["init_from"] == str(base / "best_model.pt")
+    assert saved["resume"]["train_config"]["focus"] == ["Zn-P-S"]
+    model = load_score_model(tuned / "last.pt", device="cpu")
+    assert model.elements == start.elements  # the vocabulary of the start model is kept
+    assert model.config.max_neighbors is None and model.config.radial_envelope == "output"
+    # the one related training structure (ZnS) is shown 4 times: 4 + 3 items, 3 steps
+    plain = json.loads((base / "history.json").read_text())
+    assert (plain[0]["global_step"], history[0]["global_step"]) == (2, 3)
+
+    res = cli("train", "--data", DATA, "--output", tmp_path / "bad", "--focus", "Xx-Q", *TINY)
+    assert res.exit_code == 2 and "chemical system" in res.stderr
+
+
+V2_RUN = Path("/work/main/runs/score_model_v2/last.pt")  # a run started before this loop
+V2_DATA = Path("/work/main/runs/mp_train.dataset.pt")
+
+
+@pytest.mark.skipif(
+    not (V2_RUN.exists() and V2_DATA.exists()), reason="no run of the previous loop here"
+)
+def test_resume_accepts_a_checkpoint_of_the_previous_loop(cli, tmp_path, monkeypatch):
+    """`chggen train --output runs/score_model_v2 --resume`, as its owner would type it."""
+    runs = tmp_path / "runs"
+    (runs / "score_model_v2").mkdir(parents=True)
+    shutil.copy(V2_RUN, runs / "score_model_v2" / "last.pt")
+    (runs / V2_DATA.name).symlink_to(V2_DATA)  # the run's data path is relative
+    before = torch.load(runs / "score_model_v2" / "last.pt", weights_only=True)
+    monkeypatch.chdir(tmp_path)
+    # a time limit of 0.001 min stops after the first step
+    res = cli("train", "--output", "runs/score_model_v2", "--resume", "--time-limit", "0.001")
+    assert res.exit_code == 0, res.stderr
+    assert "stopped (continue with --resume)" in res.stdout
+    after = torch.load(runs / "score_model_v2" / "last.pt", weights_only=True)
+    steps = after["resume"]["state"]["global_step"] - before["resume"]["state"]["global_step"]
+    assert steps == 1
+    assert after["resume"]["train_config"] == before["resume"]["train_config"]

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from pydantic import BaseModel, ConfigDict, Field
 
-from chggen_flows.core.device import configure_threads, resolve_device
+from chggen_flows.core.device import configure_threads
 from chggen_flows.core.model.checkpoint import (
     atomic_save,
     model_from_payload,
@@ -36,16 +37,32 @@ from chggen_flows.core.model.checkpoint import (
 )
 from chggen_flows.core.model.config import ScoreModelConfig
 from chggen_flows.core.model.data import Batch, CrystalDataset, read_structures, split_by_id
+from chggen_flows.core.model.distributed import (
+    Ranks,
+    broadcast_from_main,
+    init_process_group,
+    main_flag,
+    shard_bounds,
+    sum_gradients,
+    sum_over_ranks,
+)
 from chggen_flows.core.model.network import ScoreModel
 from chggen_flows.errors import CheckpointError, ConfigError
 from chggen_flows.progress import make_progress, progress_enabled
 
 logger = logging.getLogger(__name__)
 
-ScoreFn = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
-]
+ScoreFn = Callable[..., torch.Tensor]
 LAST = "last.pt"
+# the loss is read from the device for the progress bar this often
+LOG_EVERY_STEPS = 20
+# devices on which the minimum image's search bound comes from the host (the data's
+# lattices) instead of from the displacements: a host read costs nothing on the CPU,
+# and the data-derived bound, being the one earlier versions used, keeps CPU runs
+# bit-identical to them (the image search's float rounding depends on its size)
+HOST_IMAGE_BOUND = {"cuda"}
+# with several ranks, rank 0's wall clock is shared this often (one small collective)
+TIME_CHECK_EVERY_STEPS = 20
 BEST = "best_model.pt"
 HISTORY = "history.json"
 
@@ -53,7 +70,9 @@ HISTORY = "history.json"
 # --------------------------------------------------------------------------- loss
 
 
-def minimum_image(displacement: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+def minimum_image(
+    displacement: torch.Tensor, lattice: torch.Tensor, reach: int | None = None
+) -> torch.Tensor:
     """Shortest periodic image of each displacement.
 
     Parameters
@@ -62,30 +81,64 @@ def minimum_image(displacement: torch.Tensor, lattice: torch.Tensor) -> torch.Te
         FloatTensor[N, 3], Cartesian displacements.
     lattice
         FloatTensor[N, 3, 3], the lattice of each displacement's structure (rows).
+    reach
+        Cell offsets to search, -reach..reach along each axis: an upper bound known on
+        the host, such as :func:`image_reach`. None: the bound is computed from the
+        displacements on their device (one host sync).
 
     Notes
     -----
     Rounding fractional coordinates alone is wrong in skewed cells. After rounding,
     every image within the rounded image's length is searched: a point at distance R
     has |frac_i| <= R * |column i of lattice^-1|, which bounds the cell offsets needed,
-    so the result is exact for any cell (one host sync for the bound).
+    so the result is exact for any cell. A larger ``reach`` searches a superset of
+    the images and gives the same result.
     """
-    inverse = torch.linalg.inv(lattice)
+    inverse = torch.linalg.inv_ex(lattice).inverse  # inv without its error-check sync
     frac = torch.einsum("ni,nij->nj", displacement, inverse)
     frac = frac - torch.round(frac)
-    radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
-    reach = radius[:, None] * inverse.norm(dim=1) + 0.5
-    n = max(1, math.ceil(float(reach.max())))
-    grid = torch.arange(-n, n + 1, dtype=displacement.dtype, device=displacement.device)
+    if reach is None:
+        radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
+        bound = radius[:, None] * inverse.norm(dim=1) + 0.5
+        reach = max(1, math.ceil(float(bound.max())))
+    grid = torch.arange(-reach, reach + 1, dtype=displacement.dtype, device=displacement.device)
     offsets = torch.cartesian_prod(grid, grid, grid)
     images = torch.einsum("nki,nij->nkj", frac.unsqueeze(1) + offsets, lattice)
     best = images.norm(dim=-1).argmin(dim=1)
     return images[torch.arange(len(images), device=images.device), best]
 
 
+def image_reach(displacement: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> int:
+    """The search bound :func:`minimum_image` computes, from host data (no device read).
+
+    Parameters
+    ----------
+    displacement
+        Tensor[N, 3], the displacements (or any that differ from them by lattice
+        vectors: sigma * noise for the DSM target), on the host.
+    lattice
+        Tensor[B, 3, 3], each structure's lattice (rows), on the host.
+    batch
+        LongTensor[N], structure index of each displacement.
+
+    Notes
+    -----
+    Computed in float64 with a little slack, so that it is never below the bound the
+    device finds in float32 (a larger bound searches more images, with the same
+    result); in all but borderline cases it is the same number.
+    """
+    lattice = lattice.to(torch.float64)
+    inverse = torch.linalg.inv(lattice)[batch]
+    frac = torch.einsum("ni,nij->nj", displacement.to(torch.float64), inverse)
+    frac = frac - torch.round(frac)
+    radius = torch.einsum("ni,nij->nj", frac, lattice[batch]).norm(dim=-1)
+    bound = radius[:, None] * inverse.norm(dim=1) + 0.5
+    return max(1, math.ceil(float(bound.max()) * (1 + 1e-5) + 1e-5)) if len(bound) else 1
+
+
 def wrap_positions(pos: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
     """Cartesian positions wrapped into the cell (``lattice`` per atom, [N, 3, 3])."""
-    frac = torch.linalg.solve(lattice.transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
+    frac = torch.linalg.solve_ex(lattice.transpose(1, 2), pos.unsqueeze(-1)).result.squeeze(-1)
     return torch.einsum("ni,nij->nj", frac - torch.floor(frac), lattice)
 
 
@@ -94,26 +147,37 @@ def dsm_loss(
     batch: Batch,
     sigma: torch.Tensor,
     noise: torch.Tensor,
+    reach: int | None = None,
+    atoms: int | None = None,
 ) -> torch.Tensor:
     """Denoising score-matching loss, mean over atoms of sigma^2 |s - target|^2.
 
     Parameters
     ----------
     score_fn
-        ``score_fn(species, pos, lattice, batch, sigma) -> [N, 3]`` (a ScoreModel).
+        ``score_fn(species, pos, lattice, batch, sigma, counts=...) -> [N, 3]`` (a
+        ScoreModel; ``counts`` are the batch's atoms per structure, on the host).
     batch
         Clean structures.
     sigma
         FloatTensor[B], noise level of each structure.
     noise
         FloatTensor[N, 3], standard normal draws.
+    reach
+        Image search bound for the minimum image (see :func:`image_reach`); None
+        computes it on the device (one host sync).
+    atoms
+        Divide the sum over atoms by this count instead of taking the mean: a rank's
+        share of a global batch of ``atoms`` atoms, so that the shares add up to the
+        global batch's loss.
     """
     atom_lattice = batch.lattice[batch.batch]
     atom_sigma = sigma[batch.batch].unsqueeze(-1)
     noisy = wrap_positions(batch.pos + atom_sigma * noise, atom_lattice)
-    target = -minimum_image(noisy - batch.pos, atom_lattice) / atom_sigma**2
-    score = score_fn(batch.species, noisy, batch.lattice, batch.batch, sigma)
-    return (atom_sigma**2 * (score - target) ** 2).sum(-1).mean()
+    target = -minimum_image(noisy - batch.pos, atom_lattice, reach) / atom_sigma**2
+    score = score_fn(batch.species, noisy, batch.lattice, batch.batch, sigma, counts=batch.counts)
+    per_atom = (atom_sigma**2 * (score - target) ** 2).sum(-1)
+    return per_atom.mean() if atoms is None else per_atom.sum() / atoms
 
 
 def sample_sigma(
@@ -246,6 +310,35 @@ def _decades(sigma_min: float, sigma_max: float) -> list[tuple[float, float]]:
     return [(10.0**d, 10.0 ** (d + 1)) for d in range(lo, hi)]
 
 
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host tensor to ``device``; to a GPU through pinned memory, without blocking the
+    host, so the next batch is prepared while the GPU works on this one."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _batch_on(batch: Batch, device: torch.device) -> Batch:
+    """A batch collated on the host, copied to ``device`` (see :func:`_to_device`)."""
+    return Batch(
+        species=_to_device(batch.species, device),
+        pos=_to_device(batch.pos, device),
+        lattice=_to_device(batch.lattice, device),
+        batch=_to_device(batch.batch, device),
+        counts=batch.counts,
+    )
+
+
+def _host_reach(
+    host: Batch, lattice: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, device
+) -> int | None:
+    """The minimum image's bound from the host copies where the device is one of
+    HOST_IMAGE_BOUND, else None (the device computes it)."""
+    if device.type not in HOST_IMAGE_BOUND:
+        return None
+    return image_reach(sigma.double()[host.batch, None] * noise.double(), lattice, host.batch)
+
+
 @torch.no_grad()
 def validation_loss(
     model: ScoreModel,
@@ -255,28 +348,50 @@ def validation_loss(
     batch_size: int,
     device: torch.device,
     seed: int = 12345,
+    ranks: Ranks | None = None,
 ) -> dict[str, float]:
     """DSM loss per sigma decade at its geometric midpoint, with fixed noise.
 
     The noise is drawn from ``seed`` so numbers are comparable across epochs and runs.
+    Under torchrun (``ranks``) every rank evaluates every ``world_size``-th batch, all
+    draw the same noise, and the sums are added over ranks: the figures are those of
+    one process. The losses stay on the device until the end (one host read).
     """
+    ranks = ranks or Ranks()
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
-    result = {}
+    counts = dataset.counts.tolist()
+    names, totals, atoms = [], [], 0
     for lo, hi in _decades(sigma_min, sigma_max):
         mid = math.sqrt(lo * hi)
-        total, atoms = 0.0, 0
-        for start in range(0, len(dataset), batch_size):
-            batch = dataset.batch(
-                range(start, min(start + batch_size, len(dataset))), dtype, device
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        atoms = 0
+        for k, start in enumerate(range(0, len(dataset), batch_size)):
+            stop = min(start + batch_size, len(dataset))
+            num_atoms = sum(counts[start:stop])
+            noise = torch.randn(num_atoms, 3, generator=generator, dtype=torch.float64)
+            atoms += num_atoms
+            if k % ranks.world_size != ranks.rank:
+                continue  # another rank's batch; its noise is drawn all the same
+            indices = torch.arange(start, stop)
+            host = dataset.batch(indices, dtype, "cpu")
+            sigma = torch.full((host.num_structures,), mid, dtype=dtype)
+            loss = dsm_loss(
+                model,
+                _batch_on(host, device),
+                _to_device(sigma, device),
+                _to_device(noise, device).to(dtype),
+                reach=_host_reach(host, dataset.lattice[indices], sigma, noise, device),
             )
-            noise = torch.randn(batch.num_atoms, 3, generator=generator, dtype=torch.float64)
-            sigma = torch.full((batch.num_structures,), mid, dtype=dtype, device=device)
-            loss = dsm_loss(model, batch, sigma, noise.to(device=device, dtype=dtype))
-            total += float(loss) * batch.num_atoms
-            atoms += batch.num_atoms
-        result[f"{lo:.0e}-{hi:.0e}"] = total / atoms
-    return result
+            total += loss.double() * num_atoms
+        names.append(f"{lo:.0e}-{hi:.0e}")
+        totals.append(total)
+    if not totals:
+        return {}
+    summed = torch.stack(totals)
+    if ranks.enabled:
+        summed = sum_over_ranks(summed)
+    return {name: value / atoms for name, value in zip(names, summed.tolist(), strict=True)}
 
 
 def _checkpoint(
@@ -341,6 +456,14 @@ def train(
 ) -> TrainResult:
     """Train a score model with denoising score matching.
 
+    Under ``torchrun`` (RANK, WORLD_SIZE and LOCAL_RANK set) each process is one rank
+    of a data-parallel run: it joins the process group (nccl on CUDA, gloo on CPU),
+    uses cuda:LOCAL_RANK with ``device`` cuda or auto, computes its share of every
+    global batch of ``config.batch_size`` structures, and the gradients are summed
+    over ranks, so the run makes the optimisation steps of one process on the same
+    batches with the same noise. Rank 0 alone writes checkpoints, history and logs;
+    every rank resumes from the same ``last.pt``.
+
     Parameters
     ----------
     config
@@ -350,10 +473,12 @@ def train(
         without it, an output folder that already holds a checkpoint is an error.
     time_limit_s
         Save a checkpoint and return after this much wall time (None: no limit).
+        With several ranks rank 0's clock decides, checked every
+        ``TIME_CHECK_EVERY_STEPS`` steps.
     max_steps
         Save a checkpoint and return after this many optimiser steps in this call.
     progress
-        Show a progress bar (None: on a terminal only).
+        Show a progress bar (None: on a terminal only; rank 0 only).
     dataset
         Already-loaded structures (skips reading ``config.data``).
 
@@ -374,12 +499,40 @@ def train(
         raise CheckpointError(f"nothing to resume: {last_path} does not exist")
     if config.sigma_min >= config.sigma_max:
         raise ConfigError("sigma_min must be smaller than sigma_max")
-    if config.threads or resolve_device(config.device).type == "cpu":
+    ranks = Ranks.from_environment()
+    device = ranks.device(config.device)
+    if ranks.enabled:
+        configure_threads(config.threads or ranks.default_threads())
+    elif config.threads or device.type == "cpu":
         configure_threads(config.threads)
-    device = resolve_device(config.device)
+    joined = init_process_group(ranks, device)
+    try:
+        return _train(
+            config, ranks, device, resume, started, time_limit_s, max_steps, progress, dataset
+        )
+    finally:
+        if joined:
+            dist.destroy_process_group()
 
+
+def _train(
+    config: TrainConfig,
+    ranks: Ranks,
+    device: torch.device,
+    resume: bool,
+    started: float,
+    time_limit_s: float | None,
+    max_steps: int | None,
+    progress: bool | None,
+    dataset: CrystalDataset | None,
+) -> TrainResult:
+    out = Path(config.output_dir)
+    last_path = out / LAST
+    info = logger.info if ranks.is_main else _quiet
     if dataset is None:
-        dataset = read_structures(config.data, max_atoms=config.max_atoms, progress=progress)
+        dataset = read_structures(
+            config.data, max_atoms=config.max_atoms, progress=progress if ranks.is_main else False
+        )
     train_idx, val_idx = split_by_id(dataset, config.val_fraction)
     train_set = dataset.subset(train_idx)
     val_set = dataset.subset(val_idx[: config.max_val_structures])
@@ -392,11 +545,13 @@ def train(
         epoch_items = torch.cat([epoch_items, related.repeat(config.focus_repeat - 1)])
         all_val = dataset.subset(val_idx)
         focus_val = all_val.subset(all_val.related_to(config.focus))
-        logger.info(
+        info(
             "focus %s: %d related training structures (x%d), %d validation",
             "/".join(config.focus), len(related), config.focus_repeat, len(focus_val),
         )  # fmt: skip
     steps_per_epoch = math.ceil(len(epoch_items) / config.batch_size)
+    # atoms per structure on the host: the step needs no count from the device
+    counts = train_set.counts
 
     state = _State()
     noise_rng = torch.Generator().manual_seed(config.seed + 1)
@@ -415,22 +570,30 @@ def train(
     model.to(device).train()
     ema.to(device).eval()
     ema.requires_grad_(False)
+    if ranks.enabled:
+        broadcast_from_main(model)
+        broadcast_from_main(ema)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     if resume:
         optimizer.load_state_dict(payload["resume"]["optimizer"])
-    logger.info(
-        "training on %d structures (%d validation), %d elements, %d parameters, device %s",
+    info(
+        "training on %d structures (%d validation), %d elements, %d parameters, device %s%s",
         len(train_set), len(val_set), len(model.elements),
         sum(p.numel() for p in model.parameters()), device,
+        f", {ranks.world_size} ranks" if ranks.enabled else "",
     )  # fmt: skip
 
     params = [p for p in model.parameters()]
     ema_params = [p for p in ema.parameters()]
+    # the epoch's loss sum stays on the device (float64, summed in the order the
+    # per-step .item() of earlier versions did) and is read only when it is needed
+    loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)
+    shown = (state.epoch_loss_sum, state.epoch_steps)
     steps_this_call = 0
     stopped_early = False
-    show = progress_enabled(None if progress else True)
+    show = ranks.is_main and progress_enabled(None if progress else True)
     with make_progress() as bar:
         task = bar.add_task("training", total=config.epochs * steps_per_epoch, status="")
         bar.update(task, completed=state.global_step, visible=show)
@@ -446,12 +609,35 @@ def train(
             tick = time.perf_counter()
             for step in range(state.step_in_epoch, steps_per_epoch):
                 idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-                batch = train_set.batch(idx, torch.float32, device)
+                batch_counts = counts[idx]
+                num_atoms = int(batch_counts.sum())
+                # every rank draws the whole global batch's noise: the same numbers
+                # whatever the number of ranks
                 sigma = sample_sigma(len(idx), config.sigma_min, config.sigma_max, noise_rng)
-                noise = torch.randn(batch.num_atoms, 3, generator=noise_rng, dtype=torch.float32)
-                loss = dsm_loss(model, batch, sigma.float().to(device), noise.to(device))
+                noise = torch.randn(num_atoms, 3, generator=noise_rng, dtype=torch.float32)
+                if ranks.enabled:
+                    bounds = shard_bounds(batch_counts.tolist(), ranks.world_size)
+                    first, last = bounds[ranks.rank], bounds[ranks.rank + 1]
+                    atom0 = int(batch_counts[:first].sum())
+                    atom1 = atom0 + int(batch_counts[first:last].sum())
+                    idx, sigma, noise = idx[first:last], sigma[first:last], noise[atom0:atom1]
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if len(idx):
+                    host = train_set.batch(idx, torch.float32, "cpu")
+                    sigma = sigma.float()
+                    loss = dsm_loss(
+                        model,
+                        _batch_on(host, device),
+                        _to_device(sigma, device),
+                        _to_device(noise, device),
+                        reach=_host_reach(host, train_set.lattice[idx], sigma, noise, device),
+                        atoms=num_atoms if ranks.enabled else None,
+                    )
+                    loss.backward()
+                else:  # an empty share of a short last batch: zero gradients
+                    loss = torch.zeros((), device=device)
+                if ranks.enabled:
+                    loss = sum_gradients(params, loss.detach().reshape(1))[0]
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 warm = min(1.0, (state.global_step + 1) / max(1, config.warmup_steps))
                 for group in optimizer.param_groups:
@@ -461,15 +647,21 @@ def train(
                 torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
                 state.step_in_epoch = step + 1
                 state.global_step += 1
-                state.atoms_seen += batch.num_atoms
-                state.epoch_loss_sum += loss.item()
+                state.atoms_seen += num_atoms
+                loss_sum += loss.detach().double()
                 state.epoch_steps += 1
                 steps_this_call += 1
-                bar.update(
-                    task, advance=1, status=f"epoch {state.epoch + 1} loss {loss.item():.3f}"
-                )
+                bar.update(task, advance=1)
+                if show and state.global_step % LOG_EVERY_STEPS == 0:
+                    shown = _show_loss(bar, task, state, float(loss_sum), shown)
                 now = time.perf_counter()
                 out_of_time = time_limit_s is not None and now - started > time_limit_s
+                if ranks.enabled and time_limit_s is not None:
+                    out_of_time = (
+                        main_flag(out_of_time, device)
+                        if state.global_step % TIME_CHECK_EVERY_STEPS == 0
+                        else False
+                    )
                 out_of_steps = max_steps is not None and steps_this_call >= max_steps
                 if (
                     out_of_time
@@ -478,19 +670,28 @@ def train(
                 ):
                     state.wall_s += now - tick
                     tick = now
-                    _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
+                    state.epoch_loss_sum = float(loss_sum)
+                    if ranks.is_main:
+                        _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
                 if out_of_time or out_of_steps:
                     stopped_early = state.step_in_epoch < steps_per_epoch
                     break
             if stopped_early:
                 break
             state.wall_s += time.perf_counter() - tick
-            _end_epoch(state, config, ema, val_set, device, optimizer, out, focus_val)
-            _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
-            if (max_steps is not None and steps_this_call >= max_steps) or (
-                time_limit_s is not None and time.perf_counter() - started > time_limit_s
-            ):
+            state.epoch_loss_sum = float(loss_sum)
+            _end_epoch(state, config, ema, val_set, device, optimizer, out, focus_val, ranks)
+            loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)
+            shown = (state.epoch_loss_sum, state.epoch_steps)
+            if ranks.is_main:
+                _checkpoint(last_path, model, ema, optimizer, state, noise_rng, config)
+            out_of_time = time_limit_s is not None and time.perf_counter() - started > time_limit_s
+            if ranks.enabled and time_limit_s is not None:
+                out_of_time = main_flag(out_of_time, device)
+            if (max_steps is not None and steps_this_call >= max_steps) or out_of_time:
                 break
+    if ranks.enabled:
+        dist.barrier()  # rank 0's files are complete before any rank returns
     best = out / BEST
     return TrainResult(
         output_dir=out,
@@ -499,6 +700,21 @@ def train(
         history=state.history,
         finished=state.epoch >= config.epochs,
     )
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """The logger of ranks other than 0."""
+
+
+def _show_loss(
+    bar: Any, task: Any, state: _State, loss_sum: float, shown: tuple[float, int]
+) -> tuple[float, int]:
+    """Progress status: mean loss since the last update (one host read per update)."""
+    steps = state.epoch_steps - shown[1]
+    if steps > 0:
+        recent = (loss_sum - shown[0]) / steps
+        bar.update(task, status=f"epoch {state.epoch + 1} loss {recent:.3f}")
+    return loss_sum, state.epoch_steps
 
 
 def _end_epoch(
@@ -510,20 +726,19 @@ def _end_epoch(
     optimizer: torch.optim.Optimizer,
     out: Path,
     focus_val: CrystalDataset | None = None,
+    ranks: Ranks | None = None,
 ) -> None:
-    """Validate the EMA weights, adapt the learning rate, save the best model."""
-    by_decade = (
-        validation_loss(ema, val_set, config.sigma_min, config.sigma_max, config.batch_size, device)
-        if len(val_set)
-        else {}
-    )
-    focus_by_decade = (
-        validation_loss(
-            ema, focus_val, config.sigma_min, config.sigma_max, config.batch_size, device
-        )
-        if focus_val is not None and len(focus_val)
-        else None
-    )
+    """Validate the EMA weights, adapt the learning rate, save the best model (rank 0)."""
+    ranks = ranks or Ranks()
+
+    def losses(structures: CrystalDataset) -> dict[str, float]:
+        return validation_loss(
+            ema, structures, config.sigma_min, config.sigma_max, config.batch_size, device,
+            ranks=ranks,
+        )  # fmt: skip
+
+    by_decade = losses(val_set) if len(val_set) else {}
+    focus_by_decade = losses(focus_val) if focus_val is not None and len(focus_val) else None
     val = sum(by_decade.values()) / len(by_decade) if by_decade else math.nan
     state.epoch += 1
     state.step_in_epoch = 0
@@ -552,6 +767,8 @@ def _end_epoch(
     if focus_by_decade is not None:
         state.history[-1]["val_focus_loss"] = sum(focus_by_decade.values()) / len(focus_by_decade)
         state.history[-1]["val_focus_by_decade"] = focus_by_decade
+    if not ranks.is_main:
+        return
     logger.info(
         "epoch %d: train %.4f val %.4f %s", state.epoch, train_loss, val, json.dumps(by_decade)
     )

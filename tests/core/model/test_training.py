@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from chggen_flows.core.model.data import CrystalDataset, read_structures
 from chggen_flows.core.model.training import (
     TrainConfig,
     dsm_loss,
+    image_reach,
     minimum_image,
     train,
     validation_loss,
@@ -55,6 +57,13 @@ def test_minimum_image_matches_brute_force_in_a_skewed_cell():
     candidates = disp[:, None, :] + shifts @ lattice  # every image within +-9 cells
     brute = candidates.norm(dim=-1).min(dim=1).values
     torch.testing.assert_close(ours.norm(dim=-1), brute)
+    # the bound from host copies (the GPU path), shifted by lattice vectors as the
+    # wrapped DSM displacements are: the same search, no read from the device
+    shifted = disp + torch.randint(-3, 4, (200, 3), generator=torch.Generator()).double() @ lattice
+    reach = image_reach(shifted, lattice[None], torch.zeros(200, dtype=torch.long))
+    assert 1 <= reach <= 4
+    from_host = minimum_image(shifted.float(), lattice.float().expand(200, 3, 3), reach=reach)
+    torch.testing.assert_close(from_host.double().norm(dim=-1), brute, rtol=1e-5, atol=1e-5)
     # the image differs from the displacement by a lattice vector
     frac = torch.linalg.solve(lattice.T, (ours - disp).T).T
     torch.testing.assert_close(frac, frac.round(), atol=1e-9, rtol=0)
@@ -76,7 +85,7 @@ def test_dsm_loss_is_minimised_by_the_analytic_score():
     centre = torch.tensor(mu)
 
     def gaussian_score(scale: float, shift: float):
-        def score(species, pos, lat, index, sig):
+        def score(species, pos, lat, index, sig, counts=None):
             var = s0**2 + sig[index, None] ** 2
             return -scale * (pos - centre - shift) / var
 
@@ -144,3 +153,215 @@ def test_existing_run_needs_resume_and_missing_run_cannot_resume(tmp_path, tiny_
     train(config, dataset=tiny_dataset, max_steps=1)
     with pytest.raises(ConfigError, match="--resume"):
         train(config, dataset=tiny_dataset)
+
+
+# ------------------------------------------------- the loop of earlier versions, step by step
+
+V2_RUN = Path("/work/main/runs/score_model_v2/last.pt")  # a run started before this loop
+V2_DATA = Path("/work/main/runs/mp_train.dataset.pt")
+
+
+def _reference_minimum_image(displacement, lattice):
+    """minimum_image as earlier versions wrote it (bound read from the device)."""
+    inverse = torch.linalg.inv(lattice)
+    frac = torch.einsum("ni,nij->nj", displacement, inverse)
+    frac = frac - torch.round(frac)
+    radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
+    reach = radius[:, None] * inverse.norm(dim=1) + 0.5
+    n = max(1, int(np.ceil(float(reach.max()))))
+    grid = torch.arange(-n, n + 1, dtype=displacement.dtype)
+    offsets = torch.cartesian_prod(grid, grid, grid)
+    images = torch.einsum("nki,nij->nkj", frac.unsqueeze(1) + offsets, lattice)
+    return images[torch.arange(len(images)), images.norm(dim=-1).argmin(dim=1)]
+
+
+def _reference_steps(config: TrainConfig, dataset: CrystalDataset, steps: int, payload=None):
+    """``steps`` optimiser steps as the loop of earlier versions made them (one process,
+    per-step loss reads, no counts); from ``payload`` (a last.pt) or a fresh start."""
+    import copy
+    import math
+
+    from chggen_flows.core.model.checkpoint import model_from_payload
+    from chggen_flows.core.model.data import split_by_id
+    from chggen_flows.core.model.training import sample_sigma
+
+    torch.manual_seed(config.seed)
+    train_idx, _ = split_by_id(dataset, config.val_fraction)
+    train_set = dataset.subset(train_idx)
+    items = torch.arange(len(train_set))
+    if config.focus:
+        related = train_set.related_to(config.focus)
+        items = torch.cat([items, related.repeat(config.focus_repeat - 1)])
+    rng = torch.Generator().manual_seed(config.seed + 1)
+    if payload is None:
+        model = config.initial_model(dataset)
+        ema = copy.deepcopy(model)
+        state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr_scale": 1.0}
+        state["epoch_loss_sum"] = 0.0
+    else:
+        model = model_from_payload(payload, "last.pt")
+        ema = copy.deepcopy(model)
+        model.load_state_dict(payload["resume"]["model"])
+        state = dict(payload["resume"]["state"])
+        rng.set_state(payload["resume"]["noise_rng"])
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    if payload is not None:
+        optimizer.load_state_dict(payload["resume"]["optimizer"])
+    ema.requires_grad_(False)
+    params, ema_params = list(model.parameters()), list(ema.parameters())
+    order = items[
+        torch.randperm(
+            len(items), generator=torch.Generator().manual_seed(config.seed + state["epoch"])
+        )
+    ]
+    assert state["step_in_epoch"] + steps <= math.ceil(len(items) / config.batch_size)
+    for step in range(state["step_in_epoch"], state["step_in_epoch"] + steps):
+        idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+        batch = train_set.batch(idx, torch.float32)
+        sigma = sample_sigma(len(idx), config.sigma_min, config.sigma_max, rng).float()
+        noise = torch.randn(batch.num_atoms, 3, generator=rng, dtype=torch.float32)
+        atom_lattice, atom_sigma = batch.lattice[batch.batch], sigma[batch.batch].unsqueeze(-1)
+        moved = batch.pos + atom_sigma * noise
+        frac = torch.linalg.solve(atom_lattice.transpose(1, 2), moved.unsqueeze(-1)).squeeze(-1)
+        noisy = torch.einsum("ni,nij->nj", frac - torch.floor(frac), atom_lattice)
+        target = -_reference_minimum_image(noisy - batch.pos, atom_lattice) / atom_sigma**2
+        score = model(batch.species, noisy, batch.lattice, batch.batch, sigma)
+        loss = (atom_sigma**2 * (score - target) ** 2).sum(-1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        warm = min(1.0, (state["global_step"] + 1) / max(1, config.warmup_steps))
+        for group in optimizer.param_groups:
+            group["lr"] = max(config.lr * state["lr_scale"] * warm, config.min_lr)
+        optimizer.step()
+        g = state["global_step"]
+        decay = min(config.ema_decay, (1 + g) / (10 + g))
+        torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
+        state["global_step"] += 1
+        state["epoch_loss_sum"] += loss.item()
+    return model, ema, state, rng
+
+
+def _assert_same_weights(checkpoint: Path, model, ema) -> None:
+    saved = torch.load(checkpoint, weights_only=True)
+    for key, value in ema.state_dict().items():
+        assert torch.equal(saved["state_dict"][key], value), key
+    for key, value in model.state_dict().items():
+        assert torch.equal(saved["resume"]["model"][key], value), key
+
+
+def test_steps_are_bit_identical_to_the_previous_loop(tmp_path, tiny_dataset):
+    """No host reads, counts passed, pinned copies: the same numbers on the CPU."""
+    config = _config(tmp_path, val_fraction=0.0, focus=["Li-Si"], checkpoint_every_steps=1000)
+    result = train(config, dataset=tiny_dataset, max_steps=2)
+    model, ema, state, rng = _reference_steps(config, tiny_dataset, 2)
+    _assert_same_weights(result.last_checkpoint, model, ema)
+    saved = torch.load(result.last_checkpoint, weights_only=True)["resume"]
+    assert saved["state"]["epoch_loss_sum"] == state["epoch_loss_sum"]  # same float sums
+    assert torch.equal(saved["noise_rng"], rng.get_state())
+
+
+@pytest.mark.skipif(
+    not (V2_RUN.exists() and V2_DATA.exists()), reason="no run of the previous loop here"
+)
+def test_a_checkpoint_of_the_previous_loop_continues_exactly(tmp_path):
+    """A copy of a real run's last.pt (TrainConfig with init_from/focus) continues as the
+    loop that wrote it would have."""
+    import shutil
+
+    from chggen_flows.core.model.training import read_train_config
+
+    run = tmp_path / "v2"
+    run.mkdir()
+    shutil.copy(V2_RUN, run / "last.pt")
+    payload = torch.load(run / "last.pt", weights_only=True)
+    config = read_train_config(run).model_copy(update={"output_dir": run, "data": [V2_DATA]})
+    dataset = read_structures(config.data, max_atoms=config.max_atoms)
+    result = train(config, resume=True, dataset=dataset, max_steps=2)
+    model, ema, state, rng = _reference_steps(config, dataset, 2, payload)
+    _assert_same_weights(result.last_checkpoint, model, ema)
+    saved = torch.load(result.last_checkpoint, weights_only=True)["resume"]
+    assert saved["state"]["global_step"] == state["global_step"]
+    assert saved["state"]["epoch_loss_sum"] == state["epoch_loss_sum"]
+    assert torch.equal(saved["noise_rng"], rng.get_state())
+
+
+class _OnDevice(torch.Tensor):
+    """Marks data that a GPU run keeps on the device; counts host reads made from
+    training.py (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()``...)."""
+
+    reads: ClassVar[list[str]] = []
+    _READS: ClassVar[set[str]] = {
+        "item",
+        "tolist",
+        "__bool__",
+        "__float__",
+        "__int__",
+        "__index__",
+        "cpu",
+        "numpy",
+    }
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        import sys
+
+        name = getattr(func, "__name__", "")
+        if name in cls._READS and sys._getframe(1).f_code.co_filename.endswith("training.py"):
+            cls.reads.append(name)
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def _host_reads(monkeypatch, tmp_path, tiny_dataset, steps: int) -> int:
+    from chggen_flows.core.model import training
+
+    forward = ScoreModel.forward
+
+    def plain_forward(self, *args, **kwargs):  # the model's own reads are not the loop's
+        plain = [a.as_subclass(torch.Tensor) if isinstance(a, torch.Tensor) else a for a in args]
+        return forward(self, *plain, **kwargs).as_subclass(_OnDevice)
+
+    monkeypatch.setattr(ScoreModel, "forward", plain_forward)
+    monkeypatch.setattr(
+        training, "_to_device", lambda tensor, device: tensor.to(device).as_subclass(_OnDevice)
+    )
+    _OnDevice.reads = []
+    config = _config(
+        tmp_path / str(steps), val_fraction=0.0, batch_size=1, checkpoint_every_steps=10_000
+    )
+    train(config, dataset=tiny_dataset, max_steps=steps)
+    return len(_OnDevice.reads)
+
+
+def test_training_steps_read_nothing_from_the_device(monkeypatch, tmp_path, tiny_dataset):
+    """With the host-side image bound (the GPU path) a step reads nothing back: within
+    an epoch the reads of a run do not grow with its steps (the checkpoint at the end
+    reads the loss sum once). On the CPU the data-derived bound is one read per step."""
+    from chggen_flows.core.model import training
+
+    cpu = [_host_reads(monkeypatch, tmp_path / "cpu", tiny_dataset, n) for n in (2, 5)]
+    assert cpu[1] - cpu[0] == 3  # the minimum image's bound, free on the CPU
+    monkeypatch.setattr(training, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
+    gpu_path = [_host_reads(monkeypatch, tmp_path / "gpu", tiny_dataset, n) for n in (2, 5)]
+    assert gpu_path == [1, 1]
+    # and the host-side bound gives the same training
+    a = torch.load(tmp_path / "cpu" / "5" / "run" / "last.pt", weights_only=True)["resume"]
+    b = torch.load(tmp_path / "gpu" / "5" / "run" / "last.pt", weights_only=True)["resume"]
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-7)
+
+
+def test_init_from_starts_at_the_source_weights(tmp_path, tiny_dataset):
+    source = train(_config(tmp_path / "a", epochs=1), dataset=tiny_dataset)
+    start = load_score_model(source.best_model, device="cpu")
+    config = _config(tmp_path / "b", init_from=source.best_model, preset="cpu")  # preset ignored
+    model = config.initial_model(tiny_dataset)
+    assert model.config.elements == start.config.elements
+    for key, value in start.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    small = tiny_dataset.subset([2, 3])  # Li-Zn only: a model of these lacks O, P, S
+    narrow = train(_config(tmp_path / "c", epochs=1, val_fraction=0.0), dataset=small)
+    with pytest.raises(ConfigError, match="does not know element"):
+        _config(tmp_path / "d", init_from=narrow.best_model).initial_model(tiny_dataset)
