@@ -310,7 +310,9 @@ def _concat_unique(datasets: Sequence[CrystalDataset], max_atoms: int | None) ->
     parts = []
     for dataset in datasets:
         keep = []
-        for i, (mid, n) in enumerate(zip(dataset.material_ids, dataset.counts.tolist(), strict=True)):
+        for i, (mid, n) in enumerate(
+            zip(dataset.material_ids, dataset.counts.tolist(), strict=True)
+        ):
             if mid not in seen and (max_atoms is None or n <= max_atoms):
                 seen.add(mid)
                 keep.append(i)
