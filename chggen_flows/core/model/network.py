@@ -55,10 +55,13 @@ class BesselBasis(nn.Module):
         self.cutoff = cutoff
         self.register_buffer("frequencies", torch.arange(1, num_basis + 1) * math.pi / cutoff)
 
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
+    def forward(self, r: torch.Tensor, envelope: torch.Tensor | None = None) -> torch.Tensor:
+        """Basis [E, num_basis]; ``envelope`` is ``cutoff_envelope(r)`` if already known."""
+        if envelope is None:
+            envelope = cutoff_envelope(r, self.cutoff)
         r = r.clamp_min(1e-6)[:, None]
         basis = math.sqrt(2.0 / self.cutoff) * torch.sin(self.frequencies * r) / r
-        return basis * cutoff_envelope(r, self.cutoff)
+        return basis * envelope[:, None]
 
 
 class SigmaEmbedding(nn.Module):
@@ -259,12 +262,9 @@ class ScoreModel(nn.Module):
         edge_sh = o3.spherical_harmonics(
             self.irreps_sh, unit, normalize=False, normalization="component"
         )
-        edge_radial = self.radial_basis(r)
-        edge_envelope = (
-            cutoff_envelope(r, self.config.cutoff)
-            if self.config.radial_envelope == "output"
-            else None
-        )
+        envelope = cutoff_envelope(r, self.config.cutoff)
+        edge_radial = self.radial_basis(r, envelope)
+        edge_envelope = envelope if self.config.radial_envelope == "output" else None
         cond = self.sigma_mlp(self.sigma_embedding(sigma))[batch]
         x = self.embedding(index)
         for block in self.blocks:
