@@ -98,14 +98,19 @@ def minimum_image(
     frac = torch.einsum("ni,nij->nj", displacement, inverse)
     frac = frac - torch.round(frac)
     if reach is None:
-        radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
-        bound = radius[:, None] * inverse.norm(dim=1) + 0.5
-        reach = max(1, math.ceil(float(bound.max())))
+        reach = max(1, math.ceil(float(_image_bound(frac, lattice, inverse).max())))
     grid = torch.arange(-reach, reach + 1, dtype=displacement.dtype, device=displacement.device)
     offsets = torch.cartesian_prod(grid, grid, grid)
     images = torch.einsum("nki,nij->nkj", frac.unsqueeze(1) + offsets, lattice)
     best = images.norm(dim=-1).argmin(dim=1)
     return images[torch.arange(len(images), device=images.device), best]
+
+
+def _image_bound(frac: torch.Tensor, lattice: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """Per displacement and axis, the cell offsets within which every image shorter
+    than the rounded one lies (``frac`` rounded to the nearest image; see minimum_image)."""
+    radius = torch.einsum("ni,nij->nj", frac, lattice).norm(dim=-1)
+    return radius[:, None] * inverse.norm(dim=1) + 0.5
 
 
 def image_reach(displacement: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> int:
@@ -130,9 +135,7 @@ def image_reach(displacement: torch.Tensor, lattice: torch.Tensor, batch: torch.
     lattice = lattice.to(torch.float64)
     inverse = torch.linalg.inv(lattice)[batch]
     frac = torch.einsum("ni,nij->nj", displacement.to(torch.float64), inverse)
-    frac = frac - torch.round(frac)
-    radius = torch.einsum("ni,nij->nj", frac, lattice[batch]).norm(dim=-1)
-    bound = radius[:, None] * inverse.norm(dim=1) + 0.5
+    bound = _image_bound(frac - torch.round(frac), lattice[batch], inverse)
     return max(1, math.ceil(float(bound.max()) * (1 + 1e-5) + 1e-5)) if len(bound) else 1
 
 
