@@ -4,8 +4,9 @@ A checkpoint is a ``torch.save`` dictionary of plain types and tensors only, rea
 with ``torch.load(weights_only=True)``, so a file cannot execute code when loaded.
 Model files hold the format tag, the format version, the model config (with the
 element vocabulary), the weights and training metadata. Format 1 (before the cutoff
-envelope moved onto the radial MLP's output) still loads, with its own architecture. Training checkpoints add the
-optimiser, scheduler, EMA and random-number-generator states needed to resume.
+envelope moved onto the radial MLP's output) still loads, with its own architecture.
+Training checkpoints add the optimiser, scheduler, EMA and random-number-generator
+states needed to resume.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from pymatgen.core import Structure
 
+from chggen_flows.core.model.checkpoint import atomic_save
 from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 
@@ -113,7 +114,6 @@ class CrystalDataset:
             raise InputError(
                 f"dataset file {path} must end in {DATASET_SUFFIX}", hint="rename the output"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": DATASET_FORMAT,
             "material_ids": list(self.material_ids),
@@ -122,10 +122,7 @@ class CrystalDataset:
             "lattice": self.lattice,
             "counts": self.counts,
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)
-        return path
+        return atomic_save(payload, path)
 
     @classmethod
     def load(cls, path: str | Path) -> CrystalDataset:
