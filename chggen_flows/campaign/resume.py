@@ -6,6 +6,11 @@ marked FIZZLED, then every FIZZLED job is re-run with ``LaunchPad.rerun_fw``, wh
 resets the job and its descendants. COMPLETED jobs are never touched, so no candidate
 is generated twice; a re-run job writes its output under the same job uuid and index,
 replacing nothing but its own missing output.
+
+A worker killed while it held its workflow's write lock (FireWorks sets it for the
+sub-second refresh after a job changes state) leaves the lock behind, and
+``rerun_fw`` would wait five minutes for it and then fail. A lock still held after
+``STALE_LOCK_SECS`` is taken over before the re-run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ if TYPE_CHECKING:
 
 #: A run is lost after five missed pings of a chggen worker.
 DEFAULT_EXPIRATION_SECS = 5 * PING_SECONDS
+#: A live worker holds a workflow lock for well under a second; one held this long is
+#: a dead worker's.
+STALE_LOCK_SECS = 10
 
 
 @dataclass
@@ -66,9 +74,13 @@ def resume_campaign(
     """
     cid = find_campaign(store, campaign)["campaign"]
     query = {"spec.campaign": cid}
-    _, lost, _ = launchpad.detect_lostruns(
-        expiration_secs=expiration_secs, fizzle=not dry_run, query=query
-    )
+    lost_launches, lost, _ = launchpad.detect_lostruns(expiration_secs=expiration_secs, query=query)
+    if not dry_run:
+        # fizzling refreshes the workflow under its lock: free a dead worker's lock first
+        for fw_id in lost:
+            _take_over_stale_lock(launchpad, fw_id)
+        for launch_id in lost_launches:
+            launchpad.mark_fizzled(launch_id)
     fizzled = launchpad.get_fw_ids({**query, "state": "FIZZLED"})
     plan = ResumePlan(
         campaign=cid,
@@ -80,5 +92,14 @@ def resume_campaign(
     )
     if not dry_run:
         for fw_id in plan.rerun:
+            _take_over_stale_lock(launchpad, fw_id)
             launchpad.rerun_fw(fw_id)
     return plan
+
+
+def _take_over_stale_lock(launchpad: LaunchPad, fw_id: int) -> None:
+    """Wait for a live holder of the workflow's lock; take over and release a dead one's."""
+    from fireworks.core.launchpad import WFLock
+
+    with WFLock(launchpad, fw_id, expire_secs=STALE_LOCK_SECS, kill=True):
+        pass
