@@ -37,7 +37,12 @@ class EhullMaker(Maker):
     def make(self, documents: list[StageDocument], campaign: str) -> StageDocument:
         """E_d and duplicates of the valid candidates in ``documents`` (invalid ones are
         left out: their last record stays the one of the stage that rejected them)."""
-        from chggen_flows.core.stability import compute_e_d, deduplicate, get_reference
+        from chggen_flows.core.stability import (
+            compute_e_d,
+            deduplicate,
+            describe_hull,
+            get_reference,
+        )
 
         provenance = start_provenance(
             "ehull", {"reference": self.reference, "threshold": self.threshold}
@@ -63,10 +68,14 @@ class EhullMaker(Maker):
                     "ehull",
                     e_d=e.e_d,
                     e_d_reference=f"{e.reference} ({e.functional})",
+                    e_d_warning=e.warning,
                     duplicate_of=duplicate,
                     below_threshold=duplicate is None and e.e_d < self.threshold,
                 )
             )
+        systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in pairs}
+        largest = [x for x in systems if not any(set(x) < set(y) for y in systems)]
+        hulls = [describe_hull(provider, x).model_dump() for x in sorted(largest)]
         final = [s for _, s in pairs]
         shortlist = sorted(
             (
@@ -86,4 +95,6 @@ class EhullMaker(Maker):
             shortlist=shortlist,
             n_below_threshold=sum(bool(r.below_threshold) for r in out),
             n_duplicates=len(dedup.duplicate_of),
+            hulls=hulls,
+            n_e_d_warnings=sum(r.e_d_warning is not None for r in out),
         )

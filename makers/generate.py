@@ -39,6 +39,25 @@ def score_model(checkpoint: str | None, device: str) -> Any:
     return load_score_model(checkpoint, device=device)
 
 
+def volume_hull(reference: str | None, composition: Composition) -> Any:
+    """The reference hull whose known phases give V0, or None (then the regression)."""
+    from chggen_flows.errors import ChggenError
+
+    if reference is None or reference in ("mp", "mp-r2scan"):
+        return None
+    try:
+        return _provider(reference).phase_diagram([el.symbol for el in composition.elements])
+    except ChggenError:  # no set for this system: the regression answers
+        return None
+
+
+@lru_cache(maxsize=4)
+def _provider(reference: str) -> Any:
+    from chggen_flows.core.stability import get_reference
+
+    return get_reference(reference)
+
+
 def checkpoint_path(checkpoint: str | None) -> str:
     """The checkpoint actually used (the shipped one when None), for provenance."""
     from chggen_flows.core.model import default_checkpoint_path
@@ -65,7 +84,12 @@ class GenerateMaker(Maker):
     sampler
         Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
     v0
-        Volume per atom override (A^3/atom); None estimates it per composition.
+        Volume per atom override (A^3/atom); None estimates it per composition: from the
+        known phases of ``reference`` where it holds any, else the element regression.
+    reference
+        The campaign's E_d reference (``offline`` or an entries file). Materials Project
+        references are not asked here (GPU nodes often have no network): the
+        regression is used.
     """
 
     name: str = "generate"
@@ -73,6 +97,7 @@ class GenerateMaker(Maker):
     device: str = "auto"
     sampler: dict[str, Any] = field(default_factory=dict)
     v0: float | None = None
+    reference: str | None = "offline"
 
     @job(data="structures", output_schema=StageDocument)
     def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
@@ -101,7 +126,8 @@ class GenerateMaker(Maker):
         for seed in seeds:
             comp = Composition(seed.composition)
             if seed.composition not in v0_cache:
-                v0_cache[seed.composition] = estimate_v0(comp, None, self.v0)
+                hull = None if self.v0 is not None else volume_hull(self.reference, comp)
+                v0_cache[seed.composition] = estimate_v0(comp, None, self.v0, hull)
             v0 = v0_cache[seed.composition]
             natoms = int(comp.num_atoms) * seed.formula_units
             if seed.lattice_seed not in lattices:
@@ -130,7 +156,7 @@ class GenerateMaker(Maker):
                 lattice_type=kind,
                 seed=seed.seed,
                 volume_per_atom=v0.volume_per_atom,
-                v0_source=v0.source,
+                v0_source=v0.label,
             )
             if not candidate.valid:
                 record = record.reject(f"generation: {candidate.reason}")

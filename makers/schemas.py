@@ -88,6 +88,9 @@ class CandidateRecord(BaseModel):
     energy_per_atom: float | None = None
     e_d: float | None = None
     e_d_reference: str | None = None
+    e_d_warning: str | None = Field(
+        None, description="Set when a known phase missing from the hull may lower it here."
+    )
     duplicate_of: str | None = None
     below_threshold: bool | None = None
     # DFT

@@ -129,7 +129,12 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
         batches = chunk(seeds, spec.batch_size)
         model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
         maker = CHGGenMaker(
-            generate=GenerateMaker(**model, sampler=spec.sampler, v0=spec.v0.value),
+            generate=GenerateMaker(
+                **model,
+                sampler=spec.sampler,
+                v0=spec.v0.value,
+                reference=spec.stability.reference,
+            ),
             relax=RelaxMaker(relax=spec.relax, device=spec.model.device),
             framework=FrameworkMaker(guests=spec.guests, framework=spec.framework),
             **common,

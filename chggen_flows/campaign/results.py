@@ -17,46 +17,15 @@ import pandas as pd
 
 from chggen_flows.campaign.registry import registry
 from chggen_flows.errors import InputError
-from makers.schemas import STAGES
+from makers.schemas import STAGES, CandidateRecord
 
 if TYPE_CHECKING:
     from jobflow import JobStore
     from pymatgen.core import Structure
 
-#: Columns of :func:`load_candidates`, in order (docs/results.md).
-CANDIDATE_COLUMNS = (
-    "campaign",
-    "candidate_id",
-    "formula",
-    "reduced_formula",
-    "chemsys",
-    "natoms",
-    "formula_units",
-    "lattice_type",
-    "mode",
-    "stage",
-    "valid",
-    "rejected_reason",
-    "de_uncond",
-    "rmsd_uncond",
-    "spacegroup_uncond",
-    "symmetric_uncond",
-    "framework_found",
-    "framework_symprec",
-    "framework_spacegroup",
-    "de_inpaint",
-    "rmsd_inpaint",
-    "spacegroup_number",
-    "spacegroup_symbol",
-    "symmetric",
-    "energy_per_atom",
-    "e_d",
-    "e_d_reference",
-    "duplicate_of",
-    "below_threshold",
-    "dft_state",
-    "e_d_r2scan",
-)
+#: Columns of :func:`load_candidates`, in order (docs/results.md): every field of the
+#: record schema, so a new field reaches ``chggen results`` without a second list.
+CANDIDATE_COLUMNS = tuple(CandidateRecord.model_fields)
 CAMPAIGN_COLUMNS = (
     "campaign",
     "name",

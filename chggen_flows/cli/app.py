@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "generate",
     "relax",
     "ehull",
+    "reference",
     "train",
     "analysis",
     "db",

@@ -31,7 +31,9 @@ def ehull(
         False, "--relax", help="Relax with CHGNet first (default: CHGNet single point)."
     ),
     as_json: bool = typer.Option(
-        False, "--json", help="Print a JSON list of {file, formula, e_d, reference}."
+        False,
+        "--json",
+        help="Print a JSON list of {file, formula, e_d, reference, decomposition, warning}.",
     ),
     add_reference: list[Path] = typer.Option(
         [],
@@ -56,7 +58,7 @@ def ehull(
     --add-reference. Nothing is written to disk (except the MP response cache).
     """
     from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
-    from chggen_flows.core.stability import compute_e_d, get_reference
+    from chggen_flows.core.stability import compute_e_d, describe_hull, get_reference
 
     structures = structure_files(inputs)
     if not structures:
@@ -79,10 +81,11 @@ def ehull(
             hint="use offline, mp or a GGA/GGA+U entries file",
         )
     # Fail on a missing element or system before spending time on CHGNet.
-    for system in {
-        tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in structures
-    }:
+    systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in structures}
+    for system in systems:
         provider.phase_diagram(system)
+    largest = [x for x in systems if not any(set(x) < set(y) for y in systems)]
+    hulls = [describe_hull(provider, x) for x in sorted(largest)]
 
     with contextlib.redirect_stdout(sys.stderr):
         energies = _energies(BatchRelaxer(settings), structures, relax)
@@ -92,18 +95,32 @@ def ehull(
 
     if as_json:
         rows = [
-            {"file": f, "formula": r.formula, "e_d": r.e_d, "reference": r.reference}
+            {
+                "file": f,
+                "formula": r.formula,
+                "e_d": r.e_d,
+                "reference": r.reference,
+                "decomposition": r.decomposition,
+                "warning": r.warning,
+            }
             for (f, _), r in zip(structures, results, strict=True)
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
+    for hull in hulls:
+        console.print(f"Hull: {hull.line()}", highlight=False)
     table = Table(title=f"E_d vs {provider.label} ({'relaxed' if relax else 'single point'})")
     for column in ("file", "formula", "E eV/atom", "E_d eV/atom", "decomposes to"):
         table.add_column(column)
     for (file, _), r in zip(structures, results, strict=True):
         decomposition = " + ".join(f"{x:.2f} {phase}" for phase, x in r.decomposition.items())
-        table.add_row(file, r.formula, f"{r.energy_per_atom:.4f}", f"{r.e_d:+.4f}", decomposition)
+        flag = " (!)" if r.warning else ""
+        table.add_row(
+            file, r.formula, f"{r.energy_per_atom:.4f}", f"{r.e_d:+.4f}{flag}", decomposition
+        )
     console.print(table)
+    for warning in sorted({r.warning for r in results if r.warning}):
+        console.print(f"[yellow](!)[/] {warning}", highlight=False)
 
 
 def _energies(relaxer, structures: list[tuple[str, Structure]], relax: bool) -> list[float]:

@@ -95,8 +95,9 @@ def report(
     hull_reference: str | None = typer.Option(
         None,
         "--hull-reference",
-        help="Draw the stable phases of this reference (offline, mp, mp-r2scan or an "
-        "entries file) in the hull figure.",
+        help="Draw this reference hull (offline, mp, mp-r2scan or an entries file) in the "
+        "hull figure and name it in the report (default: the campaign's own reference when "
+        "it is the offline one).",
     ),
     candidates: Path | None = typer.Option(
         None,
@@ -136,11 +137,16 @@ def report(
     systems = frame["chemsys"].dropna().astype(str) if "chemsys" in frame else []
     elements = systems.value_counts().index[0].split("-") if len(systems) else []
     references = reference_structures(reference, elements) if reference else None
-    hull = None
+    hull, hull_summary = None, None
+    recorded = frame["e_d_reference"].dropna().astype(str) if "e_d_reference" in frame else []
+    if hull_reference is None and any(r.startswith("offline-chgnet") for r in recorded):
+        hull_reference = "offline"  # the campaign's own reference, drawn by default
     if hull_reference and elements:
-        from chggen_flows.core.stability.references import get_reference
+        from chggen_flows.core.stability import describe_hull, get_reference
 
-        hull = get_reference(hull_reference).phase_diagram(elements)
+        provider = get_reference(hull_reference)
+        hull = provider.phase_diagram(elements)
+        hull_summary = describe_hull(provider, elements)
     result = build_report(
         frame,
         out,
@@ -151,6 +157,7 @@ def report(
         locality_top=locality_top,
         cn_method=cn_method,
         reference_hull=hull,
+        hull_summary=hull_summary,
     )
     console.print(
         f"Report of {result.summary.n_candidates} candidates written to {result.html} "

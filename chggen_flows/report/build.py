@@ -19,6 +19,7 @@ from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Structure
 
 from chggen_flows.core.analysis import compare_locality
+from chggen_flows.core.stability.ehull import HullSummary
 from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 from chggen_flows.report.data import ReportSummary, gather, largest_generated, normalise_frame
@@ -71,6 +72,7 @@ def build_report(
     locality_top: int = 10,
     cn_method: str = "crystalnn",
     reference_hull: PhaseDiagram | None = None,
+    hull_summary: HullSummary | None = None,
     progress: bool | None = None,
 ) -> ReportResult:
     """Write the report of one campaign into ``out_dir``.
@@ -103,6 +105,9 @@ def build_report(
     reference_hull
         Reference phase diagram of the chemical system; its stable phases (and a
         ternary's tie lines) are drawn in the hull figure.
+    hull_summary
+        What that hull is (:func:`chggen_flows.core.stability.describe_hull`): named in
+        the E_d section, its missing phases marked in the figure.
     progress
         Force the progress bar on (True) or off (False); default: on a terminal only.
 
@@ -115,6 +120,9 @@ def build_report(
     _check_replaceable(out_dir)
     df = normalise_frame(frame)
     summary = gather(df, campaign=campaign, top=top)
+    if hull_summary is not None:
+        summary.hull = hull_summary.line()
+        summary.missing_phases = [m["formula"] for m in hull_summary.missing]
     disable = None if progress is None else not progress
     figures: dict[str, RenderedFigure] = {}
     for spec in track(FIGURES, "Report figures", total=len(FIGURES), disable=disable):

@@ -126,6 +126,14 @@ class ReportSummary(BaseModel):
     parity: ParityStats | None = None
     dft_states: dict[str, int] = Field(default_factory=dict)
     e_d_references: list[str] = Field(default_factory=list)
+    hull: str | None = Field(None, description="The reference hull, in one line.")
+    missing_phases: list[str] = Field(
+        default_factory=list, description="Known phases the reference hull lacks."
+    )
+    n_e_d_warnings: int = Field(
+        0, description="Distinct candidates whose E_d may be too low (missing hull phase)."
+    )
+    e_d_warnings: list[str] = Field(default_factory=list)
     best: list[BestCandidate] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
 
@@ -392,6 +400,9 @@ def gather(frame: pd.DataFrame, campaign: str | None = None, top: int = 20) -> R
         summary.spacegroups = _spacegroups(df)
         summary.parity = parity_stats(df)
         summary.e_d_references = sorted(df["e_d_reference"].dropna().astype(str).unique())
+        warned = unique_candidates(df)["e_d_warning"].dropna().astype(str)
+        summary.n_e_d_warnings = len(warned)
+        summary.e_d_warnings = sorted(warned.unique())
         states = df["dft_state"].dropna().astype(str)
         summary.dft_states = {k: int(v) for k, v in states.value_counts().items()}
         summary.best = best_candidates(df, top)

@@ -271,32 +271,28 @@ def hull_figure(
     if phase_diagram is not None and {el.symbol for el in phase_diagram.elements} >= set(elements):
         reference = _reference_phases(phase_diagram, elements)
     fig, (ax,) = _subplots(1, 5.6, 4.6)
-    if len(elements) == 2:
+    if len(elements) == 2 and phase_diagram is not None and reference is not None:
+        _binary_formation_hull(ax, phase_diagram, elements, data, fracs, e_d, below)
+        for formula in summary.missing_phases:
+            comp = Composition(formula)
+            if {el.symbol for el in comp.elements} <= set(elements) and len(comp.elements) > 1:
+                x = comp.get_atomic_fraction(elements[1])
+                ax.axvline(x, color="0.5", ls=":", lw=1.0, zorder=1)
+                ax.annotate(
+                    f"{formula} (missing)",
+                    (x, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                    fontsize=6,
+                    color="0.4",
+                )
+    elif len(elements) == 2:
         ax.scatter(
             fracs[:, 1], e_d, s=10, alpha=0.5, color=COLORS["inpainting"], label="candidates"
         )
-        ax.axhline(0.0, color="black", lw=1.0, label="convex hull")
-        if reference is not None:
-            ref_fracs, labels, _ = reference
-            inside = ref_fracs.sum(axis=1) > 0.999  # phases of this binary, not of a subsystem
-            ax.scatter(
-                ref_fracs[inside, 1],
-                np.zeros(inside.sum()),
-                marker="D",
-                s=30,
-                color="black",
-                zorder=3,
-                label="stable reference phases",
-            )
-            for (_, xb), label in zip(ref_fracs[inside], np.array(labels)[inside], strict=True):
-                ax.annotate(
-                    label,
-                    (xb, 0.0),
-                    xytext=(0, -12),
-                    textcoords="offset points",
-                    ha="center",
-                    fontsize=7,
-                )
+        ax.axhline(0.0, color="black", lw=1.0, label="E_d = 0 (the hull)")
         ax.set_xlabel(f"fraction of {elements[1]} (atomic)")
         ax.set_ylabel("E_d (eV/atom)")
         ax.set_xlim(-0.02, 1.02)
@@ -350,6 +346,94 @@ def hull_figure(
         ax.legend(fontsize=7, loc="upper right")
     ax.set_title(f"Candidates in the {chemsys} system (n={len(data)})")
     return fig
+
+
+def _binary_formation_hull(
+    ax,
+    diagram: PhaseDiagram,
+    elements: tuple[str, ...],
+    data: pd.DataFrame,
+    fracs: np.ndarray,
+    e_d: np.ndarray,
+    below: np.ndarray,
+) -> None:
+    """Formation energy against composition, as paper Fig. 5a: the hull through the
+    stable reference phases, other reference phases as open marks, the known phases the
+    reference lacks as dotted lines, and candidates at hull + E_d coloured by E_d."""
+    refs = {el: diagram.el_refs[Composition(el).elements[0]].energy_per_atom for el in elements}
+
+    def hull_formation(formula: str) -> float:
+        comp = Composition(formula)
+        hull = diagram.get_hull_energy_per_atom(comp)
+        return hull - sum(comp.get_atomic_fraction(el) * refs[el] for el in elements)
+
+    inside = [
+        e
+        for e in diagram.all_entries
+        if {el.symbol for el in e.composition.elements} <= set(elements)
+    ]
+    stable = sorted(
+        (e for e in inside if e in diagram.stable_entries),
+        key=lambda e: e.composition.get_atomic_fraction(elements[1]),
+    )
+    xs = [e.composition.get_atomic_fraction(elements[1]) for e in stable]
+    ys = [diagram.get_form_energy_per_atom(e) for e in stable]
+    ax.plot(xs, ys, color="black", lw=1.0, zorder=2, label="convex hull (reference)")
+    ax.scatter(xs, ys, marker="D", s=30, color="black", zorder=4, label="stable reference phases")
+    for x, y, e in zip(xs, ys, stable, strict=True):
+        ax.annotate(
+            e.composition.reduced_formula,
+            (x, y),
+            xytext=(0, -12),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    others = [e for e in inside if e not in diagram.stable_entries]
+    if others:
+        ox = [e.composition.get_atomic_fraction(elements[1]) for e in others]
+        oy = [diagram.get_form_energy_per_atom(e) for e in others]
+        ax.scatter(
+            ox,
+            oy,
+            marker="D",
+            s=22,
+            facecolors="none",
+            edgecolors="0.4",
+            zorder=3,
+            label="other reference entries",
+        )
+    formation = np.array([hull_formation(f) for f in data["reduced_formula"].astype(str)]) + e_d
+    vmax = max(float(np.percentile(e_d, 95)) if e_d.size > 1 else float(e_d.max()), 1e-3)
+    style = {"cmap": "viridis_r", "vmin": min(0.0, float(e_d.min())), "vmax": vmax}
+    sc = ax.scatter(
+        fracs[~below, 1],
+        formation[~below],
+        c=e_d[~below],
+        s=12,
+        alpha=0.8,
+        zorder=5,
+        label="candidates",
+        **style,
+    )
+    if below.any():
+        ax.scatter(
+            fracs[below, 1],
+            formation[below],
+            c=e_d[below],
+            s=45,
+            marker="*",
+            edgecolors="black",
+            linewidths=0.3,
+            zorder=6,
+            label="below DFT threshold",
+            **style,
+        )
+    ax.figure.colorbar(sc, ax=ax, label="E_d (eV/atom)", shrink=0.8)
+    ax.set_xlabel(f"fraction of {elements[1]} (atomic)")
+    ax.set_ylabel("formation energy (eV/atom)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="upper right")
 
 
 @dataclass(frozen=True)

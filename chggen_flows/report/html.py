@@ -190,10 +190,13 @@ def render_html(
                     ["median E_d (eV/atom)", fmt(s.e_d.median)],
                     ["fraction below zero", pct(s.e_d.fraction_below_zero)],
                     ["below the DFT threshold", str(s.e_d.n_below_threshold)],
-                    ["reference hull", ", ".join(s.e_d_references) or "n/a"],
+                    ["reference hull", s.hull or ", ".join(s.e_d_references) or "n/a"],
+                    ["E_d may be too low (missing hull phase)", str(s.n_e_d_warnings)],
                 ],
             )
         )
+        for warning in s.e_d_warnings:
+            parts.append(f"<p class='missing'>{escape(warning)}</p>")
         parts.append(_figure(figures.get("e_d")))
         parts.append(_figure(figures.get("hull")))
     else:

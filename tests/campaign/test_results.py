@@ -100,3 +100,17 @@ def test_list_campaigns(store):
     frame = list_campaigns(store)
     assert list(frame.campaign) == ["pop-00000001"]
     assert frame.chemsys[0] == "Li-Si" and frame.n_candidates[0] == 4
+
+
+def test_docs_list_every_candidate_column():
+    """docs/results.md's column table and the record schema stay one list."""
+    import re
+    from pathlib import Path
+
+    from chggen_flows.campaign.results import CANDIDATE_COLUMNS
+
+    text = (Path(__file__).parents[2] / "docs" / "results.md").read_text()
+    table = text.split("### `load_candidates")[1].split("Filters (")[0]
+    documented = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, flags=re.M))
+    names = {n for pair in documented for n in pair if n}
+    assert names == set(CANDIDATE_COLUMNS)

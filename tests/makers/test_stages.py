@@ -132,3 +132,31 @@ def test_host_mode_inpaints_the_guests_into_the_given_host(checkpoint, tmp_path,
     # per-candidate seeds: the two candidates differ
     assert painted.structures[0] != painted.structures[1]
     assert len(set(painted.provenance.seeds)) == 2
+
+
+def test_generate_takes_v0_from_the_known_phases_of_the_reference(
+    checkpoint, tmp_path, monkeypatch
+):
+    """``v0: auto``: Li3Si cells get the volume of the nearest known Li-Si phases of the
+    offline hull (not the regression), and each record says so."""
+    from pymatgen.core import Composition
+
+    from chggen_flows.core.generation import estimate_v0
+    from makers.generate import volume_hull
+
+    monkeypatch.chdir(tmp_path)
+    gen = GenerateMaker(checkpoint=str(checkpoint), device="cpu", sampler=SAMPLER).make(
+        "c", "b0", _seeds()
+    )
+    _, responses = _run(Flow([gen]))
+    doc: StageDocument = responses[gen.uuid][1].output
+    (source,) = {r.v0_source for r in doc.candidates}
+    assert source == "known phases: Li13Si4, Li15Si4"
+    expected = estimate_v0(
+        Composition("Li3Si"), phase_diagram=volume_hull("offline", Composition("Li3Si"))
+    )
+    assert doc.structures[0].volume == pytest.approx(8 * expected.volume_per_atom)
+    assert expected.volume_per_atom > 1.05 * estimate_v0(Composition("Li3Si")).volume_per_atom
+    # no set for the system, or an MP reference: the regression answers
+    assert volume_hull("offline", Composition("LiZn")) is None
+    assert volume_hull("mp", Composition("Li3Si")) is None

@@ -39,13 +39,33 @@ def test_binary_hull_places_candidates_and_reference_phases():
             for f, e in (("Li", 0.0), ("Si", 0.0), ("LiSi", -0.6), ("Li2Si", -0.1))
         ]
     )
-    fig = hull_figure(gather(frame), frame, phase_diagram=diagram)
+    summary = gather(frame)
+    summary.missing_phases = ["Li3Si"]
+    fig = hull_figure(summary, frame, phase_diagram=diagram)
     ax = fig.axes[0]
+    # Formation energy (paper Fig. 5a): candidates sit at hull + E_d. The hull is
+    # Li (0) - LiSi (-0.3 eV/atom) - Si (0), so -0.15 at Li3Si.
     points = _collection(ax, "candidates").get_offsets()
-    np.testing.assert_allclose(points, [[0.25, 0.2], [0.5, 0.05], [0.5, -0.01]])
+    np.testing.assert_allclose(points, [[0.25, 0.05]])
+    stars = _collection(ax, "below DFT threshold").get_offsets()
+    np.testing.assert_allclose(stars, [[0.5, -0.25], [0.5, -0.31]])
     ref = _collection(ax, "stable reference phases").get_offsets()
-    # Li2Si is above the Li-LiSi tie line: not stable, not drawn.
-    assert sorted(map(tuple, np.round(ref, 6))) == [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0)]
+    assert sorted(map(tuple, np.round(ref, 6))) == [(0.0, 0.0), (0.5, -0.3), (1.0, 0.0)]
+    # Li2Si is above the Li-LiSi tie line: drawn open, as another reference entry.
+    other = _collection(ax, "other reference entries").get_offsets()
+    np.testing.assert_allclose(other, [[1 / 3, -0.1 / 3]])
+    (hull,) = [line for line in ax.lines if line.get_label() == "convex hull (reference)"]
+    np.testing.assert_allclose(hull.get_ydata(), [0.0, -0.3, 0.0])
+    assert any("Li3Si (missing)" in t.get_text() for t in ax.texts)
+
+
+def test_binary_without_a_reference_plots_e_d():
+    frame = _frame("Li-Si", ["Li3Si", "LiSi"], [0.2, 0.05])
+    ax = hull_figure(gather(frame), frame).axes[0]
+    np.testing.assert_allclose(
+        _collection(ax, "candidates").get_offsets(), [[0.25, 0.2], [0.5, 0.05]]
+    )
+    assert ax.get_ylabel() == "E_d (eV/atom)"
 
 
 def test_ternary_hull_draws_tie_lines_and_stars():

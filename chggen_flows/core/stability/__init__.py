@@ -11,7 +11,14 @@ See docs/stability.md. Typical use::
 from __future__ import annotations
 
 from chggen_flows.core.stability.dedup import DedupResult, deduplicate
-from chggen_flows.core.stability.ehull import EdRecord, compute_e_d
+from chggen_flows.core.stability.ehull import (
+    EdRecord,
+    HullPhase,
+    HullSummary,
+    compute_e_d,
+    describe_hull,
+    hull_warning,
+)
 from chggen_flows.core.stability.references import (
     GGA,
     R2SCAN,
@@ -31,11 +38,15 @@ __all__ = [
     "EdRecord",
     "EntriesFileReference",
     "EntriesReference",
+    "HullPhase",
+    "HullSummary",
     "MPReference",
     "OfflineCHGNetReference",
     "ReferenceProvider",
     "chgnet_entries",
     "compute_e_d",
     "deduplicate",
+    "describe_hull",
     "get_reference",
+    "hull_warning",
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
+from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition
 
 from chggen_flows.core.stability.references import ReferenceProvider
@@ -32,6 +33,9 @@ class EdRecord(BaseModel):
         Label of the reference provider, e.g. ``"offline-chgnet"``.
     functional
         The functional of the reference (``"GGA_GGA+U"`` or ``"r2SCAN"``).
+    warning
+        Set when the composition lies on a stretch of the hull that a known phase missing
+        from the reference would lower ("E_d may be too low here ..."), else None.
     """
 
     formula: str
@@ -41,6 +45,131 @@ class EdRecord(BaseModel):
     decomposition: dict[str, float] = Field(default_factory=dict)
     reference: str
     functional: str
+    warning: str | None = None
+
+
+class HullPhase(BaseModel):
+    """One reference phase: formula, entry id, formation energy and distance to the hull."""
+
+    formula: str
+    entry_id: str | None
+    formation_energy_per_atom: float
+    e_above_hull: float
+
+
+class HullSummary(BaseModel):
+    """What a reference hull is: its source, its phases and the known phases it lacks.
+
+    Attributes
+    ----------
+    chemsys
+        The chemical system, e.g. ``"Li-Si"``.
+    reference
+        Provider label (``offline-chgnet``, ``mp-gga-mp2020``, ``file:NAME``).
+    source
+        Where the entries come from, in words.
+    functional
+        ``GGA_GGA+U`` or ``r2SCAN``.
+    stable
+        Phases on the hull (lowest entry per formula).
+    unstable
+        Other distinct formulas/polymorphs, lowest first per formula.
+    missing
+        Known phases the reference lacks, ``[{formula, note}]``.
+    """
+
+    chemsys: str
+    reference: str
+    source: str
+    functional: str
+    stable: list[HullPhase]
+    unstable: list[HullPhase]
+    missing: list[dict[str, str]]
+
+    def line(self) -> str:
+        """One line for a terminal or a report."""
+        text = (
+            f"{self.reference} ({self.source}), {self.chemsys}: "
+            f"{len(self.stable)} stable phases ({', '.join(p.formula for p in self.stable)})"
+        )
+        if self.missing:
+            text += f"; lacks {', '.join(m.get('note') or m['formula'] for m in self.missing)}"
+        return text
+
+
+def describe_hull(provider: ReferenceProvider, elements: Sequence[str]) -> HullSummary:
+    """The hull of ``elements`` as ``provider`` builds it, with its missing phases."""
+    diagram = provider.phase_diagram(elements)
+    wanted = {str(e) for e in elements}
+    phases = []
+    for entry in diagram.all_entries:
+        if not {el.symbol for el in entry.composition.elements} <= wanted:
+            continue
+        phases.append(
+            HullPhase(
+                formula=entry.composition.reduced_formula,
+                entry_id=getattr(entry, "entry_id", None),
+                formation_energy_per_atom=float(diagram.get_form_energy_per_atom(entry)),
+                e_above_hull=float(diagram.get_e_above_hull(entry, allow_negative=True) or 0.0),
+            )
+        )
+    phases.sort(key=lambda p: (p.e_above_hull > 1e-6, p.formula, p.e_above_hull))
+    stable = [p for p in phases if p.e_above_hull <= 1e-6]
+    names = {p.formula for p in stable}
+    unstable = []
+    for p in phases:
+        if p.e_above_hull > 1e-6 and not any(u.formula == p.formula for u in unstable):
+            unstable.append(p)
+    missing = [m for m in provider.missing_phases(sorted(wanted)) if m["formula"] not in names]
+    return HullSummary(
+        chemsys="-".join(sorted(wanted)),
+        reference=provider.label,
+        source=provider.source,
+        functional=provider.functional,
+        stable=stable,
+        unstable=sorted(unstable, key=lambda p: p.formula),
+        missing=missing,
+    )
+
+
+def _face(diagram: PhaseDiagram, comp: Composition) -> frozenset[int]:
+    """The hull phases a composition decomposes into, as ids of the diagram's entries."""
+    return frozenset(
+        id(entry) for entry, amount in diagram.get_decomposition(comp).items() if amount > 1e-9
+    )
+
+
+def hull_warning(
+    diagram: PhaseDiagram, composition: Composition, missing: Sequence[Mapping[str, str]]
+) -> str | None:
+    """A warning when a missing known phase would lower the hull at ``composition``.
+
+    A phase added at composition ``c_m`` below the hull splits the hull facet that holds
+    ``c_m``. So a candidate is flagged when its own decomposition phases and those of
+    ``c_m`` lie on one common facet of the hull, i.e. in the stretch (binary) or triangle
+    (ternary) that the missing phase would cut. Candidates that are themselves a hull
+    phase are not flagged (a phase far below the hull could also move neighbouring
+    facets; this first-order rule does not look that far).
+    """
+    own = _face(diagram, composition)
+    if len(own) < 2:
+        return None
+    elements = {el.symbol for el in diagram.elements}
+    facets = [frozenset(id(diagram.qhull_entries[k]) for k in f) for f in diagram.facets]
+    hits = []
+    for item in missing:
+        comp = Composition(item["formula"])
+        if not {el.symbol for el in comp.elements} <= elements:
+            continue
+        joint = own | _face(diagram, comp)
+        if any(joint <= facet for facet in facets):
+            hits.append(item.get("note") or item["formula"])
+    if not hits:
+        return None
+    return (
+        f"E_d may be too low here: the reference hull lacks {'; '.join(hits)} "
+        f"(known phase{'s' if len(hits) > 1 else ''} on this stretch of the hull)"
+    )
 
 
 def compute_e_d(
@@ -80,7 +209,8 @@ def compute_e_d(
         energy = float(energy)
         if not math.isfinite(energy):
             raise InputError(f"energy of {comp.reduced_formula} is not finite: {energy}")
-        diagram = provider.phase_diagram([el.symbol for el in comp.elements])
+        elements = [el.symbol for el in comp.elements]
+        diagram = provider.phase_diagram(elements)
         decomposition = diagram.get_decomposition(comp)
         e_hull = sum(amount * entry.energy_per_atom for entry, amount in decomposition.items())
         records.append(
@@ -95,6 +225,7 @@ def compute_e_d(
                 },
                 reference=provider.label,
                 functional=provider.functional,
+                warning=hull_warning(diagram, comp, provider.missing_phases(elements)),
             )
         )
     return records

@@ -87,9 +87,26 @@ class ReferenceProvider(ABC):
 
     label: str
     functional: str
+    #: Where the entries come from, in words (shown with every hull).
+    source: str = ""
 
     def __init__(self) -> None:
         self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
+        self._missing: list[dict[str, str]] = []
+
+    def missing_phases(self, elements: Sequence[str]) -> list[dict[str, str]]:
+        """Known phases of the system that the source lacks, ``[{formula, note}]``.
+
+        E_d next to them is too low (see :func:`~chggen_flows.core.stability.ehull.hull_warning`).
+        Offline sets and entries files list them; the Materials Project lists none.
+        """
+        allowed = set(check_elements(elements))
+        seen: dict[str, dict[str, str]] = {}
+        for item in self._missing:
+            comp = Composition(item["formula"])
+            if {el.symbol for el in comp.elements} <= allowed:
+                seen.setdefault(comp.reduced_formula, dict(item, formula=comp.reduced_formula))
+        return list(seen.values())
 
     @abstractmethod
     def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
@@ -233,15 +250,21 @@ class OfflineCHGNetReference(ReferenceProvider):
         super().__init__()
         pooled: dict[str, Entry] = {}
         self.systems: set[frozenset[str]] = set()
+        sources = []
         for path in shipped_reference_files() if files is None else files:
             data = load_reference_set(Path(path))
             self.systems.add(frozenset(data["chemsys"].split("-")))
+            self._missing.extend(data.get("missing_phases", []))
+            sources.append(data.get("source") or Path(path).name)
             for entry in data["entries"]:
                 pooled.setdefault(entry.entry_id, entry)
         for entry in extra_entries:
             pooled[entry.entry_id] = entry
             self.systems.add(frozenset(el.symbol for el in entry.composition.elements))
+        if extra_entries:
+            sources.append(f"{len(extra_entries)} user structure(s) relaxed with CHGNet")
         self._pool = list(pooled.values())
+        self.source = "; ".join(dict.fromkeys(sources)) or "offline CHGNet reference sets"
 
     def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
         if not any(set(elements) <= system for system in self.systems):
@@ -327,6 +350,7 @@ class MPReference(ReferenceProvider):
             raise InputError(f"unknown functional {functional!r}", hint=f"one of {FUNCTIONALS}")
         self.functional = functional
         self.label = "mp-gga-mp2020" if functional == GGA else "mp-r2scan"
+        self.source = f"Materials Project API ({functional} thermo entries)"
         self.api_key = api_key or os.environ.get("MP_API_KEY")
         self.endpoint = endpoint
         self.cache_dir = Path(cache_dir or default_cache_dir()) / "mp"
@@ -430,6 +454,7 @@ class EntriesReference(ReferenceProvider):
             )
         self.label = label
         self.functional = functional
+        self.source = f"{len(entries)} entries in memory"
         self._entries = list(entries)
 
     def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
@@ -462,10 +487,11 @@ class EntriesFileReference(EntriesReference):
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"entries file {self.path} does not exist")
+        missing: list[dict[str, str]] = []
         if self.path.name.lower().endswith((".csv", ".csv.gz")):
             entries, declared = self._read_csv(), None
         else:
-            entries, declared = self._read_json()
+            entries, declared, missing = self._read_json()
         if not entries:
             raise InputError(
                 f"entries file {self.path} holds no entries",
@@ -474,6 +500,8 @@ class EntriesFileReference(EntriesReference):
         super().__init__(
             entries, f"file:{self.path.name}", self._functional(entries, functional or declared)
         )
+        self.source = f"entries file {self.path}"
+        self._missing = missing
 
     def _read_text(self) -> str:
         opener = gzip.open if self.path.suffix == ".gz" else open
@@ -487,14 +515,15 @@ class EntriesFileReference(EntriesReference):
             "(see docs/stability.md)",
         )
 
-    def _read_json(self) -> tuple[list[Entry], str | None]:
+    def _read_json(self) -> tuple[list[Entry], str | None, list[dict[str, str]]]:
         try:
             data = loadfn(self.path)
         except Exception as exc:  # json, gzip and monty decoding errors
             raise self._malformed(str(exc)) from exc
-        declared = None
+        declared, missing = None, []
         if isinstance(data, dict):
             declared = data.get("functional")
+            missing = _missing_list(data.get("missing_phases", []), self._malformed)
             data = data.get("entries", data)
         if not isinstance(data, list):
             raise self._malformed("expected a list of entries")
@@ -510,7 +539,7 @@ class EntriesFileReference(EntriesReference):
             if not isinstance(item, Entry):
                 raise self._malformed(f"{type(item).__name__} is not a pymatgen entry")
             entries.append(item)
-        return entries, declared
+        return entries, declared, missing
 
     def _read_csv(self) -> list[Entry]:
         rows = list(csv.DictReader(io.StringIO(self._read_text())))
@@ -542,6 +571,25 @@ class EntriesFileReference(EntriesReference):
                 f"entries file {self.path} is declared {declared} but holds {found.pop()} entries"
             )
         return declared or (found.pop() if found else GGA)
+
+
+def _missing_list(value: Any, malformed: Any) -> list[dict[str, str]]:
+    """``missing_phases`` of a file: formulas or ``{formula, note}`` dicts."""
+    if not isinstance(value, list):
+        raise malformed("missing_phases must be a list of formulas")
+    out = []
+    for item in value:
+        item = {"formula": item} if isinstance(item, str) else item
+        try:
+            comp = Composition(item["formula"])
+            unknown = [str(e) for e in comp.elements if not Element.is_valid_symbol(str(e))]
+            if unknown or not comp.elements:
+                raise ValueError(f"unknown element(s) {unknown}")
+            formula = comp.reduced_formula
+        except (KeyError, TypeError, ValueError) as exc:
+            raise malformed(f"missing phase {item!r}: {exc}") from exc
+        out.append({"formula": formula, "note": str(item.get("note", ""))})
+    return out
 
 
 # --------------------------------------------------------------------------------------
