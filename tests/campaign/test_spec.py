@@ -268,13 +268,13 @@ def test_valid_sections_reach_the_jobs_and_the_registry_unchanged(tmp_path):
 
 
 def test_docs_list_every_key_of_every_settings_section():
+    """docs/campaigns.md's table of allowed keys is complete (the core classes' fields)."""
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "campaigns.md").read_text()
     for section in SETTINGS_SECTIONS:
-        row = next(
-            (line for line in text.splitlines() if line.startswith(f"| `{section}` |")), None
-        )
-        assert row is not None, f"docs/campaigns.md has no allowed-keys row for {section}"
-        for key in allowed_keys(section):
-            assert f"`{key}`" in row, f"docs/campaigns.md does not list {section}.{key}"
+        rows = [line for line in text.splitlines() if line.startswith(f"| `{section}`")]
+        assert rows, f"docs/campaigns.md has no table row for {section}"
+        listed = [key for key in allowed_keys(section) if any(f"`{key}`" in r for r in rows)]
+        missing = [key for key in allowed_keys(section) if key not in listed]
+        assert not missing, f"docs/campaigns.md does not list {section} keys {missing}"
