@@ -40,7 +40,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pymatgen.core import Composition, Element
 
-from chggen_flows.errors import CheckpointError, InputError
+from chggen_flows.errors import CheckpointError, ChggenError, InputError
 
 #: Worker categories a job can be routed to (FireWorks ``_category``).
 CATEGORIES = ("gpu", "cpu", "vasp")
@@ -68,13 +68,6 @@ SETTINGS_SECTIONS = {
     "inpaint": "chggen_flows.core.generation.inpaint:InpaintSettings",
     "relax": "chggen_flows.core.relax.records:RelaxSettings",
     "framework": "chggen_flows.core.symmetry:FrameworkSettings",
-}
-#: Which jobs read each section (for messages and ``docs/campaigns.md``).
-SECTION_USERS = {
-    "sampler": "generation and inpainting",
-    "inpaint": "inpainting (RePaint resampling)",
-    "relax": "both relaxations",
-    "framework": "host-framework extraction",
 }
 
 
@@ -293,8 +286,6 @@ def _line_error(loc: tuple, message: str, value: Any) -> InitErrorDetails:
 
 def _core_problem(section: str, options: dict[str, Any]) -> str | None:
     """Why the core class refuses ``options``, or None when it accepts them."""
-    from chggen_flows.errors import ChggenError
-
     try:
         section_settings(section, options)
     except ChggenError as exc:
@@ -484,6 +475,14 @@ class ModelSettings(_Strict):
 
     checkpoint: str | None = None
     device: str = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        # The name only: whether the worker has a GPU is known on the worker.
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.lower()):
+            raise ValueError(f"unknown device {value!r} (auto, cpu, cuda or cuda:N)")
+        return value
 
 
 class StabilitySettings(_Strict):

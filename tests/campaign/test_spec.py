@@ -175,6 +175,14 @@ BAD_SECTIONS = [
     ("stability", {"dft": "maybe"}, "stability.dft", "valid boolean"),
     ("stability", {"reference": 3}, "stability.reference", "valid string"),
     ("model", {"checkpont": None}, "model.checkpont", "did you mean 'checkpoint'?"),
+    ("model", {"device": "gpu"}, "model.device", "unknown device 'gpu'"),
+    (
+        "host",
+        {"structure": "host.cif", "guest": {"Li": 2}, "n_candidates": 2},
+        "host.guest",
+        "did you mean 'guests'?",
+    ),
+    ("host", {"structure": "h.cif", "guests": {"Xx": 2}, "n_candidates": 2}, "host.guests", "'Xx'"),
     ("samplr", {}, "samplr", "did you mean 'sampler'?"),
 ]
 
