@@ -9,22 +9,38 @@ See ``docs/campaigns.md`` and the examples shipped in ``chggen_flows/campaign/ex
 from __future__ import annotations
 
 import ast
+import dataclasses
+import difflib
 import hashlib
+import importlib
 import itertools
 import json
 import math
 import operator
 import re
-from functools import reduce
+import types
+import typing
+from collections.abc import Callable
+from functools import cache, reduce
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pymatgen.core import Composition, Element
 
-from chggen_flows.errors import CheckpointError, InputError
+from chggen_flows.errors import CheckpointError, ChggenError, InputError
 
 #: Worker categories a job can be routed to (FireWorks ``_category``).
 CATEGORIES = ("gpu", "cpu", "vasp")
@@ -44,6 +60,15 @@ _VOLUME_RANGE = (5.0, 120.0)
 REFERENCE_SOURCES = ("offline", "mp")
 #: Folder (inside this package) of the example specs shipped as package data.
 EXAMPLES_FOLDER = "examples"
+#: Spec sections that the jobs pass as keyword arguments to a science-core settings
+#: class (``module:Class``); the class's fields are the keys a section allows and its
+#: ``__post_init__`` the ranges. Imported on first use: the sampler's module loads torch.
+SETTINGS_SECTIONS = {
+    "sampler": "chggen_flows.core.generation.sampler:SamplerSettings",
+    "inpaint": "chggen_flows.core.generation.inpaint:InpaintSettings",
+    "relax": "chggen_flows.core.relax.records:RelaxSettings",
+    "framework": "chggen_flows.core.symmetry:FrameworkSettings",
+}
 
 
 class _Strict(BaseModel):
@@ -143,6 +168,225 @@ def _evaluate(node: ast.AST, counts: dict[str, int]) -> float | bool:
     raise ValueError(f"unsupported expression {ast.unparse(node)!r} in condition")
 
 
+def settings_class(section: str) -> type:
+    """The science-core settings dataclass that a spec section configures.
+
+    Parameters
+    ----------
+    section
+        ``sampler``, ``inpaint``, ``relax`` or ``framework``.
+
+    Returns
+    -------
+    type
+        A frozen dataclass whose ``__post_init__`` raises :class:`InputError` for values
+        out of range (e.g. :class:`chggen_flows.core.relax.RelaxSettings`).
+    """
+    module, _, name = SETTINGS_SECTIONS[section].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def allowed_keys(section: str) -> list[str]:
+    """Keys a settings section of the spec accepts: its core class's init fields.
+
+    The dataclass is the single source of truth, so a field added to the core is
+    accepted by specs at once (and one removed is rejected at submit, not on a worker).
+    """
+    return [f.name for f in dataclasses.fields(settings_class(section)) if f.init]
+
+
+def section_settings(section: str, options: dict[str, Any]) -> Any:
+    """The core settings object a job builds from a (validated) spec section.
+
+    Lists become tuples for tuple-typed fields, as the framework job does for YAML's
+    ``ladder`` lists. (The relaxation jobs also pass their device, ``model.device``,
+    unless the section sets ``device``.)
+    """
+    hints = _field_types(section)
+    values = {k: _as_tuples(v) if _is_tuple(hints[k]) else v for k, v in options.items()}
+    return settings_class(section)(**values)
+
+
+@cache
+def _field_types(section: str) -> dict[str, Any]:
+    # The core modules use ``from __future__ import annotations``: resolve the strings.
+    return typing.get_type_hints(settings_class(section))
+
+
+@cache
+def _type_adapter(section: str, key: str) -> TypeAdapter:
+    # Strict: the jobs get the user's values unconverted, so "1e-3" (YAML 1.1 reads it as
+    # a string) or 1.0 for an integer must be rejected here, not coerced.
+    return TypeAdapter(_field_types(section)[key], config=ConfigDict(strict=True))
+
+
+def _is_tuple(hint: Any) -> bool:
+    if typing.get_origin(hint) is tuple:
+        return True
+    return any(_is_tuple(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def describe_type(hint: Any, plural: bool = False) -> str:
+    """A settings field's type in words (``"an integer or null"``), for messages and docs.
+
+    Parameters
+    ----------
+    hint
+        A resolved type annotation of a core settings field.
+    plural
+        Words for a list of such values (``"integers"`` rather than ``"an integer"``).
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a, plural) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe_type(args[0], plural=True)}"
+        inner = ", ".join(describe_type(a).split(" ", 1)[-1] for a in args)
+        return f"({inner}) {'lists' if plural else 'list'}"
+    words = {
+        bool: ("true or false", "true/false values"),
+        int: ("an integer", "integers"),
+        float: ("a number", "numbers"),
+        str: ("a string", "strings"),
+        Path: ("a path", "paths"),
+        type(None): ("null", "nulls"),
+    }
+    if hint in words:
+        return words[hint][plural]
+    return getattr(hint, "__name__", str(hint))
+
+
+def closest_key(key: object, allowed: list[str]) -> str | None:
+    """The allowed key a mistyped ``key`` most likely meant (difflib), or None."""
+    matches = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_key_message(key: object, allowed: list[str], what: str = "key") -> str:
+    """``unknown key 'n_level'; did you mean 'n_levels'? (allowed: ...)``."""
+    guess = closest_key(key, allowed)
+    message = f"unknown {what} {key!r}"
+    if guess is not None:
+        message += f"; did you mean {guess!r}?"
+    return f"{message} (allowed: {', '.join(allowed) or 'none'})"
+
+
+def _line_error(loc: tuple, message: str, value: Any) -> InitErrorDetails:
+    # The message goes in ctx: a template with braces of its own would be misread.
+    error = PydanticCustomError("spec_value", "{message}", {"message": message})
+    return InitErrorDetails(type=error, loc=loc, input=value)
+
+
+def _core_problem(section: str, options: dict[str, Any]) -> str | None:
+    """Why the core class refuses ``options``, or None when it accepts them."""
+    try:
+        section_settings(section, options)
+    except ChggenError as exc:
+        return exc.message + (f" ({exc.hint})" if exc.hint else "")
+    except (TypeError, ValueError) as exc:  # a check the core class does not word itself
+        return str(exc)
+    return None
+
+
+def _type_problem(section: str, key: str, value: Any) -> str | None:
+    hint = _field_types(section)[key]
+    candidate = _as_tuples(value) if _is_tuple(hint) else value
+    try:
+        _type_adapter(section, key).validate_python(candidate)
+    except ValidationError:
+        message = f"expected {describe_type(hint)}, got {value!r}"
+        if isinstance(value, str) and re.fullmatch(r"[-+]?\d*\.?\d+[eE][-+]?\d+", value):
+            message += " (YAML reads 1e-3 as a string: write 1.0e-3)"
+        return message
+    return None
+
+
+def _other_section(key: str, section: str) -> str | None:
+    for other in SETTINGS_SECTIONS:
+        if other != section and key in allowed_keys(other):
+            return other
+    return None
+
+
+def section_errors(section: str, options: dict[str, Any]) -> list[InitErrorDetails]:
+    """Every problem of one settings section, located at its key.
+
+    Unknown keys (with the closest allowed key), values of the wrong type, then the core
+    class's own range checks: each key alone (so the error names it), and, when each is
+    fine alone, all keys together (checks that relate two fields, e.g. sigma_min <=
+    sigma_max).
+    """
+    allowed = allowed_keys(section)
+    errors: list[InitErrorDetails] = []
+    typed: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in allowed:
+            message = unknown_key_message(key, allowed)
+            other = _other_section(key, section)
+            if other is not None:
+                message += f"; {key!r} belongs in the '{other}' section"
+            errors.append(_line_error((key,), message, value))
+        elif (problem := _type_problem(section, key, value)) is not None:
+            errors.append(_line_error((key,), problem, value))
+        else:
+            typed[key] = value
+    alone = {key: _core_problem(section, {key: value}) for key, value in typed.items()}
+    errors.extend(_line_error((k,), p, typed[k]) for k, p in alone.items() if p is not None)
+    if not errors and (problem := _core_problem(section, typed)) is not None:
+        errors.append(_line_error((), problem, options))
+    return errors
+
+
+def _settings_validator(section: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def check(options: dict[str, Any]) -> dict[str, Any]:
+        errors = section_errors(section, options)
+        if errors:
+            # Raised as a ValidationError, pydantic prefixes each error's location with
+            # the field's, so the message reads ``relax.fmax: ...``.
+            raise ValidationError.from_exception_data(section, errors)
+        return options  # unchanged: the jobs get and the registry stores the user's keys
+
+    return check
+
+
+def _routing_errors(routing: dict[str, str]) -> list[InitErrorDetails]:
+    stages = list(DEFAULT_ROUTING)
+    errors = []
+    for stage, category in routing.items():
+        if stage not in DEFAULT_ROUTING:
+            errors.append(
+                _line_error((stage,), unknown_key_message(stage, stages, "stage"), category)
+            )
+        elif category not in CATEGORIES:
+            message = f"unknown category {category!r} for {stage} (known: {', '.join(CATEGORIES)})"
+            guess = closest_key(category, list(CATEGORIES))
+            if guess is not None:
+                message += f"; did you mean {guess!r}?"
+            errors.append(_line_error((stage,), message, category))
+    return errors
+
+
+def _check_routing(routing: dict[str, str]) -> dict[str, str]:
+    errors = _routing_errors(routing)
+    if errors:
+        raise ValidationError.from_exception_data("routing", errors)
+    return routing
+
+
+SamplerOptions = Annotated[dict[str, Any], AfterValidator(_settings_validator("sampler"))]
+InpaintOptions = Annotated[dict[str, Any], AfterValidator(_settings_validator("inpaint"))]
+RelaxOptions = Annotated[dict[str, Any], AfterValidator(_settings_validator("relax"))]
+FrameworkOptions = Annotated[dict[str, Any], AfterValidator(_settings_validator("framework"))]
+Routing = Annotated[dict[str, str], AfterValidator(_check_routing)]
+
+
 class CompositionRange(_Strict):
     """All compositions ``A_x B_y ...`` with integer counts in ``[1, max_count]``.
 
@@ -232,6 +476,14 @@ class ModelSettings(_Strict):
     checkpoint: str | None = None
     device: str = "auto"
 
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        # The name only: whether the worker has a GPU is known on the worker.
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.lower()):
+            raise ValueError(f"unknown device {value!r} (auto, cpu, cuda or cuda:N)")
+        return value
+
 
 class StabilitySettings(_Strict):
     """E_d reference and the DFT gate."""
@@ -277,13 +529,15 @@ class CampaignSpec(_Strict):
     host: HostSettings | None = None
     v0: V0Settings = Field(default_factory=V0Settings)
     model: ModelSettings = Field(default_factory=ModelSettings)
-    sampler: dict[str, Any] = Field(default_factory=dict)
-    inpaint: dict[str, Any] = Field(default_factory=dict)
-    relax: dict[str, Any] = Field(default_factory=dict)
-    framework: dict[str, Any] = Field(default_factory=dict)
+    # Plain dicts of the user's keys (what the jobs receive and the registry stores),
+    # checked against the core settings classes; see SETTINGS_SECTIONS.
+    sampler: SamplerOptions = Field(default_factory=dict)
+    inpaint: InpaintOptions = Field(default_factory=dict)
+    relax: RelaxOptions = Field(default_factory=dict)
+    framework: FrameworkOptions = Field(default_factory=dict)
     stability: StabilitySettings = Field(default_factory=StabilitySettings)
     batch_size: int = Field(200, ge=1, description="Candidates per job.")
-    routing: dict[str, str] = Field(default_factory=dict)
+    routing: Routing = Field(default_factory=dict)
     seed: int = 0
 
     @field_validator("compositions")
@@ -302,20 +556,6 @@ class CampaignSpec(_Strict):
             if n <= 0:
                 raise ValueError(f"formula unit counts must be positive, got {n}")
         return sorted(set(value))
-
-    @field_validator("routing")
-    @classmethod
-    def _check_routing(cls, value: dict[str, str]) -> dict[str, str]:
-        for stage, category in value.items():
-            if stage not in DEFAULT_ROUTING:
-                raise ValueError(
-                    f"unknown stage {stage!r} in routing ({', '.join(DEFAULT_ROUTING)})"
-                )
-            if category not in CATEGORIES:
-                raise ValueError(
-                    f"unknown category {category!r} for {stage} (known: {', '.join(CATEGORIES)})"
-                )
-        return value
 
     @model_validator(mode="after")
     def _check_mode(self) -> CampaignSpec:
@@ -348,12 +588,38 @@ class CampaignSpec(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The spec model (CampaignSpec or a nested section) that holds the field at ``loc``."""
+    model: type[BaseModel] = CampaignSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        nested = [
+            arg
+            for arg in (field.annotation, *typing.get_args(field.annotation))
+            if isinstance(arg, type) and issubclass(arg, BaseModel)
+        ]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _error_message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        # pydantic says only "Extra inputs are not permitted": name the closest field.
+        model = _model_at(error["loc"])
+        if model is not None:
+            return unknown_key_message(error["loc"][-1], list(model.model_fields))
+    return error["msg"].removeprefix("Value error, ")
+
+
 def _format_validation_error(exc: ValidationError, origin: str) -> str:
     lines = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{location}: {message}")
+        lines.append(f"{location}: {_error_message(error)}")
     return f"invalid campaign spec {origin}:\n  " + "\n  ".join(lines)
 
 
@@ -369,7 +635,8 @@ def parse_spec(
     except ValidationError as exc:
         raise InputError(
             _format_validation_error(exc, origin),
-            hint="fix the fields above; docs/campaigns.md describes each one",
+            hint="fix the fields above (`chggen campaign check SPEC` checks a spec without "
+            "submitting it); docs/campaigns.md lists every field and the keys of each section",
         ) from exc
     return _resolve_paths(spec, base_dir or Path.cwd())
 

@@ -1,9 +1,11 @@
-"""``chggen campaign``: submit specs, list the shipped examples, run the demo campaign."""
+"""``chggen campaign``: check and submit specs, list the shipped examples, run the demo campaign."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,7 +13,7 @@ from chggen_flows.cli.common import console, err_console, get_settings
 from chggen_flows.errors import InputError
 
 campaign_app = typer.Typer(
-    help="Campaigns: submit a spec to the LaunchPad, list examples, run the demo.",
+    help="Campaigns: check a spec, submit it to the LaunchPad, list examples, run the demo.",
     no_args_is_help=True,
 )
 
@@ -38,18 +40,116 @@ def _load(spec: Path | None, example: str | None):
     return load_spec(spec if spec is not None else example_path(example))
 
 
+def plan_summary(spec) -> dict[str, Any]:
+    """Everything ``chggen campaign check`` reports, without touching a database.
+
+    Runs the submit-time checks (checkpoint, model vocabulary, guests, E_d reference)
+    and builds the campaign's jobflow Flow in memory to count its jobs.
+
+    Parameters
+    ----------
+    spec
+        A validated :class:`chggen_flows.campaign.spec.CampaignSpec`.
+
+    Returns
+    -------
+    dict
+        ``campaign`` (the id a first submission gets), ``chemsys``, ``n_candidates``,
+        ``n_batches``, ``n_jobs`` (at submission; the DFT gate adds VASP jobs at run
+        time), ``routing`` (stage -> worker category), ``spec`` (as the registry
+        stores it) and ``settings`` (each settings section with the core's defaults
+        filled in).
+    """
+    import dataclasses
+
+    from chggen_flows.campaign.build import build_flow
+    from chggen_flows.campaign.spec import DEFAULT_ROUTING, SETTINGS_SECTIONS, section_settings
+    from chggen_flows.campaign.submit import campaign_id, check_spec
+
+    check_spec(spec)
+    cid = campaign_id(spec, set(), new=False)
+    plan = build_flow(spec, cid)
+    settings = {}
+    for section in SETTINGS_SECTIONS:
+        options = dict(getattr(spec, section))
+        if section == "relax":  # the relaxation jobs run on the model's device
+            options.setdefault("device", spec.model.device)
+        values = dataclasses.asdict(section_settings(section, options))
+        settings[section] = json.loads(json.dumps(values, default=str))  # tuples -> lists
+    return {
+        "campaign": cid,
+        "chemsys": plan.chemsys,
+        "mode": spec.mode,
+        "n_candidates": plan.n_candidates,
+        "n_batches": plan.n_batches,
+        "n_jobs": plan.n_jobs,
+        "routing": {stage: spec.category(stage) for stage in DEFAULT_ROUTING},
+        "spec": spec.model_dump(mode="json"),
+        "settings": settings,
+    }
+
+
+def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
+    import yaml
+
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "origin": origin, **summary}, indent=2))
+        return
+    # typer.echo, not the rich console: YAML flow lists such as [Li] would read as markup.
+    typer.echo(f"{origin}: valid spec (nothing was written to any database)")
+    typer.echo("# resolved spec, as `chggen campaign submit` stores it")
+    typer.echo(yaml.safe_dump(summary["spec"], sort_keys=False, default_flow_style=None).rstrip())
+    typer.echo("# settings the jobs use (the spec's keys, defaults filled in)")
+    typer.echo(
+        yaml.safe_dump(summary["settings"], sort_keys=False, default_flow_style=None).rstrip()
+    )
+    typer.echo(
+        f"campaign {summary['campaign']} ({summary['chemsys']}, {summary['mode']}): "
+        f"{summary['n_candidates']} candidates in {summary['n_batches']} batch(es), "
+        f"{summary['n_jobs']} jobs (plus the VASP jobs the DFT gate adds at run time)"
+    )
+    typer.echo("routing (stage -> worker category):")
+    for stage, category in summary["routing"].items():
+        typer.echo(f"  {stage} -> {category}")
+
+
+@campaign_app.command("check")
+def check(
+    spec: Path | None = typer.Argument(None, help="Campaign spec (YAML)."),
+    example: str | None = typer.Option(None, "--example", help="Check a shipped example instead."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Validate a spec and show what submitting it would do, without any database.
+
+    Prints the resolved spec (YAML), the settings every job will use, the number of
+    candidates, batches and jobs, and the routing (stage -> worker category). A bad
+    spec fails with exit code 2 and a message naming each bad field, as submit does.
+    """
+    loaded = _load(spec, example)
+    origin = str(spec) if spec is not None else f"example {example}"
+    _print_plan(origin, plan_summary(loaded), as_json)
+
+
 @campaign_app.command("submit")
 def submit(
     spec: Path | None = typer.Argument(None, help="Campaign spec (YAML)."),
     example: str | None = typer.Option(None, "--example", help="Submit a shipped example instead."),
     new: bool = typer.Option(False, "--new", help="Submit again even if this spec was submitted."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only check the spec and show the plan (as `campaign check`)."
+    ),
 ) -> None:
     """Validate a spec, build its Flow and add it to the LaunchPad.
 
     Submitting the same spec again reports the existing campaign (unless --new). A bad
-    spec fails here with exit code 2 and nothing is written to the database.
+    spec fails here with exit code 2 and nothing is written to the database. With
+    --dry-run nothing is submitted and no database is contacted.
     """
     loaded = _load(spec, example)
+    if dry_run:
+        origin = str(spec) if spec is not None else f"example {example}"
+        _print_plan(origin, plan_summary(loaded), as_json=False)
+        return
     result = _submit(get_settings(), loaded, new=new)
     if result.created:
         console.print(

@@ -72,13 +72,28 @@ class FrameworkSettings:
     cell: Literal["primitive", "conventional"] = "primitive"
 
     def __post_init__(self) -> None:
+        # YAML and JSON give lists; store tuples so the frozen settings stay hashable and
+        # equal whichever sequence type was passed.
+        object.__setattr__(self, "ladder", tuple(tuple(rung) for rung in self.ladder))
+        object.__setattr__(self, "reject_spacegroups", tuple(self.reject_spacegroups))
         if not self.ladder:
             raise InputError("the symmetry ladder is empty", hint="give at least one rung")
-        for symprec, angle in self.ladder:
-            if symprec <= 0 or angle <= 0:
+        for rung in self.ladder:
+            if len(rung) != 2:
+                raise InputError(
+                    f"ladder rung {rung} must be a (symprec, angle_tolerance) pair",
+                    hint="e.g. (0.1, 10)",
+                )
+            symprec, angle = rung
+            if not (symprec > 0 and angle > 0):
                 raise InputError(
                     f"ladder rung ({symprec}, {angle}) must have positive tolerances",
                     hint="e.g. (0.1, 10)",
+                )
+        for number in self.reject_spacegroups:
+            if not 1 <= number <= 230:
+                raise InputError(
+                    f"reject_spacegroups holds {number}, not a space-group number (1-230)"
                 )
         if self.cell not in ("primitive", "conventional"):
             raise InputError(

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chggen_flows.campaign.spec import (
+    DEFAULT_ROUTING,
+    SETTINGS_SECTIONS,
     CompositionLine,
     CompositionRange,
+    StabilitySettings,
+    V0Settings,
+    allowed_keys,
     example_names,
     example_path,
     load_spec,
     parse_spec,
     plain_formula,
+    section_settings,
+    settings_class,
 )
 from chggen_flows.errors import CheckpointError, InputError
 from tests.campaign.helpers import REFERENCE_CSV, tiny_spec, write_spec
@@ -113,3 +122,167 @@ def test_every_shipped_example_is_valid():
         assert spec.name == name
     with pytest.raises(InputError, match="no example"):
         example_path("nope")
+
+
+#: (section, its value in the spec, path of the error, part of the message): a typo key
+#: and a bad value for every key of every settings section (the first three are the
+#: specs measured to pass `chggen campaign submit` and fail hours later on a worker).
+BAD_SECTIONS = [
+    ("sampler", {"n_level": 200}, "sampler.n_level", "did you mean 'n_levels'?"),
+    ("relax", {"fmax": -1}, "relax.fmax", "fmax must be > 0"),
+    ("inpaint", {"jump_length": 0}, "inpaint.jump_length", "jump_length must be >= 1, got 0"),
+    ("sampler", {"n_levels": 0}, "sampler.n_levels", "n_levels must be >= 1"),
+    ("sampler", {"n_levels": 1.5}, "sampler.n_levels", "expected an integer, got 1.5"),
+    ("sampler", {"sigma_max": 0.0001}, "sampler.sigma_max", "must be >= sigma_min"),
+    ("sampler", {"sigma_min": 0}, "sampler.sigma_min", "sigma_min must be > 0"),
+    ("sampler", {"sigma_min": "1e-3"}, "sampler.sigma_min", "write 1.0e-3"),
+    ("sampler", {"n_corrector": -1}, "sampler.n_corrector", "n_corrector must be >= 0"),
+    ("sampler", {"snr": 0}, "sampler.snr", "snr must be > 0"),
+    ("sampler", {"corrector_norm": "sqrt2"}, "sampler.corrector_norm", "'sqrt3' or 'sqrt_dim'"),
+    ("sampler", {"min_distance": -0.1}, "sampler.min_distance", "min_distance must be >= 0"),
+    ("sampler", {"max_batch_atoms": 0}, "sampler.max_batch_atoms", "max_batch_atoms must be >= 1"),
+    ("sampler", {"max_batch_size": 0}, "sampler.max_batch_size", "max_batch_size must be >= 1"),
+    ("sampler", {"dtype": "float16"}, "sampler.dtype", "'float32' or 'float64'"),
+    ("sampler", {"sigma_min": 2.0, "sigma_max": 1.0}, "sampler", "must be >= sigma_min"),
+    ("inpaint", {"jump_lenght": 5}, "inpaint.jump_lenght", "did you mean 'jump_length'?"),
+    ("inpaint", {"n_resample": 0}, "inpaint.n_resample", "n_resample must be >= 1"),
+    ("inpaint", {"n_levels": 50}, "inpaint.n_levels", "belongs in the 'sampler' section"),
+    ("relax", {"fmx": 0.1}, "relax.fmx", "did you mean 'fmax'?"),
+    ("relax", {"max_steps": -1}, "relax.max_steps", "max_steps must be >= 0"),
+    ("relax", {"relax_cell": "yes"}, "relax.relax_cell", "expected true or false"),
+    ("relax", {"batch_size": 0}, "relax.batch_size", "batch_size must be >= 1"),
+    ("relax", {"min_distance": -1}, "relax.min_distance", "min_distance must be >= 0"),
+    ("relax", {"device": 0}, "relax.device", "expected a string"),
+    ("relax", {"model_path": 5}, "relax.model_path", "expected a string or a path or null"),
+    ("relax", {"save_trajectory": "no"}, "relax.save_trajectory", "expected true or false"),
+    ("relax", {"threads": 0}, "relax.threads", "threads must be >= 1"),
+    ("framework", {"ladr": []}, "framework.ladr", "did you mean 'ladder'?"),
+    ("framework", {"ladder": []}, "framework.ladder", "ladder is empty"),
+    ("framework", {"ladder": [[0.1, -10]]}, "framework.ladder", "positive tolerances"),
+    ("framework", {"ladder": [[0.1, 10, 5]]}, "framework.ladder", "(number, number) lists"),
+    ("framework", {"reject_spacegroups": [231]}, "framework.reject_spacegroups", "(1-230)"),
+    ("framework", {"cell": "supercell"}, "framework.cell", "'primitive' or 'conventional'"),
+    ("routing", {"painting": "cpu"}, "routing.painting", "unknown stage 'painting'"),
+    ("routing", {"generate": "tpu"}, "routing.generate", "unknown category 'tpu'"),
+    ("routing", {"relax": "gpus"}, "routing.relax", "did you mean 'gpu'?"),
+    ("v0", {"sorce": "auto"}, "v0.sorce", "did you mean 'source'?"),
+    ("v0", {"source": "guess"}, "v0.source", "'auto' or 'value'"),
+    ("v0", {"source": "value", "value": 500}, "v0", "impossible volume per atom"),
+    ("v0", {"source": "value"}, "v0", "needs v0.value"),
+    ("stability", {"dft_treshold": 0.1}, "stability.dft_treshold", "'dft_threshold'?"),
+    ("stability", {"dft_threshold": "low"}, "stability.dft_threshold", "valid number"),
+    ("stability", {"dft_max_candidates": -1}, "stability.dft_max_candidates", "0"),
+    ("stability", {"dft": "maybe"}, "stability.dft", "valid boolean"),
+    ("stability", {"reference": 3}, "stability.reference", "valid string"),
+    ("model", {"checkpont": None}, "model.checkpont", "did you mean 'checkpoint'?"),
+    ("model", {"device": "gpu"}, "model.device", "unknown device 'gpu'"),
+    (
+        "host",
+        {"structure": "host.cif", "guest": {"Li": 2}, "n_candidates": 2},
+        "host.guest",
+        "did you mean 'guests'?",
+    ),
+    ("host", {"structure": "h.cif", "guests": {"Xx": 2}, "n_candidates": 2}, "host.guests", "'Xx'"),
+    ("samplr", {}, "samplr", "did you mean 'sampler'?"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "path", "message"),
+    BAD_SECTIONS,
+    ids=[f"{path}={value}" for _, value, path, _ in BAD_SECTIONS],
+)
+def test_bad_nested_values_are_reported_at_their_path(tmp_path, section, value, path, message):
+    with pytest.raises(InputError) as info:
+        parse_spec(_spec(tmp_path, **{section: value}), "bad.yaml", tmp_path)
+    lines = info.value.message.splitlines()
+    assert lines[0] == "invalid campaign spec bad.yaml:"
+    located = [line.strip() for line in lines[1:] if line.strip().startswith(f"{path}: ")]
+    assert located, info.value.message
+    assert any(message in line for line in located), info.value.message
+    assert "chggen campaign check" in info.value.hint
+
+
+def test_bad_values_cover_every_key_of_every_settings_section():
+    covered: dict[str, set[str]] = {}
+    for section, value, _, _ in BAD_SECTIONS:
+        covered.setdefault(section, set()).update(value)
+    for section in SETTINGS_SECTIONS:
+        missing = set(allowed_keys(section)) - covered[section]
+        assert not missing, f"add a bad value of {section}.{sorted(missing)} to BAD_SECTIONS"
+    for section, model in (("v0", V0Settings), ("stability", StabilitySettings)):
+        assert set(model.model_fields) <= covered[section], section
+    assert any(set(v) - set(DEFAULT_ROUTING) for s, v, _, _ in BAD_SECTIONS if s == "routing")
+
+
+def test_allowed_keys_are_the_core_dataclass_fields():
+    from chggen_flows.core.generation import InpaintSettings, SamplerSettings
+    from chggen_flows.core.relax import RelaxSettings
+    from chggen_flows.core.symmetry import FrameworkSettings
+
+    classes = {
+        "sampler": SamplerSettings,
+        "inpaint": InpaintSettings,
+        "relax": RelaxSettings,
+        "framework": FrameworkSettings,
+    }
+    assert set(classes) == set(SETTINGS_SECTIONS)
+    for section, cls in classes.items():
+        assert settings_class(section) is cls
+        assert allowed_keys(section) == [f.name for f in dataclasses.fields(cls)]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    data = _spec(
+        tmp_path,
+        sampler={"n_level": 200},
+        relax={"fmax": -1},
+        inpaint={"jump_length": 0},
+        routing={"painting": "cpu"},
+    )
+    with pytest.raises(InputError) as info:
+        parse_spec(data, "bad.yaml", tmp_path)
+    for path in ("sampler.n_level", "relax.fmax", "inpaint.jump_length", "routing.painting"):
+        assert f"\n  {path}: " in info.value.message
+
+
+def test_valid_sections_reach_the_jobs_and_the_registry_unchanged(tmp_path):
+    """The spec keeps the user's keys and values (YAML lists stay lists): what the
+    makers receive, the stored campaign and the spec hash do not depend on validation."""
+    sections = {
+        "sampler": {"n_levels": 5, "n_corrector": 1, "sigma_min": 0.01, "dtype": "float64"},
+        "inpaint": {"jump_length": 2, "n_resample": 1},
+        "relax": {"max_steps": 3, "fmax": 1, "device": "cpu", "threads": 1},
+        "framework": {"ladder": [[0.1, 10], [0.5, 15]], "reject_spacegroups": [1, 2]},
+        "routing": {"relax": "gpu", "dft": "cpu"},
+    }
+    spec = load_spec(write_spec(tmp_path, _spec(tmp_path, **sections)))
+    dumped = spec.model_dump(mode="json")
+    for section, value in sections.items():
+        assert getattr(spec, section) == value and type(getattr(spec, section)) is dict
+        assert dumped[section] == value
+    assert spec.framework["ladder"] == [[0.1, 10], [0.5, 15]]
+    settings = section_settings("framework", spec.framework)
+    assert settings.ladder == ((0.1, 10), (0.5, 15)) and settings.reject_spacegroups == (1, 2)
+    # The same values as the jobs build them (makers/*.py): the core accepts them too.
+    from chggen_flows.core.generation import InpaintSettings, SamplerSettings
+    from chggen_flows.core.relax import RelaxSettings
+    from chggen_flows.core.symmetry import FrameworkSettings
+
+    SamplerSettings(**spec.sampler)
+    InpaintSettings(**spec.inpaint)
+    RelaxSettings(**{"device": "cpu", **spec.relax})
+    assert FrameworkSettings(**spec.framework) == settings
+
+
+def test_docs_list_every_key_of_every_settings_section():
+    """docs/campaigns.md's table of allowed keys is complete (the core classes' fields)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "campaigns.md").read_text()
+    for section in SETTINGS_SECTIONS:
+        rows = [line for line in text.splitlines() if line.startswith(f"| `{section}`")]
+        assert rows, f"docs/campaigns.md has no table row for {section}"
+        listed = [key for key in allowed_keys(section) if any(f"`{key}`" in r for r in rows)]
+        missing = [key for key in allowed_keys(section) if key not in listed]
+        assert not missing, f"docs/campaigns.md does not list {section} keys {missing}"

@@ -152,3 +152,18 @@ def test_classify_symmetry() -> None:
     assert info.symmetric and info.crystal_system == "tetragonal"
     rattled = classify_symmetry(_rattle(structure, 0.3, seed=3))
     assert rattled.number == 1 and not rattled.symmetric
+
+
+def test_settings_accept_lists_and_check_rungs_and_groups() -> None:
+    """YAML gives lists: they become tuples (the settings stay hashable and equal)."""
+    from_lists = FrameworkSettings(ladder=[[0.1, 10], [0.5, 15]], reject_spacegroups=[1, 2])
+    assert from_lists == FrameworkSettings(ladder=((0.1, 10), (0.5, 15)), reject_spacegroups=(1, 2))
+    assert hash(from_lists) == hash(
+        FrameworkSettings(ladder=((0.1, 10), (0.5, 15)), reject_spacegroups=(1, 2))
+    )
+    with pytest.raises(InputError, match="pair"):
+        FrameworkSettings(ladder=((0.1, 10, 3),))
+    with pytest.raises(InputError, match="positive tolerances"):
+        FrameworkSettings(ladder=((0.1, 0),))
+    with pytest.raises(InputError, match="1-230"):
+        FrameworkSettings(reject_spacegroups=(0,))

@@ -46,8 +46,12 @@ class InpaintSettings:
     n_resample: int = 3
 
     def __post_init__(self) -> None:
-        if self.jump_length < 1 or self.n_resample < 1:
-            raise InputError("jump_length and n_resample must be >= 1")
+        if self.jump_length < 1:
+            raise InputError(f"jump_length must be >= 1, got {self.jump_length}", hint="e.g. 10")
+        if self.n_resample < 1:
+            raise InputError(
+                f"n_resample must be >= 1, got {self.n_resample}", hint="1 = no resampling"
+            )
 
     def as_dict(self) -> dict[str, int]:
         """JSON-ready copy."""

@@ -104,10 +104,36 @@ class SamplerSettings:
     dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self) -> None:
+        # One check per field, each naming the field, its range and the value given, so
+        # a campaign spec's error can point at the key (chggen_flows.campaign.spec).
         if self.corrector_norm not in ("sqrt3", "sqrt_dim"):
-            raise InputError("corrector_norm must be 'sqrt3' or 'sqrt_dim'")
-        if self.n_corrector < 0 or self.snr <= 0 or self.min_distance < 0:
-            raise InputError("need n_corrector >= 0, snr > 0 and min_distance >= 0")
+            raise InputError(
+                f"corrector_norm must be 'sqrt3' or 'sqrt_dim', got {self.corrector_norm!r}"
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.n_levels < 1:
+            raise InputError(f"n_levels must be >= 1, got {self.n_levels}", hint="e.g. 200")
+        if not self.sigma_min > 0:
+            raise InputError(f"sigma_min must be > 0 Å, got {self.sigma_min}", hint="e.g. 0.001")
+        if not self.sigma_max >= self.sigma_min:
+            raise InputError(
+                f"sigma_max must be >= sigma_min ({self.sigma_min} Å), got {self.sigma_max}",
+                hint="e.g. sigma_max 10, sigma_min 0.001",
+            )
+        if self.n_corrector < 0:
+            raise InputError(f"n_corrector must be >= 0, got {self.n_corrector}")
+        if not self.snr > 0:
+            raise InputError(f"snr must be > 0, got {self.snr}", hint="e.g. 0.4")
+        if not self.min_distance >= 0:
+            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
+        for name in ("max_batch_atoms", "max_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(
+                    f"{name} must be >= 1, got {value}",
+                    hint="leave it unset to size batches automatically",
+                )
         sigma_levels(self.n_levels, self.sigma_max, self.sigma_min)  # validates the schedule
 
     @property

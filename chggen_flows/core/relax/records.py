@@ -62,7 +62,7 @@ class RelaxSettings:
 
     def __post_init__(self) -> None:
         if not self.fmax > 0:
-            raise InputError(f"fmax must be positive, got {self.fmax}", hint="e.g. fmax=0.1")
+            raise InputError(f"fmax must be > 0 eV/Å, got {self.fmax}", hint="e.g. fmax=0.1")
         if self.max_steps < 0:
             raise InputError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.batch_size is not None and self.batch_size < 1:

@@ -97,3 +97,10 @@ def test_real_model_inpainting_batched_equals_single():
         assert np.abs(diff - np.round(diff)).max() < 1e-8  # float64: rounding only
     with pytest.raises(InputError):
         inpaint([host], [{"Si": 1}], model, settings, device="cpu")
+
+
+def test_bad_resampling_settings_name_the_field():
+    with pytest.raises(InputError, match="jump_length must be >= 1, got 0"):
+        InpaintSettings(jump_length=0)
+    with pytest.raises(InputError, match="n_resample must be >= 1, got 0"):
+        InpaintSettings(n_resample=0)

@@ -165,3 +165,23 @@ def test_bad_settings_are_input_errors():
         SamplerSettings(corrector_norm="sqrt2")  # type: ignore[arg-type]
     with pytest.raises(InputError):
         SamplerSettings(sigma_min=20.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_levels": 0}, "n_levels must be >= 1, got 0"),
+        ({"sigma_min": 0.0}, "sigma_min must be > 0"),
+        ({"sigma_max": 0.0001}, "sigma_max must be >= sigma_min"),
+        ({"n_corrector": -1}, "n_corrector must be >= 0, got -1"),
+        ({"snr": 0.0}, "snr must be > 0, got 0.0"),
+        ({"min_distance": -1.0}, "min_distance must be >= 0"),
+        ({"max_batch_atoms": 0}, "max_batch_atoms must be >= 1, got 0"),
+        ({"max_batch_size": 0}, "max_batch_size must be >= 1, got 0"),
+        ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
+    ],
+)
+def test_each_bad_setting_names_its_field_and_range(options, message):
+    """Campaign specs locate an error by the field its message names (one check each)."""
+    with pytest.raises(InputError, match=message):
+        SamplerSettings(**options)
