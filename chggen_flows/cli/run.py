@@ -54,7 +54,7 @@ def run_command(
     plan = plan_categories(category)
     count = gpu_worker_count(gpus_per_node)
     settings = get_settings()
-    if worker_label is None:  # the children of --gpus-per-node: said once, by the parent
+    if worker_label is None:  # said once, not again by each --gpus-per-node child
         for note in plan.notes:
             console.print(f"[yellow]{note}[/]", highlight=False)
     if count > 1:

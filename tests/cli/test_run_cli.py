@@ -191,3 +191,18 @@ def test_gpu_children_run_the_chggen_entry_point():
 
     envs = [{**os.environ, "CUDA_VISIBLE_DEVICES": str(i)} for i in range(2)]
     assert run_gpu_workers([["--version"], ["--bogus-option"]], envs) == [0, 2]
+
+
+def test_worker_library_settings_are_set_for_the_session_and_restored():
+    import jobflow
+    from fireworks.core import rocket
+    from maggma.stores import MemoryStore
+
+    from chggen_flows.campaign.worker import PING_SECONDS, worker_library_settings
+
+    before = jobflow.SETTINGS.JOB_STORE, rocket.PING_TIME_SECS
+    store = jobflow.JobStore(MemoryStore())
+    with worker_library_settings(store):
+        assert jobflow.SETTINGS.JOB_STORE is store and rocket.PING_TIME_SECS == PING_SECONDS
+    after = jobflow.SETTINGS.JOB_STORE, rocket.PING_TIME_SECS
+    assert after == before
