@@ -61,7 +61,9 @@ def fill_database(store, frame: pd.DataFrame, campaign: str, batch: int = 100) -
     # NaN -> None, as pydantic serialises missing values.
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     now = datetime.now(UTC).isoformat()
-    collection = store.docs_store._collection
+    from chggen_flows.db.stores import OUTPUTS_COLLECTION, store_database
+
+    collection = store_database(store)[OUTPUTS_COLLECTION]
     for stage in STAGES[:-1]:
         docs = []
         for start in range(0, len(records), batch):

@@ -20,9 +20,10 @@ COLLECTION = "campaigns"
 
 
 def registry(store: JobStore) -> Collection:
-    """The ``campaigns`` collection of the JobStore's database (connects the store)."""
-    store.connect()
-    return store.docs_store._collection.database[COLLECTION]
+    """The ``campaigns`` collection of the JobStore's database."""
+    from chggen_flows.db.stores import store_database
+
+    return store_database(store)[COLLECTION]
 
 
 def find_campaign(store: JobStore, campaign: str) -> dict[str, Any]:

@@ -66,7 +66,11 @@ for _name in COMMAND_MODULES:
 def run(argv: list[str] | None = None) -> None:
     """Run the app, turning user-facing errors into a message, a hint and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode click returns a command's `typer.Exit(code)` instead
+        # of exiting with it.
+        code = app(args=argv, prog_name="chggen", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ChggenError as exc:
         if STATE.debug:
             raise
@@ -82,7 +86,12 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors and bugs
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.22 raises the usage errors of its own copy of click.
+        usage_errors = (
+            click.ClickException,
+            getattr(typer, "TyperException", click.ClickException),
+        )
+        if isinstance(exc, usage_errors) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
         if STATE.debug:

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 #: File endings picked up from a directory (plus files named POSCAR*).
 STRUCTURE_SUFFIXES = {".cif", ".vasp", ".json", ".gz"}
+#: Endings dropped from a file name to name its structure (longest first, any case):
+#: ``li2o_0.03.cif`` is ``li2o_0.03``, not ``li2o_0``.
+NAME_ENDINGS = (".json.gz", ".cif.gz", ".vasp.gz", ".cif", ".vasp", ".json", ".gz")
 #: What ``chggen generate``/``relax``/``framework`` write beside their CIFs; skipped in a
 #: directory so that one command's output directory is the next one's input.
 SUMMARY_FILE = "summary.json"
@@ -40,6 +43,53 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
             )
         files += found
     return files
+
+
+def structure_name(path: Path | str) -> str:
+    """The name of the structures of a file: its name without a structure-file ending.
+
+    Only a known ending (:data:`NAME_ENDINGS`) is dropped, so dots inside the name stay.
+
+    Examples
+    --------
+    >>> structure_name("runs/li2o_0.03.cif")
+    'li2o_0.03'
+    >>> structure_name("Li2O.JSON.GZ"), structure_name("POSCAR"), structure_name("a.b.vasp")
+    ('Li2O', 'POSCAR', 'a.b')
+    """
+    name = Path(path).name
+    lower = name.lower()
+    for ending in NAME_ENDINGS:
+        if lower.endswith(ending) and len(name) > len(ending):
+            return name[: -len(ending)]
+    return name
+
+
+def unique_names(files: Sequence[Path | str], counts: Sequence[int] | None = None) -> list[str]:
+    """One distinct name per structure: :func:`structure_name` of its file, ``_k`` for
+    the k-th structure of a file holding several (k >= 1), ``_1``, ``_2``... where two
+    files would give the same name.
+
+    Parameters
+    ----------
+    files
+        The files, in order.
+    counts
+        Structures per file (default one each).
+    """
+    counts = [1] * len(files) if counts is None else list(counts)
+    names: list[str] = []
+    used: set[str] = set()
+    for file, count in zip(files, counts, strict=True):
+        stem = structure_name(file)
+        for k in range(count):
+            base = stem + (f"_{k}" if k else "")
+            name, n = base, 1
+            while name in used:
+                name, n = f"{base}_{n}", n + 1
+            used.add(name)
+            names.append(name)
+    return names
 
 
 def _from_record(item: object, path: Path) -> Structure:

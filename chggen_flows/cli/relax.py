@@ -14,25 +14,23 @@ from pymatgen.core import Structure
 from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
-from chggen_flows.cli.inputs import SUMMARY_FILE, expand_paths, read_structures
+from chggen_flows.cli.inputs import SUMMARY_FILE, expand_paths, read_structures, unique_names
 from chggen_flows.errors import InputError
 
 
 def collect_inputs(paths: Sequence[Path]) -> list[tuple[str, Structure]]:
     """(name, structure) pairs from files and directories (CIF/POSCAR/JSON inside).
 
-    Names are file stems, made unique with a counter, and become output file names.
+    Names are the file names without their structure-file ending (``li2o_0.03.cif`` is
+    ``li2o_0.03``), made unique with a counter; they become output file names.
     """
-    named: list[tuple[str, Structure]] = []
-    used: set[str] = set()
+    files: list[Path] = []
+    structures: list[list[Structure]] = []
     for file in expand_paths(paths):
-        for k, structure in enumerate(read_structures([file])):
-            stem = file.name.split(".")[0] + (f"_{k}" if k else "")
-            name, n = stem, 1
-            while name in used:
-                name, n = f"{stem}_{n}", n + 1
-            used.add(name)
-            named.append((name, structure))
+        files.append(file)
+        structures.append(read_structures([file]))
+    names = unique_names(files, [len(s) for s in structures])
+    named = list(zip(names, (s for group in structures for s in group), strict=True))
     if not named:
         raise InputError("no structures given", hint="pass CIF files or directories")
     return named

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chggen_flows.db.connection import check_connection, resolve_uri, uri_with_database
 from chggen_flows.db.server import EmbeddedServer, ServerInfo
-from chggen_flows.db.stores import get_job_store, get_launchpad, init_database
+from chggen_flows.db.stores import get_job_store, get_launchpad, init_database, store_database
 
 __all__ = [
     "EmbeddedServer",
@@ -24,5 +24,6 @@ __all__ = [
     "get_launchpad",
     "init_database",
     "resolve_uri",
+    "store_database",
     "uri_with_database",
 ]

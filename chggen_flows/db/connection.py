@@ -7,6 +7,10 @@ SecantusDB server under ``data_dir`` is used, started on demand.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote_plus
 
 from chggen_flows.db.server import EmbeddedServer
@@ -15,6 +19,7 @@ from chggen_flows.settings import Settings, mask_uri
 
 DEFAULT_MONGO_PORT = 27017
 CHECK_TIMEOUT_MS = 3000
+URI_FORM = "the form is mongodb://[user:password@]host[:port][,host[:port]...][/database][?options]"
 
 
 def resolve_uri(settings: Settings, start: bool = True) -> str:
@@ -67,23 +72,23 @@ def _with_credentials(uri: str, settings: Settings) -> str:
     Raises
     ------
     ConfigError
-        When a password is set but no user name is given anywhere.
+        When a password is set but no user name is given anywhere, or the URI is
+        malformed.
     """
-    scheme, netloc, path, query = _split_uri(uri)
-    user, _, hosts = netloc.rpartition("@")
-    given = user
+    parts = parse_mongo_uri(uri)
+    user, password = parts.username, parts.password
     if not user and settings.mongo_username:
-        user = quote_plus(settings.mongo_username)
-    if user and ":" not in user and settings.mongo_password is not None:
-        user += ":" + quote_plus(settings.mongo_password.get_secret_value())
+        user = settings.mongo_username
+    if user and not password and settings.mongo_password is not None:
+        password = settings.mongo_password.get_secret_value()
     if not user and settings.mongo_password is not None:
         raise ConfigError(
             "mongo_password is set but no MongoDB user name is given",
             hint="set mongo_username (CHGGEN_MONGO_USERNAME) or put the user in the URI",
         )
-    if user == given:
+    if (user, password) == (parts.username, parts.password):
         return uri
-    return _join_uri(scheme, f"{user}@{hosts}", path, query)
+    return parts.replace(username=user, password=password).uri()
 
 
 def uri_with_database(uri: str, database: str) -> str:
@@ -92,29 +97,118 @@ def uri_with_database(uri: str, database: str) -> str:
     The authentication database the original URI implied (its path, else ``admin``)
     is kept by an explicit ``authSource`` so that credentials still work.
     """
-    scheme, netloc, path, query = _split_uri(uri)
-    options = [opt for opt in query.split("&") if opt]
-    has_auth_source = any(opt.lower().startswith("authsource=") for opt in options)
-    if "@" in netloc and not has_auth_source:
-        options.append(f"authSource={path or 'admin'}")
-    return _join_uri(scheme, netloc, database, "&".join(options))
+    parts = parse_mongo_uri(uri)
+    options = parts.options
+    has_auth_source = any(key.lower() == "authsource" for key in parts.parsed_options)
+    if parts.username and not has_auth_source:
+        options = "&".join(o for o in (options, f"authSource={parts.database or 'admin'}") if o)
+    return parts.replace(database=database, options=options).uri()
 
 
-def _split_uri(uri: str) -> tuple[str, str, str, str]:
-    """Scheme, ``[user[:password]@]hosts``, database path and options of a MongoDB URI.
+@dataclass(frozen=True)
+class MongoURI:
+    """The parts of a MongoDB connection string, as :func:`parse_mongo_uri` read them.
 
-    Hand-rolled rather than urllib's: a MongoDB URI may list several ``host:port``
-    pairs, which urllib rejects.
+    Attributes
+    ----------
+    scheme
+        ``mongodb`` or ``mongodb+srv``.
+    username, password
+        Credentials (decoded), or None.
+    hosts
+        ``(host, port)`` pairs, port None where the URI gives none; every member of a
+        replica set (``mongodb://a:27017,b:27017/db?replicaSet=rs0``).
+    database
+        The database path (decoded), or None.
+    options
+        The options text after ``?``, exactly as written (pymongo's parsed values,
+        read-preference tags and all, have no inverse).
+    parsed_options
+        The options as pymongo parsed them.
     """
-    scheme, rest = uri.split("://", 1)
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    path, _, query = rest[cut:].removeprefix("/").partition("?")
-    return scheme, rest[:cut], path, query
+
+    scheme: str
+    username: str | None
+    password: str | None
+    hosts: tuple[tuple[str, int | None], ...]
+    database: str | None
+    options: str
+    parsed_options: dict[str, Any]
+
+    def replace(self, **changes: Any) -> MongoURI:
+        """A copy with some parts changed."""
+        return dataclasses.replace(self, **changes)
+
+    def uri(self) -> str:
+        """The connection string of these parts (credentials and names percent-encoded)."""
+        userinfo = ""
+        if self.username:
+            userinfo = quote_plus(self.username)
+            if self.password:
+                userinfo += ":" + quote_plus(self.password)
+            userinfo += "@"
+        hosts = ",".join(_format_host(host, port) for host, port in self.hosts)
+        database = quote_plus(self.database) if self.database else ""
+        return f"{self.scheme}://{userinfo}{hosts}/{database}" + (
+            f"?{self.options}" if self.options else ""
+        )
 
 
-def _join_uri(scheme: str, netloc: str, path: str, query: str) -> str:
-    """Inverse of :func:`_split_uri`."""
-    return f"{scheme}://{netloc}/{path}" + (f"?{query}" if query else "")
+def parse_mongo_uri(uri: str) -> MongoURI:
+    """Parse a MongoDB URI with pymongo's own parser (``pymongo.uri_parser.parse_uri``).
+
+    A ``mongodb+srv://`` URI is parsed as the ``mongodb://`` URI of the same text: its
+    syntax is the same, and ``parse_uri`` would otherwise look the SRV record up in the
+    DNS, which only the connection itself should do.
+
+    Raises
+    ------
+    ConfigError
+        When pymongo rejects the URI (the message never shows the password).
+    """
+    from pymongo.errors import ConfigurationError, InvalidURI
+    from pymongo.uri_parser import parse_uri
+
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+        raise ConfigError(
+            f"invalid MongoDB URI {mask_uri(uri)}: it must start with mongodb:// or mongodb+srv://",
+            hint=URI_FORM,
+        )
+    plain = f"mongodb://{rest}"
+    srv_only = ("srvservicename", "srvmaxhosts")
+    try:
+        with warnings.catch_warnings():
+            # Unknown options: MongoClient warns about them when it connects.
+            warnings.simplefilter("ignore")
+            if scheme == "mongodb+srv":
+                # pymongo allows these only on mongodb+srv URIs; checked without them.
+                base, _, query = plain.partition("?")
+                kept = [
+                    o for o in query.split("&") if o and o.split("=")[0].lower() not in srv_only
+                ]
+                plain = base + ("?" + "&".join(kept) if kept else "")
+            parsed = parse_uri(plain, default_port=None, warn=True)
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        raise ConfigError(f"invalid MongoDB URI {mask_uri(uri)}: {exc}", hint=URI_FORM) from None
+    return MongoURI(
+        scheme=scheme,
+        username=parsed["username"] or None,
+        password=parsed["password"] or None,
+        hosts=tuple(parsed["nodelist"]),
+        database=parsed["database"],
+        # parse_uri, too, takes everything after the first "?" as the options.
+        options=uri.partition("?")[2],
+        parsed_options=dict(parsed["options"]),
+    )
+
+
+def _format_host(host: str, port: int | None) -> str:
+    if "/" in host:  # a Unix domain socket path, percent-encoded in URIs
+        return quote_plus(host)
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
 
 
 def check_connection(settings: Settings, start: bool = True) -> str:
@@ -155,7 +249,7 @@ def check_connection(settings: Settings, start: bool = True) -> str:
     except (InvalidURI, ConfigurationError, ValueError) as exc:
         raise ConfigError(
             f"invalid MongoDB URI {shown}: {exc}",
-            hint="the form is mongodb://[user:password@]host[:port][/?options]",
+            hint=URI_FORM,
         ) from None
     try:
         client.admin.command("ping")

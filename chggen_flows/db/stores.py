@@ -8,14 +8,18 @@ output there with ``@job(data=...)`` or ``job(data=["trajectory"])``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 from chggen_flows.db.connection import check_connection, resolve_uri, uri_with_database
+from chggen_flows.errors import DatabaseError
 from chggen_flows.settings import Settings
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
     from jobflow import JobStore
+    from pymongo import MongoClient
+    from pymongo.database import Database
 
 OUTPUTS_COLLECTION = "outputs"
 DATA_COLLECTION = "outputs_data"
@@ -48,6 +52,56 @@ def get_job_store(settings: Settings, check: bool = True) -> JobStore:
     docs = MongoStore(database=settings.database, collection_name=OUTPUTS_COLLECTION, uri=uri)
     data = GridFSStore(database=settings.database, collection_name=DATA_COLLECTION, uri=uri)
     return JobStore(docs, additional_stores={DATA_STORE_NAME: data})
+
+
+# One client per server and process, as pymongo advises (clients pool connections and
+# are thread-safe); keyed by the connection arguments.
+_CLIENTS: dict[str, MongoClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def store_database(store: JobStore) -> Database:
+    """The pymongo database holding a JobStore's documents (its ``MongoStore``).
+
+    For collections beside the job outputs (the campaign registry) and for database
+    commands. maggma gives a store's pymongo collection only as the private
+    ``_collection``; this opens a client from the store's public connection attributes
+    (``uri``, or ``host``/``port``/credentials, and ``mongoclient_kwargs``) instead,
+    shared by every store of the same server in this process.
+
+    Raises
+    ------
+    DatabaseError
+        The documents store is not a MongoDB store (e.g. a ``MemoryStore``).
+    """
+    from maggma.stores import MemoryStore, MongoStore
+    from pymongo import MongoClient
+
+    docs = store.docs_store
+    # MemoryStore subclasses MongoStore but lives in mongomock, not on a server.
+    direct = isinstance(docs, MongoStore) and not isinstance(docs, MemoryStore)
+    if not direct or getattr(docs, "ssh_tunnel", None) is not None:
+        raise DatabaseError(
+            f"the job store's documents store is a {type(docs).__name__} without a "
+            "direct MongoDB connection",
+            hint="use the JobStore of chggen's settings (chggen_flows.db.get_job_store)",
+        )
+    kwargs: dict[str, Any] = dict(docs.mongoclient_kwargs)
+    if docs.uri is not None:
+        args: tuple[Any, ...] = (docs.uri,)
+    else:
+        # The same arguments MongoStore.connect passes.
+        args = (docs.host, docs.port)
+        if docs.username:
+            kwargs.update(
+                username=docs.username, password=docs.password, authSource=docs.auth_source
+            )
+    key = repr((args, sorted(kwargs.items())))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = MongoClient(*args, **kwargs)
+    return client[docs.database]
 
 
 def get_launchpad(settings: Settings, check: bool = True, log_level: str = "WARNING") -> LaunchPad:
@@ -87,7 +141,7 @@ def init_database(settings: Settings) -> dict[str, list[str]]:
         for key in ("blob_uuid", "job_uuid", "job_index"):
             data.ensure_index(key)
         # An empty GridFS bucket has no collections yet; create them so they are listed.
-        db = store.docs_store._collection.database
+        db = store_database(store)
         for suffix in ("files", "chunks"):
             name = f"{DATA_COLLECTION}.{suffix}"
             if name not in db.list_collection_names():

@@ -47,6 +47,9 @@ def test_nersc_templates_route_to_gpu_and_cpu_nodes():
     script = gpu.get_script_str(".")
     assert "#SBATCH --constraint=gpu" in script and "#SBATCH --gpus-per-node=4" in script
     assert "#SBATCH --account=" in script and "#SBATCH --qos=regular" in script
+    # four GPUs, four workers: one rlaunch per task, each task bound to one GPU
+    assert "#SBATCH --ntasks=4" in script
+    assert "srun --ntasks 4 --cpus-per-task 32 --gpus-per-task 1 rlaunch" in script
     cpu = CommonAdapter.from_dict(_load(CONFIGS / "nersc" / "my_qadapter_cpu.yaml"))
     assert "#SBATCH --constraint=cpu" in cpu.get_script_str(".")
     vasp = CommonAdapter.from_dict(_load(CONFIGS / "nersc" / "my_qadapter_vasp.yaml"))

@@ -9,7 +9,7 @@ import pytest
 from chggen_flows.campaign.results import list_campaigns
 from chggen_flows.campaign.spec import parse_spec
 from chggen_flows.campaign.submit import submit_campaign
-from chggen_flows.db import get_job_store, get_launchpad, init_database
+from chggen_flows.db import get_job_store, get_launchpad, init_database, store_database
 from chggen_flows.errors import CheckpointError, InputError, ReferenceDataError
 from tests.campaign.helpers import tiny_checkpoint, tiny_spec
 
@@ -26,8 +26,7 @@ def checkpoint(tmp_path_factory):
 
 
 def _written(store, launchpad) -> tuple[int, int]:
-    store.connect()
-    campaigns = store.docs_store._collection.database["campaigns"].count_documents({})
+    campaigns = store_database(store)["campaigns"].count_documents({})
     return campaigns, launchpad.fireworks.count_documents({})
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chggen_flows.db import get_job_store, get_launchpad
+from chggen_flows.db import get_job_store, get_launchpad, store_database
 from tests.campaign.helpers import tiny_checkpoint, tiny_spec, write_spec
 
 
@@ -19,10 +19,10 @@ def checkpoint(tmp_path_factory):
 def _nothing_written(settings) -> bool:
     store = get_job_store(settings)
     store.connect()
-    db = store.docs_store._collection.database
+    db = store_database(store)
     return (
         db["campaigns"].count_documents({}) == 0
-        and store.docs_store._collection.count_documents({}) == 0
+        and store.docs_store.count() == 0
         and get_launchpad(settings).fireworks.count_documents({}) == 0
         and get_launchpad(settings).workflows.count_documents({}) == 0
     )

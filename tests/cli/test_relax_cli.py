@@ -81,6 +81,20 @@ def test_framework_writes_hosts_and_summary(cli, tmp_path: Path) -> None:
     ]
 
 
+def test_framework_names_keep_the_dots_of_file_names(cli, tmp_path: Path) -> None:
+    # li2o_0.03.cif and li2o_0.05.cif were both named "li2o_0" (cut at the first dot)
+    for name in ("lisi_0.03.cif", "lisi_0.05.cif"):
+        shutil.copy(DATA / "LiSi_mp-570363.cif", tmp_path / name)
+    out = tmp_path / "hosts"
+    res = cli(
+        "framework", tmp_path / "lisi_0.03.cif", tmp_path / "lisi_0.05.cif", "-g", "Li", "-o", out
+    )
+    assert res.exit_code == 0, res.stderr
+    names = [e["name"] for e in json.loads((out / "summary.json").read_text())["structures"]]
+    assert names == ["lisi_0.03", "lisi_0.05"]
+    assert sorted(p.name for p in out.glob("*.cif")) == ["lisi_0.03_host.cif", "lisi_0.05_host.cif"]
+
+
 def test_framework_bad_input_exits_2(cli, tmp_path: Path) -> None:
     res = cli("framework", DATA / "LiSi_mp-570363.cif", "--guests", "Xx", "--out", tmp_path)
     assert res.exit_code == 2 and "unknown guest" in res.stderr

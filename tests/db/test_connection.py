@@ -100,3 +100,48 @@ def test_uri_with_database_keeps_auth_source():
         uri_with_database("mongodb://u:p@h1:1,h2:2/?replicaSet=rs", "fw")
         == "mongodb://u:p@h1:1,h2:2/fw?replicaSet=rs&authSource=admin"
     )
+
+
+def test_multi_host_replica_set_uris_are_parsed_by_pymongo(tmp_path):
+    from chggen_flows.db.connection import parse_mongo_uri
+
+    uri = "mongodb://a.example.org:27017,b.example.org:27018,[::1]/chggen?replicaSet=rs0&w=majority"
+    parts = parse_mongo_uri(uri)
+    assert parts.hosts == (("a.example.org", 27017), ("b.example.org", 27018), ("::1", None))
+    assert parts.database == "chggen" and parts.options == "replicaSet=rs0&w=majority"
+    assert parts.parsed_options["replicaSet"] == "rs0"
+    assert parts.uri() == uri  # every member and option survives a round trip
+    # credentials go in front of the whole host list; the options stay as written
+    settings = _settings(tmp_path, mongo_uri=uri, mongo_username="al:ice", mongo_password="p/w")
+    assert resolve_uri(settings) == (
+        "mongodb://al%3Aice:p%2Fw@a.example.org:27017,b.example.org:27018,[::1]"
+        "/chggen?replicaSet=rs0&w=majority"
+    )
+    assert uri_with_database(resolve_uri(settings), "chggen_fireworks") == (
+        "mongodb://al%3Aice:p%2Fw@a.example.org:27017,b.example.org:27018,[::1]"
+        "/chggen_fireworks?replicaSet=rs0&w=majority&authSource=chggen"
+    )
+    # read-preference tags (repeated options, parsed into dicts) are kept verbatim
+    tagged = "mongodb://a,b/?readPreference=nearest&readPreferenceTags=dc:ny&readPreferenceTags="
+    assert uri_with_database(tagged, "x") == (
+        "mongodb://a,b/x?readPreference=nearest&readPreferenceTags=dc:ny&readPreferenceTags="
+    )
+
+
+def test_srv_uris_are_parsed_without_a_dns_lookup(tmp_path):
+    uri = "mongodb+srv://u:p@cluster0.example.invalid/?retryWrites=true&srvMaxHosts=2"
+    assert uri_with_database(uri, "fw") == (
+        "mongodb+srv://u:p@cluster0.example.invalid/fw?retryWrites=true&srvMaxHosts=2"
+        "&authSource=admin"
+    )
+    settings = _settings(tmp_path, mongo_uri="mongodb+srv://cluster0.example.invalid/")
+    assert resolve_uri(settings) == "mongodb+srv://cluster0.example.invalid/"
+
+
+@pytest.mark.parametrize(
+    "uri", ["mongodb://h:notaport/", "mongodb://u:p@ss@h/", "mongodb://a,b/?directConnection=true"]
+)
+def test_malformed_uris_are_config_errors_that_hide_the_password(tmp_path, uri):
+    with pytest.raises(ConfigError, match="invalid MongoDB URI") as err:
+        resolve_uri(_settings(tmp_path, mongo_uri=uri, mongo_username="u", mongo_password="pw"))
+    assert "ss@" not in str(err.value)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from pymongo import MongoClient
 
-from chggen_flows.db import get_job_store, get_launchpad, init_database
+from chggen_flows.db import get_job_store, get_launchpad, init_database, store_database
 from chggen_flows.db.stores import DATA_COLLECTION, OUTPUTS_COLLECTION
 
 
@@ -32,7 +33,9 @@ def test_init_database_creates_collections_and_keeps_data(db_settings):
     store = get_job_store(db_settings)
     store.connect()
     store.docs_store.update({"uuid": "u1", "index": 1, "output": 3}, key=["uuid", "index"])
-    index_keys = {k for idx in store.docs_store._collection.list_indexes() for k in idx["key"]}
+    index_keys = {
+        k for idx in store_database(store)[OUTPUTS_COLLECTION].list_indexes() for k in idx["key"]
+    }
     assert {"uuid", "index"} <= index_keys
     store.close()
 
@@ -104,3 +107,22 @@ def test_launchpad_add_workflow_run_and_query(db_settings, tmp_path, monkeypatch
     launch = lpad.launches.find_one({"fw_id": first_id})
     assert launch["fworker"]["name"] == "test-worker"
     lpad.connection.close()
+
+
+def test_store_database_uses_public_connection_attributes(db_settings):
+    from jobflow import JobStore
+    from maggma.stores import MemoryStore, MongoStore
+
+    from chggen_flows.errors import DatabaseError
+
+    store = get_job_store(db_settings)
+    db = store_database(store)
+    assert db.name == db_settings.database
+    assert store_database(get_job_store(db_settings)).client is db.client  # one per server
+    # a store given piecewise (host/port, as jobflow.yaml may) reaches the same server
+    info = MongoClient(db_settings.mongo_uri.get_secret_value()).address
+    piecewise = JobStore(MongoStore(db_settings.database, "outputs", host=info[0], port=info[1]))
+    assert store_database(piecewise).name == db_settings.database
+    assert store_database(piecewise).command("ping")["ok"] == 1
+    with pytest.raises(DatabaseError, match="MemoryStore"):
+        store_database(JobStore(MemoryStore()))
