@@ -36,6 +36,7 @@ from chggen_flows.core.stability import (
     get_reference,
 )
 from chggen_flows.errors import InputError, ReferenceDataError
+from makers.schemas import CandidateRecord, Stage
 
 DEFAULT_THRESHOLD = 0.1  # eV/atom, the paper's gate; docs recommend 0.03
 
@@ -48,6 +49,9 @@ class DFTCandidate(BaseModel):
     candidate_id: str
     structure: Structure
     e_d: float = Field(description="CHGNet E_d against the GGA/GGA+U hull, eV/atom")
+    record: CandidateRecord | None = Field(
+        None, description="The candidate's campaign record (the E_d stage's), if any."
+    )
 
     @field_validator("structure", mode="before")
     @classmethod
@@ -56,12 +60,22 @@ class DFTCandidate(BaseModel):
 
 
 class GateDecision(BaseModel):
-    """What the gate did (the gate job's own output)."""
+    """What the gate did (the gate job's own output).
+
+    Like every stage's document it carries the records of the candidates it moved on
+    (``stage`` ``dft``, ``dft_state`` ``WAITING``) and their structures, so readers take
+    the DFT state from the records instead of patching it in.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     threshold: float
     selected: list[str] = Field(description="candidate ids sent to r2SCAN, lowest E_d first")
     skipped: list[str] = Field(description="candidate ids at or above the threshold")
     reference_phases: int = Field(0, description="reference phases run with r2SCAN too")
+    stage: str = Stage.DFT.value
+    candidates: list[CandidateRecord] = Field(default_factory=list)
+    structures: list[Structure | None] = Field(default_factory=list)
 
 
 class R2SCANEdDoc(EdRecord):
@@ -72,6 +86,18 @@ class R2SCANEdDoc(EdRecord):
     candidate_id: str
     energy: float = Field(description="r2SCAN total energy of the final static, eV")
     structure: Structure
+
+
+class R2SCANEdDocument(BaseModel):
+    """Output of the r2SCAN E_d job: one result per candidate and, where the gate passed
+    them on, the candidates' records at ``dft_state`` ``COMPLETED`` with ``e_d_r2scan``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    stage: str = Stage.DFT.value
+    results: list[R2SCANEdDoc]
+    candidates: list[CandidateRecord] = Field(default_factory=list)
+    structures: list[Structure | None] = Field(default_factory=list)
 
 
 def as_candidates(candidates: Sequence[DFTCandidate | dict[str, Any]]) -> list[DFTCandidate]:
@@ -106,7 +132,7 @@ class R2SCANEdMaker(Maker):
     reference: str | None = "mp-r2scan"
     cache_dir: str | None = None
 
-    @job
+    @job(data="structures")
     def make(
         self,
         candidate_ids: list[str],
@@ -114,7 +140,8 @@ class R2SCANEdMaker(Maker):
         structures: list[Structure],
         reference_energies: list[float] | None = None,
         reference_structures: list[Structure] | None = None,
-    ) -> list[R2SCANEdDoc]:
+        records: list[CandidateRecord] | None = None,
+    ) -> R2SCANEdDocument:
         """r2SCAN E_d of each candidate (inputs are the static runs' outputs).
 
         Parameters
@@ -123,6 +150,8 @@ class R2SCANEdMaker(Maker):
             One per candidate: id, final r2SCAN total energy (eV) and structure.
         reference_energies, reference_structures
             The campaign's own r2SCAN runs of reference phases (added to the reference).
+        records
+            The candidates' campaign records (from the gate), completed here.
         """
         own = [
             ComputedEntry(
@@ -150,14 +179,29 @@ class R2SCANEdMaker(Maker):
                 )
             label = base.label + ("+campaign-r2scan" if own else "")
             provider = EntriesReference(base.entries(elements) + own, label, R2SCAN)
-        records = compute_e_d(
+        ed = compute_e_d(
             [(s.composition, e / len(s)) for s, e in zip(structures, energies, strict=True)],
             provider,
         )
-        return [
+        results = [
             R2SCANEdDoc(**rec.model_dump(), candidate_id=cid, energy=e, structure=s)
-            for rec, cid, e, s in zip(records, candidate_ids, energies, structures, strict=True)
+            for rec, cid, e, s in zip(ed, candidate_ids, energies, structures, strict=True)
         ]
+        by_id = {r.candidate_id: r for r in results}
+        # records arrive as dicts when the job was read back from the LaunchPad
+        records = [CandidateRecord.model_validate(r) for r in records or []]
+        completed = [
+            record.advance(
+                Stage.DFT, dft_state="COMPLETED", e_d_r2scan=by_id[record.candidate_id].e_d
+            )
+            for record in records
+            if record.candidate_id in by_id
+        ]
+        return R2SCANEdDocument(
+            results=results,
+            candidates=completed,
+            structures=[by_id[r.candidate_id].structure for r in completed],
+        )
 
 
 @dataclass
@@ -228,7 +272,7 @@ class DFTGateMaker(Maker):
         gate.config.pass_manager_config = False
         return gate
 
-    @job
+    @job(data="structures")
     def gate(
         self,
         candidates: Sequence[DFTCandidate | dict[str, Any]],
@@ -239,11 +283,14 @@ class DFTGateMaker(Maker):
         below = sorted((c for c in records if c.e_d < self.threshold), key=lambda c: c.e_d)
         selected = below[: self.max_candidates] if self.max_candidates is not None else below
         chosen = {c.candidate_id for c in selected}
+        waiting = [c for c in selected if c.record is not None]
         decision = GateDecision(
             threshold=self.threshold,
             selected=[c.candidate_id for c in selected],
             skipped=[c.candidate_id for c in records if c.candidate_id not in chosen],
             reference_phases=len(reference_structures) if selected else 0,
+            candidates=[c.record.advance(Stage.DFT, dft_state="WAITING") for c in waiting],
+            structures=[c.structure for c in waiting],
         )
         if not selected:
             return Response(output=decision)
@@ -263,6 +310,7 @@ class DFTGateMaker(Maker):
                 structures=[f.output.structure for f in flows],
                 reference_energies=[f.output.output.energy for f in ref_flows],
                 reference_structures=[f.output.structure for f in ref_flows],
+                records=decision.candidates,
             )
             jobs.append(ed_job)
             output = ed_job.output

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobflow import Maker, job
+from jobflow import Maker
 
 from makers.provenance import start_provenance
-from makers.schemas import StageDocument, finish_document, merge_documents
+from makers.schemas import StageDocument, finish_document, merge_documents, stage_job
 
 
 @dataclass
@@ -33,7 +33,7 @@ class EhullMaker(Maker):
     reference: str = "offline"
     threshold: float = 0.1
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job(campaign_wide=True)
     def make(self, documents: list[StageDocument], campaign: str) -> StageDocument:
         """E_d and duplicates of the valid candidates in ``documents`` (invalid ones are
         left out: their last record stays the one of the stage that rejected them)."""
@@ -79,7 +79,12 @@ class EhullMaker(Maker):
         final = [s for _, s in pairs]
         shortlist = sorted(
             (
-                {"candidate_id": r.candidate_id, "structure": s, "e_d": r.e_d}
+                {
+                    "candidate_id": r.candidate_id,
+                    "structure": s,
+                    "e_d": r.e_d,
+                    "record": r.model_dump(),
+                }
                 for r, s in zip(out, final, strict=True)
                 if r.below_threshold
             ),

@@ -8,7 +8,9 @@ E_d -> gate), the paper's intercalation use case.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
@@ -18,30 +20,38 @@ from makers.framework import FrameworkMaker, HostFrameworkMaker
 from makers.generate import GenerateMaker
 from makers.inpaint import InpaintMaker
 from makers.relax import RelaxMaker
-from makers.schemas import CandidateSeed
+from makers.schemas import CandidateSeed, Stage
 from makers.symmetry import SymmetryMaker
 
+#: The one routing table: the FireWorks ``_category`` of each routed stage's jobs. The
+#: generation and inpainting jobs want a GPU, the relaxations run well on either,
+#: framework, symmetry and E_d (and the DFT gate) are light CPU work, and ``dft`` is the
+#: category of the VASP jobs the gate adds. A campaign spec's ``routing`` overrides
+#: entries; the spec, the flow makers and ``chggen campaign check`` all read this table.
+DEFAULT_ROUTING: dict[str, str] = {
+    "generate": "gpu",
+    "relax": "cpu",
+    "framework": "cpu",
+    "inpaint": "gpu",
+    "symmetry": "cpu",
+    "ehull": "cpu",
+    "dft": "vasp",
+}
 
-@dataclass
-class StageRouting:
-    """The FireWorks ``_category`` of each stage's jobs (``gpu``, ``cpu`` or ``vasp``).
 
-    The generation and inpainting jobs want a GPU, the relaxations run well on either,
-    symmetry and E_d are light CPU work, and the jobs the DFT gate adds are VASP runs.
-    """
+def resolve_routing(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The routing table with ``overrides`` applied (ValueError for an unknown stage)."""
+    unknown = set(overrides or {}) - set(DEFAULT_ROUTING)
+    if unknown:
+        raise ValueError(
+            f"unknown routed stage(s) {sorted(unknown)}; known: {list(DEFAULT_ROUTING)}"
+        )
+    return {**DEFAULT_ROUTING, **(overrides or {})}
 
-    generate: str = "gpu"
-    relax: str = "cpu"
-    framework: str = "cpu"
-    inpaint: str = "gpu"
-    symmetry: str = "cpu"
-    ehull: str = "cpu"
-    dft: str = "vasp"
 
-    @classmethod
-    def stages(cls) -> list[str]:
-        """Names of the routed stages."""
-        return [f.name for f in fields(cls)]
+def relax_inpainted_maker(**kwargs: Any) -> RelaxMaker:
+    """The relaxation after inpainting (one definition for both modes and the spec)."""
+    return RelaxMaker(name="relax inpainted", stage=Stage.RELAXED_INPAINT, **kwargs)
 
 
 def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
@@ -52,25 +62,28 @@ def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
     gate maker.
     """
     job.update_config({"manager_config": {"_category": category}}, dynamic=False)
-    job.update_metadata({"stage": stage, **({"batch": batch} if batch else {})}, dynamic=False)
+    tags = {"stage": str(stage), **({"batch": batch} if batch else {})}
+    job.update_metadata(tags, dynamic=False)
     return job
 
 
 def _tail(
     first: Job,
-    makers: dict[str, Maker],
-    routing: StageRouting,
+    inpaint: InpaintMaker,
+    relax_inpaint: RelaxMaker,
+    symmetry: SymmetryMaker,
+    routing: Mapping[str, str],
     batch_id: str,
 ) -> list[Job]:
     """inpaint -> relax -> symmetry for one batch, starting from a framework job."""
-    inpaint = route(makers["inpaint"].make(first.output), routing.inpaint, "inpainted", batch_id)
-    relax = route(
-        makers["relax_inpaint"].make(inpaint.output), routing.relax, "relaxed_inpaint", batch_id
+    painted = route(inpaint.make(first.output), routing["inpaint"], Stage.INPAINTED, batch_id)
+    relaxed = route(
+        relax_inpaint.make(painted.output), routing["relax"], Stage.RELAXED_INPAINT, batch_id
     )
-    symmetry = route(
-        makers["symmetry"].make(relax.output), routing.symmetry, "classified", batch_id
+    classified = route(
+        symmetry.make(relaxed.output), routing["symmetry"], Stage.CLASSIFIED, batch_id
     )
-    return [inpaint, relax, symmetry]
+    return [painted, relaxed, classified]
 
 
 def _finish(
@@ -79,16 +92,18 @@ def _finish(
     campaign: str,
     ehull_maker: EhullMaker,
     dft: Maker | None,
-    routing: StageRouting,
+    routing: Mapping[str, str],
     name: str,
 ) -> Flow:
-    ehull = route(ehull_maker.make([j.output for j in finals], campaign), routing.ehull, "ehull")
+    ehull = route(
+        ehull_maker.make([j.output for j in finals], campaign), routing["ehull"], Stage.EHULL
+    )
     jobs.append(ehull)
     if dft is not None:
         # The gate itself is light CPU work. The VASP jobs it adds carry the DFT category
         # set by the gate maker (``worker_category``); the gate does not pass its own
         # manager config on (``pass_manager_config=False``), so nothing leaks.
-        jobs.append(route(dft.make(ehull.output.shortlist), routing.ehull, "dft"))
+        jobs.append(route(dft.make(ehull.output.shortlist), routing["ehull"], Stage.DFT))
     return Flow(jobs, output=ehull.output, name=name)
 
 
@@ -105,7 +120,7 @@ class CHGGenMaker(Maker):
     dft
         The DFT gate maker (``makers.dft.DFTGateMaker``) or None to stop at E_d.
     routing
-        Worker category per stage.
+        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
     """
 
     name: str = "chggen"
@@ -113,13 +128,11 @@ class CHGGenMaker(Maker):
     relax: RelaxMaker = field(default_factory=RelaxMaker)
     framework: FrameworkMaker = field(default_factory=FrameworkMaker)
     inpaint: InpaintMaker = field(default_factory=InpaintMaker)
-    relax_inpaint: RelaxMaker = field(
-        default_factory=lambda: RelaxMaker(name="relax inpainted", stage="relaxed_inpaint")
-    )
+    relax_inpaint: RelaxMaker = field(default_factory=relax_inpainted_maker)
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: StageRouting = field(default_factory=StageRouting)
+    routing: dict[str, str] = field(default_factory=resolve_routing)
 
     def make(self, campaign: str, batches: list[list[CandidateSeed]]) -> Flow:
         """One chain of stage jobs per batch of seeds, then E_d and the DFT gate."""
@@ -127,16 +140,21 @@ class CHGGenMaker(Maker):
         finals: list[Job] = []
         for index, seeds in enumerate(batches):
             batch_id = f"b{index:04d}"
-            r = self.routing
+            r = resolve_routing(self.routing)
             gen = route(
-                self.generate.make(campaign, batch_id, seeds), r.generate, "generated", batch_id
+                self.generate.make(campaign, batch_id, seeds),
+                r["generate"],
+                Stage.GENERATED,
+                batch_id,
             )
-            relax = route(self.relax.make(gen.output), r.relax, "relaxed", batch_id)
-            frame = route(self.framework.make(relax.output), r.framework, "framework", batch_id)
-            tail = _tail(frame, vars(self), r, batch_id)
+            relax = route(self.relax.make(gen.output), r["relax"], Stage.RELAXED, batch_id)
+            frame = route(
+                self.framework.make(relax.output), r["framework"], Stage.FRAMEWORK, batch_id
+            )
+            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
             jobs.extend([gen, relax, frame, *tail])
             finals.append(tail[-1])
-        return _finish(jobs, finals, campaign, self.ehull, self.dft, self.routing, self.name)
+        return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)
 
 
 @dataclass
@@ -152,18 +170,16 @@ class HostModeMaker(Maker):
     dft
         The DFT gate maker or None.
     routing
-        Worker category per stage.
+        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
     """
 
     name: str = "chggen host"
     inpaint: InpaintMaker = field(default_factory=InpaintMaker)
-    relax_inpaint: RelaxMaker = field(
-        default_factory=lambda: RelaxMaker(name="relax inpainted", stage="relaxed_inpaint")
-    )
+    relax_inpaint: RelaxMaker = field(default_factory=relax_inpainted_maker)
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: StageRouting = field(default_factory=StageRouting)
+    routing: dict[str, str] = field(default_factory=resolve_routing)
 
     def make(
         self,
@@ -175,11 +191,12 @@ class HostModeMaker(Maker):
         """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``."""
         jobs: list[Job] = []
         finals: list[Job] = []
+        r = resolve_routing(self.routing)
         for index, ids in enumerate(batches):
             batch_id = f"b{index:04d}"
             start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids)
-            route(start, self.routing.framework, "framework", batch_id)
-            tail = _tail(start, vars(self), self.routing, batch_id)
+            route(start, r["framework"], Stage.FRAMEWORK, batch_id)
+            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
             jobs.extend([start, *tail])
             finals.append(tail[-1])
-        return _finish(jobs, finals, campaign, self.ehull, self.dft, self.routing, self.name)
+        return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Maker, job
+from jobflow import Maker
 from pymatgen.core import Composition, Structure
 
 from makers.provenance import start_provenance
-from makers.schemas import CandidateRecord, StageDocument, finish_document
+from makers.schemas import (
+    CandidateRecord,
+    Stage,
+    StageDocument,
+    carry_rejected,
+    finish_document,
+    stage_job,
+)
 
 #: Symmetry of a relaxed structure is judged at the paper's tolerance (0.1 A, 10 deg).
 SYMPREC, ANGLE_TOLERANCE = 0.1, 10.0
@@ -37,7 +44,7 @@ class FrameworkMaker(Maker):
     guests: list[str] = field(default_factory=list)
     framework: dict[str, Any] = field(default_factory=dict)
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
         """Extract the framework of every valid candidate of ``previous``."""
         from chggen_flows.core.symmetry import (
@@ -53,37 +60,28 @@ class FrameworkMaker(Maker):
         provenance = start_provenance(
             "framework", {"guests": self.guests, "framework": self.framework}
         )
-        records, structures = [], []
-        for record, structure in zip(previous.candidates, previous.structures, strict=True):
-            if not record.valid or structure is None:
-                records.append(record)
-                structures.append(structure)
-                continue
+
+        def extract(record: CandidateRecord, structure: Any) -> tuple[CandidateRecord, Any]:
             info = classify_symmetry(structure, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
             result = extract_framework(structure, self.guests, settings)
             update = {"spacegroup_uncond": info.number, "symmetric_uncond": info.symmetric}
             if not result.ok:
-                records.append(
-                    record.advance("framework", framework_found=False, **update).reject(
-                        f"framework: {result.reason}"
-                    )
-                )
-                structures.append(structure)
-                continue
-            records.append(
-                record.advance(
-                    "framework",
-                    framework_found=True,
-                    framework_symprec=result.symprec,
-                    framework_angle_tolerance=result.angle_tolerance,
-                    framework_spacegroup=result.spacegroup_number,
-                    guest_counts=dict(result.guest_counts),
-                    **update,
-                )
+                advanced = record.advance(Stage.FRAMEWORK, framework_found=False, **update)
+                return advanced.reject(f"framework: {result.reason}"), structure
+            advanced = record.advance(
+                Stage.FRAMEWORK,
+                framework_found=True,
+                framework_symprec=result.symprec,
+                framework_angle_tolerance=result.angle_tolerance,
+                framework_spacegroup=result.spacegroup_number,
+                guest_counts=dict(result.guest_counts),
+                **update,
             )
-            structures.append(result.host)
+            return advanced, result.host
+
+        records, structures = carry_rejected(previous, extract)
         return finish_document(
-            "framework",
+            Stage.FRAMEWORK,
             previous.campaign,
             previous.batch_id,
             records,
@@ -100,7 +98,7 @@ class HostFrameworkMaker(Maker):
 
     name: str = "host framework"
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(
         self,
         campaign: str,

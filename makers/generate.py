@@ -8,11 +8,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from jobflow import Maker, job
+from jobflow import Maker
 from pymatgen.core import Composition
 
 from makers.provenance import start_provenance
-from makers.schemas import CandidateRecord, CandidateSeed, StageDocument, finish_document
+from makers.schemas import CandidateRecord, CandidateSeed, StageDocument, finish_document, stage_job
 
 #: Pearson-symbol letter -> crystal family (hR is the rhombohedral lattice, "trigonal").
 _FAMILIES = {
@@ -99,7 +99,7 @@ class GenerateMaker(Maker):
     v0: float | None = None
     reference: str | None = "offline"
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
         """Generate one candidate per seed; invalid ones are kept, marked with the reason."""
         from chggen_flows.core.device import resolve_device

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Maker, job
+from jobflow import Maker
 
 from makers.generate import checkpoint_path, score_model
 from makers.provenance import derived_seed, start_provenance
-from makers.schemas import StageDocument, finish_document
+from makers.schemas import (
+    CandidateRecord,
+    Stage,
+    StageDocument,
+    carry_rejected,
+    finish_document,
+    stage_job,
+)
 
 
 @dataclass
@@ -41,7 +48,7 @@ class InpaintMaker(Maker):
     inpaint: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
         """Inpaint every valid candidate of ``previous`` (a framework-stage document)."""
         from chggen_flows.core.device import resolve_device
@@ -54,7 +61,7 @@ class InpaintMaker(Maker):
             for r, _ in pairs
         ]
         provenance = start_provenance(
-            "inpainted",
+            Stage.INPAINTED,
             {"sampler": self.sampler, "inpaint": self.inpaint},
             seeds=seeds,
             checkpoint=checkpoint_path(self.checkpoint),
@@ -72,18 +79,15 @@ class InpaintMaker(Maker):
                 seeds=seeds,
             )
         done = {r.candidate_id: c for (r, _), c in zip(pairs, results, strict=True)}
-        records, structures = [], []
-        for record, structure in zip(previous.candidates, previous.structures, strict=True):
-            candidate = done.get(record.candidate_id)
-            if candidate is None:
-                records.append(record)
-                structures.append(structure)
-                continue
-            update = record.advance("inpainted")
-            records.append(
-                update if candidate.valid else update.reject(f"inpainting: {candidate.reason}")
-            )
-            structures.append(candidate.structure)
+
+        def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
+            candidate = done[record.candidate_id]
+            advanced = record.advance(Stage.INPAINTED)
+            if not candidate.valid:
+                advanced = advanced.reject(f"inpainting: {candidate.reason}")
+            return advanced, candidate.structure
+
+        records, structures = carry_rejected(previous, update)
         return finish_document(
-            "inpainted", previous.campaign, previous.batch_id, records, structures, provenance
+            Stage.INPAINTED, previous.campaign, previous.batch_id, records, structures, provenance
         )

@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from jobflow import Maker, job
+from jobflow import Maker
 
 from makers.provenance import start_provenance
-from makers.schemas import CandidateRecord, StageDocument, finish_document
+from makers.schemas import (
+    CandidateRecord,
+    StageDocument,
+    carry_rejected,
+    finish_document,
+    stage_job,
+)
 
 
 def _finite(value: float) -> float | None:
@@ -56,7 +62,7 @@ class RelaxMaker(Maker):
     relax: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
         """Relax the batch in ``previous``; rejected candidates are carried unchanged."""
         from chggen_flows.core.device import resolve_device
@@ -68,15 +74,11 @@ class RelaxMaker(Maker):
         results = _relaxer(settings).relax([s for _, s in pairs]) if pairs else []
         relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
 
-        records, structures = [], []
-        for record, structure in zip(previous.candidates, previous.structures, strict=True):
-            result = relaxed.get(record.candidate_id)
-            if result is None:  # rejected before this stage
-                records.append(record)
-                structures.append(structure)
-                continue
-            records.append(self._update(record, result))
-            structures.append(result.structure)
+        def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
+            result = relaxed[record.candidate_id]
+            return self._update(record, result), result.structure
+
+        records, structures = carry_rejected(previous, update)
         n_converged = sum(bool(r.converged) for r in results)
         return finish_document(
             self.stage,

@@ -10,24 +10,57 @@ by the last stage a candidate reached carries the candidate's whole history; tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from jobflow import job
+from pydantic import BaseModel, Field, field_validator
 from pymatgen.core import Structure
 
 from makers.provenance import Provenance, finish_provenance
 
-#: Stages in pipeline order; ``CandidateRecord.stage`` is always one of these.
-STAGES: tuple[str, ...] = (
-    "generated",
-    "relaxed",
-    "framework",
-    "inpainted",
-    "relaxed_inpaint",
-    "classified",
-    "ehull",
-    "dft",
-)
+
+class Stage(StrEnum):
+    """The stages a candidate goes through, in pipeline order (the one list of names)."""
+
+    GENERATED = "generated"
+    RELAXED = "relaxed"
+    FRAMEWORK = "framework"
+    INPAINTED = "inpainted"
+    RELAXED_INPAINT = "relaxed_inpaint"
+    CLASSIFIED = "classified"
+    EHULL = "ehull"
+    DFT = "dft"
+
+
+#: Stage names in pipeline order; ``CandidateRecord.stage`` is always one of these.
+STAGES: tuple[str, ...] = tuple(stage.value for stage in Stage)
+#: Output fields every stage job sends to the data store (GridFS), not its document.
+DATA_FIELDS: tuple[str, ...] = ("structures",)
+#: What a campaign-wide job (E_d over every batch) sends there as well: its records and
+#: shortlist grow with the campaign, and a MongoDB document stops at 16 MB.
+CAMPAIGN_WIDE_DATA_FIELDS: tuple[str, ...] = (*DATA_FIELDS, "candidates", "shortlist")
+
+
+#: Output classes whose ``candidates`` are campaign records, read by ``chggen results``:
+#: every stage's document and the DFT jobs' (``makers.dft``).
+RECORD_DOCUMENTS: tuple[str, ...] = ("StageDocument", "GateDecision", "R2SCANEdDocument")
+
+
+def stage_job(campaign_wide: bool = False) -> Callable:
+    """The decorator of every stage job's ``make``: a :class:`StageDocument` output whose
+    structures (and, for a campaign-wide job, records and shortlist) go to the data
+    store, so no document grows with the campaign.
+
+    Parameters
+    ----------
+    campaign_wide
+        True for a job that gathers every batch (the E_d stage).
+    """
+    data = CAMPAIGN_WIDE_DATA_FIELDS if campaign_wide else DATA_FIELDS
+    return job(data=list(data), output_schema=StageDocument)
+
 
 Mode = Literal["unconditional", "host"]
 
@@ -60,7 +93,7 @@ class CandidateRecord(BaseModel):
     formula_units: int
     lattice_type: str | None = None
     mode: Mode = "unconditional"
-    stage: str = "generated"
+    stage: str = Stage.GENERATED.value
     valid: bool = True
     rejected_reason: str | None = None
     seed: int | None = None
@@ -97,11 +130,19 @@ class CandidateRecord(BaseModel):
     dft_state: str | None = None
     e_d_r2scan: float | None = None
 
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_name(cls, value: Any) -> str:
+        # plain str in documents (a Stage member would serialise as an enum object)
+        if str(value) not in STAGES:
+            raise ValueError(f"unknown stage {value!r}")
+        return str(value)
+
     def advance(self, stage: str, **fields: Any) -> CandidateRecord:
         """A copy at ``stage`` with ``fields`` set (the record itself is not changed)."""
-        if stage not in STAGES:
+        if str(stage) not in STAGES:
             raise ValueError(f"unknown stage {stage!r}")
-        return self.model_copy(update={"stage": stage, **fields})
+        return self.model_copy(update={"stage": str(stage), **fields})
 
     def reject(self, reason: str, **fields: Any) -> CandidateRecord:
         """A copy marked invalid at its current stage, with the reason."""
@@ -164,6 +205,25 @@ def finish_document(
         summary={**counts, **summary},
         shortlist=shortlist or [],
     )
+
+
+def carry_rejected(
+    previous: StageDocument,
+    process: Callable[[CandidateRecord, Structure], tuple[CandidateRecord, Structure | None]],
+) -> tuple[list[CandidateRecord], list[Structure | None]]:
+    """Apply ``process`` to every candidate of ``previous`` still in the running.
+
+    Rejected candidates, and candidates without a structure, pass through unchanged, so
+    a stage document always lists every candidate of its batch.
+    """
+    records: list[CandidateRecord] = []
+    structures: list[Structure | None] = []
+    for record, structure in zip(previous.candidates, previous.structures, strict=True):
+        if record.valid and structure is not None:
+            record, structure = process(record, structure)
+        records.append(record)
+        structures.append(structure)
+    return records, structures
 
 
 def merge_documents(documents: list[StageDocument]) -> tuple[list[CandidateRecord], list]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from jobflow import Maker, job
+from jobflow import Maker
 
 from makers.framework import ANGLE_TOLERANCE, SYMPREC
 from makers.provenance import start_provenance
-from makers.schemas import StageDocument, finish_document
+from makers.schemas import (
+    CandidateRecord,
+    Stage,
+    StageDocument,
+    carry_rejected,
+    finish_document,
+    stage_job,
+)
 
 
 @dataclass
@@ -32,36 +40,34 @@ class SymmetryMaker(Maker):
     symprec: float = SYMPREC
     angle_tolerance: float = ANGLE_TOLERANCE
 
-    @job(data="structures", output_schema=StageDocument)
+    @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
         """Add ``spacegroup_number``, ``spacegroup_symbol`` and ``symmetric`` to each record."""
         from chggen_flows.core.symmetry import classify_symmetry
 
         provenance = start_provenance(
-            "classified", {"symprec": self.symprec, "angle_tolerance": self.angle_tolerance}
+            Stage.CLASSIFIED, {"symprec": self.symprec, "angle_tolerance": self.angle_tolerance}
         )
-        records = []
-        for record, structure in zip(previous.candidates, previous.structures, strict=True):
-            if not record.valid or structure is None:
-                records.append(record)
-                continue
+
+        def classify(record: CandidateRecord, structure: Any) -> tuple[CandidateRecord, Any]:
             info = classify_symmetry(
                 structure, symprec=self.symprec, angle_tolerance=self.angle_tolerance
             )
-            records.append(
-                record.advance(
-                    "classified",
-                    spacegroup_number=info.number,
-                    spacegroup_symbol=info.symbol,
-                    symmetric=info.symmetric,
-                )
+            advanced = record.advance(
+                Stage.CLASSIFIED,
+                spacegroup_number=info.number,
+                spacegroup_symbol=info.symbol,
+                symmetric=info.symmetric,
             )
+            return advanced, structure
+
+        records, structures = carry_rejected(previous, classify)
         return finish_document(
-            "classified",
+            Stage.CLASSIFIED,
             previous.campaign,
             previous.batch_id,
             records,
-            list(previous.structures),
+            structures,
             provenance,
             n_symmetric=sum(bool(r.symmetric) for r in records),
         )

@@ -17,7 +17,7 @@ from pymatgen.core import Composition, Structure
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.errors import InputError
 from makers.ehull import EhullMaker
-from makers.flows import CHGGenMaker, HostModeMaker, StageRouting
+from makers.flows import CHGGenMaker, HostModeMaker, relax_inpainted_maker, resolve_routing
 from makers.framework import FrameworkMaker
 from makers.generate import GenerateMaker
 from makers.inpaint import InpaintMaker
@@ -86,9 +86,9 @@ class CampaignPlan:
         return len(self.flow.jobs)
 
 
-def routing(spec: CampaignSpec) -> StageRouting:
-    """The worker category of each stage, from the spec."""
-    return StageRouting(**{stage: spec.category(stage) for stage in StageRouting.stages()})
+def routing(spec: CampaignSpec) -> dict[str, str]:
+    """The worker category of each stage: the routing table with the spec's overrides."""
+    return resolve_routing(spec.routing)
 
 
 def stage_makers(spec: CampaignSpec) -> dict:
@@ -98,12 +98,7 @@ def stage_makers(spec: CampaignSpec) -> dict:
         "inpaint": InpaintMaker(
             **model, sampler=spec.sampler, inpaint=spec.inpaint, seed=spec.seed
         ),
-        "relax_inpaint": RelaxMaker(
-            name="relax inpainted",
-            stage="relaxed_inpaint",
-            relax=spec.relax,
-            device=spec.model.device,
-        ),
+        "relax_inpaint": relax_inpainted_maker(relax=spec.relax, device=spec.model.device),
         "symmetry": SymmetryMaker(),
         "ehull": EhullMaker(
             reference=spec.stability.reference, threshold=spec.stability.dft_threshold

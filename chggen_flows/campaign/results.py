@@ -17,7 +17,7 @@ import pandas as pd
 
 from chggen_flows.campaign.registry import registry
 from chggen_flows.errors import InputError
-from makers.schemas import STAGES, CandidateRecord
+from makers.schemas import RECORD_DOCUMENTS, STAGES, CandidateRecord
 
 if TYPE_CHECKING:
     from jobflow import JobStore
@@ -38,7 +38,8 @@ CAMPAIGN_COLUMNS = (
     "spec",
 )
 _STAGE_ORDER = {stage: i for i, stage in enumerate(STAGES)}
-_STAGE_DOC = {"output.@class": "StageDocument"}
+#: Output classes that carry campaign records: every stage's document and the DFT jobs'.
+_RECORD_DOC = {"output.@class": {"$in": list(RECORD_DOCUMENTS)}}
 
 
 def list_campaigns(store: JobStore) -> pd.DataFrame:
@@ -49,9 +50,9 @@ def list_campaigns(store: JobStore) -> pd.DataFrame:
 
 
 def _stage_documents(
-    store: JobStore, campaign: str | None, properties: list[str], load: bool = False
+    store: JobStore, campaign: str | None, properties: list[str], load: bool | dict = False
 ) -> Iterable[dict[str, Any]]:
-    criteria: dict[str, Any] = dict(_STAGE_DOC)
+    criteria: dict[str, Any] = dict(_RECORD_DOC)
     if campaign is not None:
         criteria["metadata.campaign"] = campaign
     store.connect()
@@ -66,7 +67,9 @@ def _latest_records(
     latest: dict[tuple[str, str], tuple[dict, str, int]] = {}
     rank: dict[tuple[str, str], tuple[int, str]] = {}
     props = ["output.candidates", "output.stage", "completed_at"]
-    for doc in _stage_documents(store, campaign, props):
+    # A campaign-wide job keeps its records in the data store (see makers.schemas):
+    # load those blobs only, not the structures.
+    for doc in _stage_documents(store, campaign, props, load={"data": ["candidates"]}):
         output = doc["output"]
         if stage is not None and output["stage"] != stage:
             continue
@@ -104,9 +107,6 @@ def load_candidates(store: JobStore, campaign: str | None = None, **filters: Any
             hint=f"known: {', '.join(sorted(_FILTERS))}",
         )
     latest = _latest_records(store, campaign)
-    for key, update in _dft_updates(store, campaign).items():
-        if key in latest:
-            latest[key][0].update(update)
     frame = pd.DataFrame([record for record, _, _ in latest.values()])
     for column in CANDIDATE_COLUMNS:
         if column not in frame:
@@ -116,29 +116,6 @@ def load_candidates(store: JobStore, campaign: str | None = None, **filters: Any
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame = _apply_filters(frame, filters)
     return frame.sort_values(["campaign", "candidate_id"]).reset_index(drop=True)
-
-
-def _dft_updates(store: JobStore, campaign: str | None) -> dict[tuple[str, str], dict]:
-    """DFT fields per candidate: ``WAITING`` once the gate selected it, ``COMPLETED`` with
-    ``e_d_r2scan`` once its r2SCAN E_d exists. (Live states of the VASP jobs, RUNNING or
-    FIZZLED, are in the LaunchPad: ``chggen status``.)"""
-    criteria: dict[str, Any] = {} if campaign is None else {"metadata.campaign": campaign}
-    updates: dict[tuple[str, str], dict] = {}
-    gates = store.query(
-        {**criteria, "output.@class": "GateDecision"}, properties=["output.selected", "metadata"]
-    )
-    for doc in gates:
-        for cid in doc["output"].get("selected", []):
-            key = (doc["metadata"].get("campaign"), cid)
-            updates[key] = {"stage": "dft", "dft_state": "WAITING"}
-    results = store.query(
-        {**criteria, "output.@class": "R2SCANEdDoc"}, properties=["output", "metadata"]
-    )
-    for doc in results:
-        for item in doc["output"]:
-            key = (doc["metadata"].get("campaign"), item["candidate_id"])
-            updates[key] = {"stage": "dft", "dft_state": "COMPLETED", "e_d_r2scan": item["e_d"]}
-    return updates
 
 
 _FILTERS = {
@@ -228,7 +205,7 @@ def load_structures(
     decoder = MontyDecoder()
     for uuid, members in by_job.items():
         doc = store.query_one(
-            {"uuid": uuid, **_STAGE_DOC},
+            {"uuid": uuid, **_RECORD_DOC},
             properties=["output.structures"],
             load=True,
             sort={"index": -1},

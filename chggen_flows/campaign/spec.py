@@ -41,19 +41,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pymatgen.core import Composition, Element
 
 from chggen_flows.errors import CheckpointError, ChggenError, InputError
+from makers.flows import DEFAULT_ROUTING  # the one routing table (re-exported here)
 
 #: Worker categories a job can be routed to (FireWorks ``_category``).
 CATEGORIES = ("gpu", "cpu", "vasp")
-#: Stages whose jobs are routed, and their default categories.
-DEFAULT_ROUTING = {
-    "generate": "gpu",
-    "relax": "cpu",
-    "framework": "cpu",
-    "inpaint": "gpu",
-    "symmetry": "cpu",
-    "ehull": "cpu",
-    "dft": "vasp",
-}
 #: Volumes per atom outside this range (A^3/atom) are not crystals of real elements.
 _VOLUME_RANGE = (5.0, 120.0)
 #: Named E_d reference sources (anything else is the path of an entries file).

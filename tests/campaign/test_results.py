@@ -114,3 +114,46 @@ def test_docs_list_every_candidate_column():
     documented = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, flags=re.M))
     names = {n for pair in documented for n in pair if n}
     assert names == set(CANDIDATE_COLUMNS)
+
+
+def test_dft_outcomes_are_read_from_the_dft_jobs_records(store, tmp_path):
+    """The gate writes WAITING records, the r2SCAN E_d job COMPLETED ones with
+    ``e_d_r2scan``: load_candidates reads them like any stage's (nothing patched in)."""
+    from pymatgen.core import Structure
+
+    from makers.dft import DFTGateMaker, R2SCANEdMaker
+
+    ehull_doc = store.query_one(
+        {"metadata.campaign": "pop-00000001", "output.stage": "ehull"}, load=True
+    )["output"]
+    shortlist = ehull_doc["shortlist"]
+    assert {item["candidate_id"] for item in shortlist} >= {"LiSi-cscl"}
+    gate = DFTGateMaker(threshold=0.5, ed_maker=None).make(shortlist)
+    (lisi,) = [item for item in shortlist if item["candidate_id"] == "LiSi-cscl"]
+    reference = tmp_path / "r2scan.csv"
+    reference.write_text("formula,energy_per_atom\nLi,-2.3\nSi,-5.6\nLiSi,-4.2\n")
+    ed = R2SCANEdMaker(reference=str(reference)).make(
+        ["LiSi-cscl"],
+        [-4.15 * 2],
+        [Structure.from_dict(lisi["structure"])],
+        records=[lisi["record"]],
+    )
+    for job in (gate, ed):  # run the bodies only: the VASP jobs the gate adds are not run
+        job.update_metadata({"campaign": "pop-00000001"})
+        job.run(store=store)
+
+    rows = load_candidates(store, "pop-00000001").set_index("candidate_id")
+    assert rows.loc["LiSi-cscl", "stage"] == "dft"
+    assert rows.loc["LiSi-cscl", "dft_state"] == "COMPLETED"
+    assert rows.loc["LiSi-cscl", "e_d_r2scan"] == pytest.approx(0.05, abs=1e-9)
+    assert rows.loc["LiSi-cscl", "e_d"] == pytest.approx(ehull_e_d(ehull_doc, "LiSi-cscl"))
+    waiting = set(rows.index[rows.dft_state == "WAITING"])
+    assert waiting == {item["candidate_id"] for item in shortlist} - {"LiSi-cscl"}
+    assert load_candidates(store, "pop-00000001", dft_state="completed").shape[0] == 1
+    # the final structure of a DFT candidate is the r2SCAN one
+    (final,) = load_structures(store, "pop-00000001", ["LiSi-cscl"]).values()
+    assert final.composition.reduced_formula == "LiSi"
+
+
+def ehull_e_d(doc: dict, candidate_id: str) -> float:
+    return next(r["e_d"] for r in doc["candidates"] if r["candidate_id"] == candidate_id)

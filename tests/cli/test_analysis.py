@@ -88,7 +88,8 @@ def test_locality_against_shipped_references(cli, tmp_path):
     )
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["n_reference"] == 2
+    compounds = [s for s in shipped_structures(["Li", "Si"]) if len(s.composition.elements) == 2]
+    assert data["n_reference"] == len(compounds) == 7  # LiSi x2, Li12Si7 ... Li21Si5
     assert set(data["rdf_distance"]) == {"Li-Li", "Li-Si", "Si-Si"}
     assert all(d < 1.0 for d in data["rdf_distance"].values())
 

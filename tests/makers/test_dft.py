@@ -21,7 +21,8 @@ from pymatgen.entries.computed_entries import ComputedEntry
 from pymatgen.io.vasp import Incar
 
 from chggen_flows.errors import InputError, ReferenceDataError
-from makers.dft import DFTGateMaker, R2SCANEdMaker, as_candidates
+from makers.dft import DFTGateMaker, R2SCANEdDocument, R2SCANEdMaker, as_candidates
+from makers.schemas import CandidateRecord
 
 VASP_DIR = Path(__file__).parents[1] / "test_data" / "vasp"
 REF_PATHS = {
@@ -79,8 +80,19 @@ def test_gate_runs_r2scan_only_below_threshold(mock_vasp, si, tmp_path):
         incar_updates=INCAR_UPDATES,
         ed_maker=R2SCANEdMaker(reference=str(reference)),
     )
+    record = CandidateRecord(
+        campaign="c",
+        candidate_id="cand-low",
+        formula="Si2",
+        reduced_formula="Si",
+        chemsys="Si",
+        natoms=2,
+        formula_units=1,
+        stage="ehull",
+        e_d=0.02,
+    )
     candidates = [
-        {"candidate_id": "cand-low", "structure": si.as_dict(), "e_d": 0.02},
+        {"candidate_id": "cand-low", "structure": si.as_dict(), "e_d": 0.02, "record": record},
         {"candidate_id": "cand-high", "structure": si, "e_d": 0.25},
     ]
     job = gate.make(candidates)
@@ -89,6 +101,9 @@ def test_gate_runs_r2scan_only_below_threshold(mock_vasp, si, tmp_path):
     decision = responses[job.uuid].output
     assert decision.selected == ["cand-low"]
     assert decision.skipped == ["cand-high"]
+    # the gate writes the candidate's record on: stage dft, waiting for its VASP jobs
+    (waiting,) = decision.candidates
+    assert (waiting.stage, waiting.dft_state, waiting.e_d) == ("dft", "WAITING", 0.02)
 
     # pre-relax, r2SCAN relax, r2SCAN static of ONE candidate
     names = [name for name, _ in mock_vasp.incars]
@@ -100,9 +115,13 @@ def test_gate_runs_r2scan_only_below_threshold(mock_vasp, si, tmp_path):
         else:
             assert "METAGGA" not in incar  # PBEsol pre-relax
 
-    ed_docs = [r.output for r in responses.values() if isinstance(r.output, list)]
+    ed_docs = [r.output for r in responses.values() if isinstance(r.output, R2SCANEdDocument)]
     assert len(ed_docs) == 1
-    (doc,) = ed_docs[0]
+    (doc,) = ed_docs[0].results
+    # ... and the E_d job completes it: results are read from records, not patched in
+    (completed,) = ed_docs[0].candidates
+    assert completed.dft_state == "COMPLETED"
+    assert completed.e_d_r2scan == pytest.approx(0.010, abs=1e-9)
     assert doc.candidate_id == "cand-low"
     assert doc.energy == pytest.approx(STATIC_ENERGY)
     assert doc.e_d == pytest.approx(0.010, abs=1e-9)
@@ -129,7 +148,9 @@ def test_gate_with_own_reference_runs_and_worker_category(mock_vasp, si, tmp_pat
         gate.make([{"candidate_id": "c1", "structure": si, "e_d": -0.01}], [si]), tmp_path
     )
     assert len(mock_vasp.incars) == 6  # the candidate and the reference phase, 3 jobs each
-    (doc,) = next(r.output for r in responses.values() if isinstance(r.output, list))
+    (doc,) = next(
+        r.output for r in responses.values() if isinstance(r.output, R2SCANEdDocument)
+    ).results
     assert doc.reference == "campaign-r2scan"
     assert doc.e_d == pytest.approx(0.0, abs=1e-9)  # the reference is the same phase
 
@@ -178,7 +199,7 @@ def _memory_store():
     from jobflow import JobStore
     from maggma.stores import MemoryStore
 
-    store = JobStore(MemoryStore())
+    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     store.connect()
     return store
 

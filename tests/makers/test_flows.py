@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from jobflow import Flow, JobStore, Response, job
 from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 
 from makers.dft import DFTGateMaker
-from makers.flows import CHGGenMaker, HostModeMaker, StageRouting, route
+from makers.flows import DEFAULT_ROUTING, CHGGenMaker, HostModeMaker, resolve_routing, route
 from makers.schemas import CandidateSeed
 
 
@@ -42,9 +43,8 @@ def test_chgen_maker_chains_the_stages_per_batch():
         assert previous.uuid in {ref.uuid for ref in current.input_references}
     ehull = flow.jobs[-1]
     assert {ref.uuid for ref in ehull.input_references} == {flow.jobs[5].uuid, flow.jobs[11].uuid}
-    routing = StageRouting()
-    assert flow.jobs[0].config.manager_config == {"_category": routing.generate}
-    assert flow.jobs[3].config.manager_config == {"_category": routing.inpaint}
+    assert flow.jobs[0].config.manager_config == {"_category": DEFAULT_ROUTING["generate"]}
+    assert flow.jobs[3].config.manager_config == {"_category": DEFAULT_ROUTING["inpaint"]}
 
 
 def test_host_mode_starts_from_the_host():
@@ -100,3 +100,17 @@ def _all_jobs(items):
             yield from _all_jobs(item.jobs)
         else:
             yield item
+
+
+def test_one_routing_table_with_overrides():
+    from chggen_flows.campaign import spec
+
+    assert spec.DEFAULT_ROUTING is DEFAULT_ROUTING  # the spec reads the makers' table
+    routed = resolve_routing({"relax": "gpu"})
+    assert routed == {**DEFAULT_ROUTING, "relax": "gpu"}
+    with pytest.raises(ValueError, match="unknown routed stage"):
+        resolve_routing({"relaxx": "gpu"})
+    flow = CHGGenMaker(routing={"relax": "gpu"}).make("c", [[]])
+    categories = {j.metadata["stage"]: j.config.manager_config["_category"] for j in flow.jobs}
+    assert categories["relaxed"] == "gpu" and categories["relaxed_inpaint"] == "gpu"
+    assert categories["framework"] == "cpu"
