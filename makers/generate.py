@@ -7,28 +7,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from jobflow import Maker
 from pymatgen.core import Composition
 
 from makers.provenance import start_provenance
 from makers.schemas import CandidateRecord, CandidateSeed, StageDocument, finish_document, stage_job
-
-#: Pearson-symbol letter -> crystal family (hR is the rhombohedral lattice, "trigonal").
-_FAMILIES = {
-    "a": "triclinic",
-    "m": "monoclinic",
-    "o": "orthorhombic",
-    "t": "tetragonal",
-    "hP": "hexagonal",
-    "hR": "trigonal",
-    "c": "cubic",
-}
-
-
-def crystal_family(pearson: str) -> str:
-    """Crystal family of a Pearson symbol (``"hR"`` -> ``"trigonal"``, ``"cF"`` -> ``"cubic"``)."""
-    return _FAMILIES.get(pearson[:2], _FAMILIES.get(pearson[:1], pearson))
 
 
 @lru_cache(maxsize=2)
@@ -39,14 +22,16 @@ def score_model(checkpoint: str | None, device: str) -> Any:
     return load_score_model(checkpoint, device=device)
 
 
-def volume_hull(reference: str | None, composition: Composition) -> Any:
+def volume_hull(reference: str | None, elements: Sequence[str] | Composition) -> Any:
     """The reference hull whose known phases give V0, or None (then the regression)."""
     from chggen_flows.errors import ChggenError
 
     if reference is None or reference in ("mp", "mp-r2scan"):
         return None
     try:
-        return _provider(reference).phase_diagram([el.symbol for el in composition.elements])
+        if isinstance(elements, Composition):
+            elements = [el.symbol for el in elements.elements]
+        return _provider(reference).phase_diagram(list(elements))
     except ChggenError:  # no set for this system: the regression answers
         return None
 
@@ -106,9 +91,7 @@ class GenerateMaker(Maker):
         from chggen_flows.core.generation import (
             GenerationRequest,
             SamplerSettings,
-            estimate_v0,
             generate,
-            sample_lattice,
         )
 
         device = str(resolve_device(self.device))
@@ -120,31 +103,29 @@ class GenerateMaker(Maker):
             checkpoint=checkpoint,
             device=device,
         )
-        requests, lattice_types, v0s = [], [], []
-        lattices: dict[int, tuple[Any, str]] = {}
-        v0_cache: dict[str, Any] = {}
-        for seed in seeds:
-            comp = Composition(seed.composition)
-            if seed.composition not in v0_cache:
-                hull = None if self.v0 is not None else volume_hull(self.reference, comp)
-                v0_cache[seed.composition] = estimate_v0(comp, None, self.v0, hull)
-            v0 = v0_cache[seed.composition]
-            natoms = int(comp.num_atoms) * seed.formula_units
-            if seed.lattice_seed not in lattices:
-                rng = np.random.default_rng(seed.lattice_seed)
-                lattices[seed.lattice_seed] = sample_lattice(natoms * v0.volume_per_atom, rng)
-            lattice, kind = lattices[seed.lattice_seed]
-            requests.append(
-                GenerationRequest(comp, seed.formula_units, lattice=lattice, seed=seed.seed)
+        elements = sorted({el.symbol for seed in seeds for el in Composition(seed.composition)})
+        hull = None if self.v0 is not None or not seeds else volume_hull(self.reference, elements)
+        # The core draws each lattice from the seed's lattice seed, so the candidates of
+        # one lattice share it, and records V0 and its source once.
+        requests = [
+            GenerationRequest(
+                Composition(seed.composition),
+                seed.formula_units,
+                v0=self.v0,
+                seed=seed.seed,
+                lattice_seed=seed.lattice_seed,
             )
-            lattice_types.append(crystal_family(kind))
-            v0s.append(v0)
+            for seed in seeds
+        ]
         model = score_model(self.checkpoint, device)
-        generated = generate(requests, model, SamplerSettings(**self.sampler), device=device)
+        generated = generate(
+            requests, model, SamplerSettings(**self.sampler), device=device, phase_diagram=hull
+        )
 
         records, structures = [], []
-        for seed, candidate, kind, v0 in zip(seeds, generated, lattice_types, v0s, strict=True):
+        for seed, candidate in zip(seeds, generated, strict=True):
             comp = candidate.structure.composition
+            meta = candidate.metadata
             record = CandidateRecord(
                 campaign=campaign,
                 candidate_id=seed.candidate_id,
@@ -153,10 +134,10 @@ class GenerateMaker(Maker):
                 chemsys=comp.chemical_system,
                 natoms=len(candidate.structure),
                 formula_units=seed.formula_units,
-                lattice_type=kind,
+                lattice_type=meta["crystal_system"],
                 seed=seed.seed,
-                volume_per_atom=v0.volume_per_atom,
-                v0_source=v0.label,
+                volume_per_atom=meta["v0"],
+                v0_source=meta["v0_source"],
             )
             if not candidate.valid:
                 record = record.reject(f"generation: {candidate.reason}")

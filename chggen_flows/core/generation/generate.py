@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition, Element, Lattice, Structure
 
 from chggen_flows.core.device import resolve_device
@@ -15,7 +16,7 @@ from chggen_flows.core.generation.candidate import (
     check_elements,
     finalize_candidate,
 )
-from chggen_flows.core.generation.lattice import LatticeSettings, sample_lattice
+from chggen_flows.core.generation.lattice import BRAVAIS_TYPES, LatticeSettings, sample_lattice
 from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.volume import V0Estimate, estimate_v0
 from chggen_flows.errors import InputError
@@ -41,6 +42,10 @@ class GenerationRequest:
     seed
         This candidate's own seed; None derives it from the call's seed and the
         candidate's index (see :func:`candidate_seed`).
+    lattice_seed
+        Seed of the random lattice alone; requests with the same composition, formula
+        units and lattice seed share one lattice (a campaign samples several candidates
+        per lattice). None: the lattice is drawn from the candidate's own seed.
     """
 
     composition: Composition
@@ -49,6 +54,7 @@ class GenerationRequest:
     bravais: str | None = None
     v0: float | None = None
     seed: int | None = None
+    lattice_seed: int | None = None
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -87,6 +93,7 @@ def generate(
     progress: bool | None = None,
     lattice_settings: LatticeSettings | None = None,
     known_structures: list[Structure] | None = None,
+    phase_diagram: PhaseDiagram | None = None,
 ) -> list[GeneratedCandidate]:
     """Generate structures unconditionally, many candidates per batched model call.
 
@@ -110,6 +117,9 @@ def generate(
         Priors of the random lattices.
     known_structures
         Known phases used to estimate V0 (see :func:`estimate_v0`).
+    phase_diagram
+        A reference hull with structures (e.g. the offline CHGNet reference of the
+        system): V0 from its known phases nearest in composition (see :func:`estimate_v0`).
 
     Returns
     -------
@@ -139,13 +149,21 @@ def generate(
         else:
             key = (request.composition.reduced_formula, request.v0)
             if key not in v0_cache:
-                v0_cache[key] = estimate_v0(request.composition, known_structures, request.v0)
+                v0_cache[key] = estimate_v0(
+                    request.composition, known_structures, request.v0, phase_diagram
+                )
             v0 = v0_cache[key]
-            rng = np.random.default_rng(own_seed)
+            lattice_seed = own_seed if request.lattice_seed is None else request.lattice_seed
+            rng = np.random.default_rng(lattice_seed)
             lattice, kind = sample_lattice(
                 len(symbols) * v0.volume_per_atom, rng, request.bravais, lattice_settings
             )
-            info.update(v0=round(v0.volume_per_atom, 6), v0_source=v0.source, v0_detail=v0.detail)
+            info.update(
+                v0=v0.volume_per_atom,
+                v0_source=v0.label,
+                v0_detail=v0.detail,
+                crystal_system=BRAVAIS_TYPES[kind],
+            )
         info.update(
             formula=Composition("".join(symbols)).formula,
             formula_units=request.formula_units,
