@@ -56,7 +56,7 @@ def time_build(n: int, out: Path) -> dict[str, float]:
 def fill_database(store, frame: pd.DataFrame, campaign: str, batch: int = 100) -> None:
     """Stage documents of ``frame``'s candidates, as the campaign's stage jobs write them."""
     from chggen_flows.campaign.registry import registry
-    from makers.schemas import STAGES
+    from chggen_flows.makers.schemas import STAGES
 
     # NaN -> None, as pydantic serialises missing values.
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -70,7 +70,7 @@ def fill_database(store, frame: pd.DataFrame, campaign: str, batch: int = 100) -
             candidates = [{**r, "stage": stage} for r in records[start : start + batch]]
             output = {
                 "@class": "StageDocument",
-                "@module": "makers.schemas",
+                "@module": "chggen_flows.makers.schemas",
                 "stage": stage,
                 "campaign": campaign,
                 "batch_id": f"b{start // batch}",

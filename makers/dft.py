@@ -36,7 +36,7 @@ from chggen_flows.core.stability import (
     get_reference,
 )
 from chggen_flows.errors import InputError, ReferenceDataError
-from makers.schemas import CandidateRecord, Stage
+from chggen_flows.makers.schemas import CandidateRecord, Stage
 
 DEFAULT_THRESHOLD = 0.1  # eV/atom, the paper's gate; docs recommend 0.03
 

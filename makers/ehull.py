@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from jobflow import Maker
 
-from makers.provenance import start_provenance
-from makers.schemas import StageDocument, finish_document, merge_documents, stage_job
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import StageDocument, finish_document, merge_documents, stage_job
 
 
 @dataclass

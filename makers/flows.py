@@ -15,13 +15,13 @@ from typing import Any
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
 
-from makers.ehull import EhullMaker
-from makers.framework import FrameworkMaker, HostFrameworkMaker
-from makers.generate import GenerateMaker
-from makers.inpaint import InpaintMaker
-from makers.relax import RelaxMaker
-from makers.schemas import CandidateSeed, Stage
-from makers.symmetry import SymmetryMaker
+from chggen_flows.makers.ehull import EhullMaker
+from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
+from chggen_flows.makers.generate import GenerateMaker
+from chggen_flows.makers.inpaint import InpaintMaker
+from chggen_flows.makers.relax import RelaxMaker
+from chggen_flows.makers.schemas import CandidateSeed, Stage
+from chggen_flows.makers.symmetry import SymmetryMaker
 
 #: The one routing table: the FireWorks ``_category`` of each routed stage's jobs. The
 #: generation and inpainting jobs want a GPU, the relaxations run well on either,

@@ -8,8 +8,8 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition, Structure
 
-from makers.provenance import start_provenance
-from makers.schemas import (
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import (
     CandidateRecord,
     Stage,
     StageDocument,

@@ -10,8 +10,14 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition
 
-from makers.provenance import start_provenance
-from makers.schemas import CandidateRecord, CandidateSeed, StageDocument, finish_document, stage_job
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import (
+    CandidateRecord,
+    CandidateSeed,
+    StageDocument,
+    finish_document,
+    stage_job,
+)
 
 
 @lru_cache(maxsize=2)

@@ -7,9 +7,9 @@ from typing import Any
 
 from jobflow import Maker
 
-from makers.generate import checkpoint_path, score_model
-from makers.provenance import derived_seed, start_provenance
-from makers.schemas import (
+from chggen_flows.makers.generate import checkpoint_path, score_model
+from chggen_flows.makers.provenance import derived_seed, start_provenance
+from chggen_flows.makers.schemas import (
     CandidateRecord,
     Stage,
     StageDocument,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from jobflow import Maker
 
-from makers.provenance import start_provenance
-from makers.schemas import (
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import (
     CandidateRecord,
     StageDocument,
     carry_rejected,

@@ -18,7 +18,7 @@ from jobflow import job
 from pydantic import BaseModel, Field, field_validator
 from pymatgen.core import Structure
 
-from makers.provenance import Provenance, finish_provenance
+from chggen_flows.makers.provenance import Provenance, finish_provenance
 
 
 class Stage(StrEnum):

@@ -7,9 +7,9 @@ from typing import Any
 
 from jobflow import Maker
 
-from makers.framework import ANGLE_TOLERANCE, SYMPREC
-from makers.provenance import start_provenance
-from makers.schemas import (
+from chggen_flows.makers.framework import ANGLE_TOLERANCE, SYMPREC
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import (
     CandidateRecord,
     Stage,
     StageDocument,

@@ -28,9 +28,26 @@ def test_gpl_database_server_is_never_imported():
     """SecantusDB is GPL-2.0-only: chggen-flows (BSD-3-Clause) only runs it as a process."""
     import grimp
 
-    graph = grimp.build_graph(
-        "chggen_flows", "makers", include_external_packages=True, cache_dir=None
-    )
+    graph = grimp.build_graph("chggen_flows", include_external_packages=True, cache_dir=None)
     top_level = {module.split(".")[0] for module in graph.modules}
     assert "pymongo" in top_level  # the graph does see third-party imports
     assert "secantus" not in top_level and "secantusdb" not in top_level
+
+
+def test_nothing_generic_lands_at_the_top_level_of_site_packages(tmp_path):
+    """The makers live in the repository's top-level ``makers/`` folder but install as
+    ``chggen_flows.makers`` (a link): the only top-level package is ``chggen_flows``, and
+    the pre-rename name ``makers.*`` of stored campaigns resolves to the same modules."""
+    from pathlib import Path
+
+    from setuptools import find_packages
+
+    import chggen_flows.makers.schemas as schemas
+
+    root = Path(__file__).parents[1]
+    assert (root / "chggen_flows" / "makers").resolve() == (root / "makers").resolve()
+    packages = find_packages(str(root), include=["chggen_flows*"])
+    assert "chggen_flows.makers" in packages
+    assert {p.split(".")[0] for p in packages} == {"chggen_flows"}
+    legacy = __import__("makers.schemas", fromlist=["StageDocument"])
+    assert legacy is schemas and legacy.StageDocument is schemas.StageDocument

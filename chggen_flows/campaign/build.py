@@ -9,6 +9,7 @@ gathers all batches and feeds the DFT gate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from jobflow import Flow
@@ -16,15 +17,20 @@ from pymatgen.core import Composition, Structure
 
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.errors import InputError
-from makers.ehull import EhullMaker
-from makers.flows import CHGGenMaker, HostModeMaker, relax_inpainted_maker, resolve_routing
-from makers.framework import FrameworkMaker
-from makers.generate import GenerateMaker
-from makers.inpaint import InpaintMaker
-from makers.provenance import derived_seed
-from makers.relax import RelaxMaker
-from makers.schemas import CandidateSeed
-from makers.symmetry import SymmetryMaker
+from chggen_flows.makers.ehull import EhullMaker
+from chggen_flows.makers.flows import (
+    CHGGenMaker,
+    HostModeMaker,
+    relax_inpainted_maker,
+    resolve_routing,
+)
+from chggen_flows.makers.framework import FrameworkMaker
+from chggen_flows.makers.generate import GenerateMaker
+from chggen_flows.makers.inpaint import InpaintMaker
+from chggen_flows.makers.provenance import derived_seed
+from chggen_flows.makers.relax import RelaxMaker
+from chggen_flows.makers.schemas import CandidateSeed
+from chggen_flows.makers.symmetry import SymmetryMaker
 
 
 def candidate_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
@@ -56,6 +62,17 @@ def host_candidate_ids(spec: CampaignSpec, host: Structure) -> list[str]:
     guests = "".join(f"{el}{n}" for el, n in spec.host.guests.items())
     prefix = f"{host.composition.reduced_formula}+{guests}"
     return [f"{prefix}-S{i:04d}" for i in range(spec.host.n_candidates)]
+
+
+#: At most this many batches per campaign: each batch is 6 FireWorks jobs (5 in host
+#: mode), and the LaunchPad's cost grows with the job count, so a 10^5-candidate
+#: campaign is 2,402 jobs in batches of 250 rather than 3,002 in batches of 200.
+MAX_BATCHES = 400
+
+
+def batch_size_for(n_candidates: int, requested: int) -> int:
+    """The batch size used: the spec's, grown only where it would exceed MAX_BATCHES."""
+    return max(requested, math.ceil(n_candidates / MAX_BATCHES))
 
 
 def chunk(items: list, size: int) -> list[list]:
@@ -114,14 +131,14 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
         assert spec.host is not None
         host = read_host(spec.host.structure)
         ids = host_candidate_ids(spec, host)
-        batches = chunk(ids, spec.batch_size)
+        batches = chunk(ids, batch_size_for(len(ids), spec.batch_size))
         maker = HostModeMaker(**common, dft=dft, routing=routing(spec))
         flow = maker.make(campaign, host, spec.host.guests, batches)
         chemsys = (host.composition + Composition(spec.host.guests)).chemical_system
         n_candidates = len(ids)
     else:
         seeds = candidate_seeds(spec)
-        batches = chunk(seeds, spec.batch_size)
+        batches = chunk(seeds, batch_size_for(len(seeds), spec.batch_size))
         model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
         maker = CHGGenMaker(
             generate=GenerateMaker(
@@ -150,7 +167,7 @@ def _dft_gate(spec: CampaignSpec):
     """The DFT gate maker, or None when the spec turns DFT off."""
     if not spec.stability.dft or spec.stability.dft_max_candidates == 0:
         return None
-    from makers.dft import DFTGateMaker
+    from chggen_flows.makers.dft import DFTGateMaker
 
     return DFTGateMaker(
         threshold=spec.stability.dft_threshold,

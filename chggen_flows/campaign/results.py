@@ -17,7 +17,7 @@ import pandas as pd
 
 from chggen_flows.campaign.registry import registry
 from chggen_flows.errors import InputError
-from makers.schemas import RECORD_DOCUMENTS, STAGES, CandidateRecord
+from chggen_flows.makers.schemas import RECORD_DOCUMENTS, STAGES, CandidateRecord
 
 if TYPE_CHECKING:
     from jobflow import JobStore

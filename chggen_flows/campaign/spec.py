@@ -41,7 +41,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pymatgen.core import Composition, Element
 
 from chggen_flows.errors import CheckpointError, ChggenError, InputError
-from makers.flows import DEFAULT_ROUTING  # the one routing table (re-exported here)
+from chggen_flows.makers.flows import DEFAULT_ROUTING  # the one routing table (re-exported here)
 
 #: Worker categories a job can be routed to (FireWorks ``_category``).
 CATEGORIES = ("gpu", "cpu", "vasp")

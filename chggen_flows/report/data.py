@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 # One definition of the table's columns and of the stage order: the results API's.
 from chggen_flows.campaign.results import CANDIDATE_COLUMNS
-from makers.schemas import STAGES
+from chggen_flows.makers.schemas import STAGES
 
 _NUMERIC = (
     "natoms",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from makers.schemas import STAGES
+from chggen_flows.makers.schemas import STAGES
 
 _COMPOSITIONS = ("ZnPS3", "ZnP2S6", "Zn2P2S7", "Zn3P2S8", "ZnS", "P2S5", "Zn4P2S9")
 _LATTICES = ("cubic", "hexagonal", "tetragonal", "orthorhombic", "monoclinic", "triclinic")

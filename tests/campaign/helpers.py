@@ -153,10 +153,10 @@ def populate_campaign(store, campaign: str = "pop-00000001") -> str:
     from jobflow import Flow, run_locally
 
     from chggen_flows.campaign.registry import registry
-    from makers.ehull import EhullMaker
-    from makers.provenance import start_provenance
-    from makers.schemas import CandidateRecord, finish_document
-    from makers.symmetry import SymmetryMaker
+    from chggen_flows.makers.ehull import EhullMaker
+    from chggen_flows.makers.provenance import start_provenance
+    from chggen_flows.makers.schemas import CandidateRecord, finish_document
+    from chggen_flows.makers.symmetry import SymmetryMaker
 
     energies = {"Li3Si-sym": -3.00, "Li3Si-p1": -2.60, "LiSi-cscl": -3.70}
     records, structures = [], []

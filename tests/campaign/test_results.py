@@ -121,7 +121,7 @@ def test_dft_outcomes_are_read_from_the_dft_jobs_records(store, tmp_path):
     ``e_d_r2scan``: load_candidates reads them like any stage's (nothing patched in)."""
     from pymatgen.core import Structure
 
-    from makers.dft import DFTGateMaker, R2SCANEdMaker
+    from chggen_flows.makers.dft import DFTGateMaker, R2SCANEdMaker
 
     ehull_doc = store.query_one(
         {"metadata.campaign": "pop-00000001", "output.stage": "ehull"}, load=True

@@ -21,8 +21,8 @@ from pymatgen.entries.computed_entries import ComputedEntry
 from pymatgen.io.vasp import Incar
 
 from chggen_flows.errors import InputError, ReferenceDataError
-from makers.dft import DFTGateMaker, R2SCANEdDocument, R2SCANEdMaker, as_candidates
-from makers.schemas import CandidateRecord
+from chggen_flows.makers.dft import DFTGateMaker, R2SCANEdDocument, R2SCANEdMaker, as_candidates
+from chggen_flows.makers.schemas import CandidateRecord
 
 VASP_DIR = Path(__file__).parents[1] / "test_data" / "vasp"
 REF_PATHS = {

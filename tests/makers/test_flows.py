@@ -7,9 +7,15 @@ from jobflow import Flow, JobStore, Response, job
 from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 
-from makers.dft import DFTGateMaker
-from makers.flows import DEFAULT_ROUTING, CHGGenMaker, HostModeMaker, resolve_routing, route
-from makers.schemas import CandidateSeed
+from chggen_flows.makers.dft import DFTGateMaker
+from chggen_flows.makers.flows import (
+    DEFAULT_ROUTING,
+    CHGGenMaker,
+    HostModeMaker,
+    resolve_routing,
+    route,
+)
+from chggen_flows.makers.schemas import CandidateSeed
 
 
 def _seeds(n: int) -> list[CandidateSeed]:

@@ -6,8 +6,19 @@ import pytest
 from monty.json import MontyDecoder, jsanitize
 from pymatgen.core import Lattice, Structure
 
-from makers.provenance import derived_seed, file_sha256, finish_provenance, start_provenance
-from makers.schemas import STAGES, CandidateRecord, StageDocument, finish_document, merge_documents
+from chggen_flows.makers.provenance import (
+    derived_seed,
+    file_sha256,
+    finish_provenance,
+    start_provenance,
+)
+from chggen_flows.makers.schemas import (
+    STAGES,
+    CandidateRecord,
+    StageDocument,
+    finish_document,
+    merge_documents,
+)
 
 
 def _record(cid: str = "Li3Si-fu1-L000-S000") -> CandidateRecord:

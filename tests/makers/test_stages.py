@@ -7,12 +7,12 @@ import pytest
 from jobflow import Flow, JobStore, run_locally
 from maggma.stores import MemoryStore
 
-from makers.framework import FrameworkMaker
-from makers.generate import GenerateMaker
-from makers.inpaint import InpaintMaker
-from makers.provenance import file_sha256
-from makers.schemas import CandidateSeed, StageDocument
-from makers.symmetry import SymmetryMaker
+from chggen_flows.makers.framework import FrameworkMaker
+from chggen_flows.makers.generate import GenerateMaker
+from chggen_flows.makers.inpaint import InpaintMaker
+from chggen_flows.makers.provenance import file_sha256
+from chggen_flows.makers.schemas import CandidateSeed, StageDocument
+from chggen_flows.makers.symmetry import SymmetryMaker
 from tests.campaign.helpers import tiny_checkpoint
 
 SAMPLER = {"n_levels": 4, "n_corrector": 1}
@@ -104,7 +104,7 @@ def test_generation_is_reproducible(checkpoint, tmp_path, monkeypatch):
 def test_host_mode_inpaints_the_guests_into_the_given_host(checkpoint, tmp_path, monkeypatch):
     from pymatgen.core import Lattice, Structure
 
-    from makers.framework import HostFrameworkMaker
+    from chggen_flows.makers.framework import HostFrameworkMaker
 
     monkeypatch.chdir(tmp_path)
     host = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]])
@@ -142,7 +142,7 @@ def test_generate_takes_v0_from_the_known_phases_of_the_reference(
     from pymatgen.core import Composition
 
     from chggen_flows.core.generation import estimate_v0
-    from makers.generate import volume_hull
+    from chggen_flows.makers.generate import volume_hull
 
     monkeypatch.chdir(tmp_path)
     gen = GenerateMaker(checkpoint=str(checkpoint), device="cpu", sampler=SAMPLER).make(
