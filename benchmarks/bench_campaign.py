@@ -33,13 +33,13 @@ from chggen_flows.campaign.spec import CampaignSpec, parse_spec
 from chggen_flows.campaign.submit import check_spec, submit_campaign
 from chggen_flows.campaign.worker import run_worker
 from chggen_flows.db import EmbeddedServer, get_job_store, get_launchpad, init_database
-from chggen_flows.settings import Settings
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
 from chggen_flows.makers.inpaint import InpaintMaker
 from chggen_flows.makers.relax import RelaxMaker
 from chggen_flows.makers.symmetry import SymmetryMaker
+from chggen_flows.settings import Settings
 from tests.campaign.helpers import REFERENCE_CSV, tiny_checkpoint, tiny_spec
 
 

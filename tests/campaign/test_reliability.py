@@ -20,8 +20,8 @@ from chggen_flows.campaign.spec import parse_spec
 from chggen_flows.campaign.status import campaign_status
 from chggen_flows.campaign.submit import submit_campaign
 from chggen_flows.db import EmbeddedServer, get_job_store, get_launchpad, init_database
-from chggen_flows.settings import Settings
 from chggen_flows.makers.schemas import STAGES
+from chggen_flows.settings import Settings
 from tests.campaign.helpers import (
     fw_states,
     stage_documents,
