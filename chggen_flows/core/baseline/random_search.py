@@ -122,7 +122,8 @@ class BaselineSettings:
             if bad:
                 raise InputError(f"spacegroups holds {bad}, not space-group numbers (1-230)")
         if isinstance(self.lattice, dict):
-            object.__setattr__(self, "lattice", LatticeSettings(**self.lattice))
+            priors = {k: tuple(v) if isinstance(v, list) else v for k, v in self.lattice.items()}
+            object.__setattr__(self, "lattice", LatticeSettings(**priors))
         if self.kind not in BASELINE_KINDS:
             raise InputError(
                 f"unknown baseline kind {self.kind!r}", hint=f"choose from {list(BASELINE_KINDS)}"
