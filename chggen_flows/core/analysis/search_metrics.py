@@ -327,8 +327,13 @@ def threshold_key(threshold: float) -> str:
 class CompositionMetrics(BaseModel):
     """Search metrics of one arm for one composition (or all, ``reduced_formula=None``).
 
-    Counts that need structures or known structures are None when those were not given
-    (or, for a candidate, its structure is missing).
+    Counts that need structures or known structures are None when those were not given:
+    ``n_too_close`` counts over the candidates whose structure was given (None if none
+    was); ``n_novel``, ``n_sun`` and ``sun_rate`` are None as soon as one candidate that
+    could count lacks its structure (a partial count would flatter or punish an arm);
+    ``n_rediscovered`` and ``rediscovered`` cover the candidates that were checked.
+    Shares are over ``n_with_e_d`` (E_d) and ``n_classified`` (symmetric); the S.U.N.
+    rate is over ``n_candidates``.
     """
 
     arm: str
@@ -406,7 +411,7 @@ class SearchMetrics(BaseModel):
 
 
 def _count(values: pd.Series) -> int | None:
-    """Number of True values, None if any is unknown."""
+    """Number of True values, None if any is unknown (a partial count would mislead)."""
     items = list(values)
     if any(v is None for v in items):
         return None
@@ -461,7 +466,10 @@ def _group_metrics(
         "reduced_formula": formula,
         "n_candidates": len(group),
         "n_valid": int(group["is_valid"].sum()),
-        "n_too_close": _count(group["too_close"]),
+        # over the candidates whose structure was given (rejected ones often have none)
+        "n_too_close": _count(group["too_close"].dropna())
+        if group["too_close"].notna().any()
+        else None,
         "n_charge_neutral": None
         if all(v is None for v in neutral)
         else int(sum(v is True for v in neutral)),
