@@ -63,10 +63,7 @@ def test_freshly_relaxed_known_phases_do_not_break_the_hull(offline):
     records = BatchRelaxer(RelaxSettings(device="cpu")).relax(structures)
     assert all(r.ok for r in records)
     ed = compute_e_d(
-        [
-            (s.composition, r.final_energy_per_atom)
-            for s, r in zip(structures, records, strict=True)
-        ],
+        [(s.composition, r.final_energy_per_atom) for s, r in zip(structures, records, strict=True)],
         offline,
     )
     for path, e in zip(files, ed, strict=True):
