@@ -54,3 +54,55 @@ def shipped_structures(elements: Sequence[str], compounds_only: bool = True) -> 
             "cover Li-Si, Zn-P-S and Li-P-S",
         )
     return list(found.values())
+
+
+def named_known_structures(
+    chemsys: str | Sequence[str], compounds_only: bool = False
+) -> list[tuple[str, Structure]]:
+    """Known structures of a chemical system from the shipped sets, with their names.
+
+    Parameters
+    ----------
+    chemsys
+        ``"Li-Si"`` or element symbols; structures of its subsystems count.
+    compounds_only
+        Leave out elemental phases.
+
+    Returns
+    -------
+    list of (str, Structure)
+        ``(f"{reduced_formula} {entry_id}", structure)``, e.g. ``("LiSi mp-795", ...)``,
+        one per entry id (the sets share their elemental phases), sorted by name. These
+        are the CHGNet-relaxed structures of the offline E_d reference, so a relaxed
+        candidate is compared with a structure relaxed by the same potential.
+
+    Raises
+    ------
+    ReferenceDataError
+        When the shipped sets have no structure of the system.
+
+    Examples
+    --------
+    >>> names = [name for name, _ in named_known_structures("Li-Si")]
+    >>> "LiSi mp-795" in names
+    True
+    """
+    wanted = set(chemsys.split("-") if isinstance(chemsys, str) else chemsys)
+    found: dict[str, tuple[str, Structure]] = {}
+    for path in shipped_reference_files():
+        for entry in load_reference_set(path)["entries"]:
+            present = {el.symbol for el in entry.composition.elements}
+            structure = getattr(entry, "structure", None)
+            if structure is None or not present <= wanted:
+                continue
+            if compounds_only and len(present) < 2:
+                continue
+            name = f"{entry.composition.reduced_formula} {entry.entry_id}"
+            found.setdefault(str(entry.entry_id), (name, structure))
+    if not found:
+        raise ReferenceDataError(
+            f"the shipped reference sets have no known structures of {'-'.join(sorted(wanted))}",
+            hint="pass named known structures yourself; the shipped sets cover Li-Si, Zn-P-S "
+            "and Li-P-S",
+        )
+    return sorted(found.values(), key=lambda item: item[0])
