@@ -104,9 +104,16 @@ def test_conventional_cell_when_primitive_cannot_hold_the_guests() -> None:
 def test_stoichiometry_that_cannot_be_kept_is_reported() -> None:
     candidate = _load("LiSi_mp-570363") * (2, 2, 1)
     candidate.remove_sites([candidate.indices_from_symbol("Li")[0]])  # Li31 Si32
-    result = extract_framework(candidate, ["Li"])
+    # Without supercells (the behaviour before them) neither refined cell holds 31 Li.
+    result = extract_framework(candidate, ["Li"], FrameworkSettings(max_supercell=1))
     assert not result.ok and result.host is None
     assert "cannot be kept" in result.reason
+    # 31 Li need 4 primitive cells (Si32); a smaller bound reports that.
+    result = extract_framework(candidate, ["Li"], FrameworkSettings(max_supercell=3))
+    assert not result.ok and "4 primitive cells, more than max_supercell 3" in result.reason
+    result = extract_framework(candidate, ["Li"])
+    assert result.ok and result.cell == "supercell" and result.supercell == 4
+    assert result.guest_counts == {"Li": 31} and result.host.composition["Si"] == 32
 
 
 def test_scaled_guest_counts_detects_merged_atoms() -> None:
