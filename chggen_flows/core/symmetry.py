@@ -91,10 +91,15 @@ class FrameworkSettings:
     max_displacement
         Largest distance (Å) any host atom may move to reach the symmetrised host
         (lattice strain included) in modes ``"highest"`` and ``"fan_out"``; ``None``:
-        no bound. The default, 0.5 Å, keeps a true group under rattles up to ~0.3 Å
-        and rejects the spurious hosts large rungs make (1-3 Å), see docs/symmetry.md.
+        no bound. The default, 0.6 Å, keeps the true group of hosts rattled by up to
+        0.2 Å and rejects the spurious hosts large rungs make of rattled supercells and
+        random structures (0.6-3.5 Å); measurements in docs/symmetry.md.
     max_rms
         Bound on the root-mean-square displacement (Å), same modes; ``None``: none.
+    max_strain
+        Bound on the lattice strain of the symmetrisation (largest principal stretch,
+        a fraction), same modes; ``None``: none. Needed besides the displacement: in a
+        host with one atom per cell only the lattice can move.
     max_supercell
         Largest supercell, in primitive cells of the refined host, used when neither
         the primitive nor the conventional cell holds the guests as whole atoms
@@ -106,8 +111,9 @@ class FrameworkSettings:
     cell: Literal["primitive", "conventional"] = "primitive"
     mode: Literal["first", "highest", "fan_out"] = "first"
     max_hosts: int = 3
-    max_displacement: float | None = 0.5
-    max_rms: float | None = 0.3
+    max_displacement: float | None = 0.6
+    max_rms: float | None = 0.35
+    max_strain: float | None = 0.1
     max_supercell: int = 8
 
     def __post_init__(self) -> None:
@@ -147,14 +153,14 @@ class FrameworkSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be >= 1, got {value!r}", hint="e.g. 3")
-        for name in ("max_displacement", "max_rms"):
+        for name in ("max_displacement", "max_rms", "max_strain"):
             value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise InputError(
-                    f"{name} must be > 0 (Å) or null for no bound, got {value!r}",
-                    hint="e.g. 0.5",
+                    f"{name} must be > 0 or null for no bound, got {value!r}",
+                    hint="e.g. 0.6 (Å) for max_displacement, 0.1 for max_strain",
                 )
 
 
@@ -496,6 +502,11 @@ def _within_bounds(rung: _Rung, settings: FrameworkSettings) -> str | None:
         return (
             f"{group} moves the host atoms by {distance.rms_displacement:.2f} A RMS, more "
             f"than max_rms {settings.max_rms}"
+        )
+    if settings.max_strain is not None and not distance.lattice_strain <= settings.max_strain:
+        return (
+            f"{group} strains the lattice by {distance.lattice_strain:.3f}, more than "
+            f"max_strain {settings.max_strain}"
         )
     return None
 
