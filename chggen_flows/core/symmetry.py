@@ -356,7 +356,9 @@ def _analyse(host: Structure, index: int, symprec: float, angle: float) -> _Rung
     )
 
 
-def _result(rung: _Rung, host: Structure, counts: dict[str, int], cell: str, n: int):
+def _result(
+    rung: _Rung, host: Structure, counts: dict[str, int], cell: str, n: int
+) -> FrameworkResult:
     return FrameworkResult(
         ok=True,
         host=host,
@@ -388,7 +390,10 @@ def _fit_cells(
     primitive_atoms = None
     for cell in cells:
         if cell == "supercell":
-            return _fit_supercell(rung, host, guests, settings, reason)
+            fitted = _fit_supercell(rung, host, guests, settings)
+            if isinstance(fitted, FrameworkResult) or not fitted:
+                return fitted or reason
+            return f"{reason}; {fitted}" if reason else fitted
         refined = (
             rung.analyzer.get_primitive_standard_structure()
             if cell == "primitive"
@@ -407,18 +412,21 @@ def _fit_supercell(
     host: Structure,
     guests: dict[str, int],
     settings: FrameworkSettings,
-    reason: str,
 ) -> FrameworkResult | str:
-    """Dilute guests: the smallest supercell of the primitive host that holds them."""
+    """Dilute guests: the smallest supercell of the primitive host that holds them.
+
+    Returns the host, or why not ("" when the refinement merged atoms: that reason is
+    the primitive cell's, and no supercell restores the composition).
+    """
     primitive = rung.analyzer.get_primitive_standard_structure()
     if host.composition.reduced_formula != primitive.composition.reduced_formula:
-        return reason  # merged atoms: no supercell restores the composition
+        return ""
     n, counts = supercell_multiple(
         round(primitive.composition.num_atoms), round(host.composition.num_atoms), guests
     )
     if n > settings.max_supercell:
         return (
-            f"{reason}; a supercell would need {n} primitive cells, more than "
+            f"a supercell would need {n} primitive cells, more than "
             f"max_supercell {settings.max_supercell}"
         )
     try:  # the idealised primitive host is exactly symmetric: a tight tolerance finds it
@@ -468,11 +476,12 @@ def _first_rung(
         reason = fitted
     if settings.max_supercell > 1:
         for rung in rungs:
-            fitted = _fit_cells(rung, host, guests, settings, ("supercell",))
+            fitted = _fit_supercell(rung, host, guests, settings)
             if isinstance(fitted, FrameworkResult):
                 return fitted
-            if rung is rungs[-1] and rung.index == len(settings.ladder) - 1:
-                reason = fitted
+            # The failure names the last rung: add its supercell's reason when it was one.
+            if fitted and rung.index == len(settings.ladder) - 1:
+                reason = f"{reason}; {fitted}"
     return _no_host(settings, reason)
 
 
@@ -545,9 +554,12 @@ def _all_rungs(
             reason = fitted
         reasons.append(f"symprec {symprec}: {reason}")
     if not best:
+        last_symprec, last_angle = settings.ladder[-1]
         return [
             FrameworkResult(
                 ok=False,
+                symprec=last_symprec,
+                angle_tolerance=last_angle,
                 reason="no rung of the ladder gave an accepted host; " + "; ".join(reasons),
             )
         ]
