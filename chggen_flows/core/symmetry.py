@@ -21,9 +21,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
+import numpy as np
 from pymatgen.core import Composition, Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from chggen_flows.core.host_search import (
+    HostDistance,
+    best_supercell,
+    host_distance,
+    point_group_order,
+    primitive_atoms,
+    supercell_multiple,
+)
 from chggen_flows.errors import InputError
 
 # A rung of the tolerance ladder that finds no consistent dataset is an expected,
@@ -41,6 +50,9 @@ AUTHORS_LADDER: tuple[tuple[float, float], ...] = (
     (2.0, 30),
 )
 """(symprec Å, angle_tolerance degrees) rungs of the authors' refinement ladder."""
+
+MODES = ("first", "highest", "fan_out")
+"""Host choices of :class:`FrameworkSettings`: the paper's, the most symmetric, several."""
 
 NOT_SYMMETRIC = (1, 2)
 """P1 and P-1: a structure in these groups counts as not symmetric (paper Fig. 4f)."""
@@ -64,12 +76,45 @@ class FrameworkSettings:
         as the authors did; it has the fewest atoms, so inpainting and relaxation are
         cheapest. ``"conventional"``: spglib's refined conventional cell. When the
         guest count cannot be kept integral in the primitive cell the conventional
-        cell is tried before giving up.
+        cell is tried, then the smallest supercell of the primitive cell that holds
+        the guests (up to ``max_supercell`` primitive cells).
+    mode
+        Which accepted host wins. ``"first"`` (default): the first rung that is not
+        rejected, the paper's rule (the displacement bounds are recorded, not
+        applied). ``"highest"``: every rung is tried and the most symmetric host
+        within the displacement bounds wins (most point-group operations per atom of
+        the primitive host, then the smallest displacement, then the lowest rung).
+        ``"fan_out"``: up to ``max_hosts`` distinct space groups in that order, for
+        :func:`host_candidates`.
+    max_hosts
+        Most hosts :func:`host_candidates` returns in ``"fan_out"`` mode.
+    max_displacement
+        Largest distance (Å) any host atom may move to reach the symmetrised host
+        (lattice strain included) in modes ``"highest"`` and ``"fan_out"``; ``None``:
+        no bound. The default, 0.6 Å, keeps the true group of hosts rattled by up to
+        0.2 Å and rejects the spurious hosts large rungs make of rattled supercells and
+        random structures (0.6-3.5 Å); measurements in docs/symmetry.md.
+    max_rms
+        Bound on the root-mean-square displacement (Å), same modes; ``None``: none.
+    max_strain
+        Bound on the lattice strain of the symmetrisation (largest principal stretch,
+        a fraction), same modes; ``None``: none. Needed besides the displacement: in a
+        host with one atom per cell only the lattice can move.
+    max_supercell
+        Largest supercell, in primitive cells of the refined host, used when neither
+        the primitive nor the conventional cell holds the guests as whole atoms
+        (dilute guests); 1 turns supercells off.
     """
 
     ladder: tuple[tuple[float, float], ...] = AUTHORS_LADDER
     reject_spacegroups: tuple[int, ...] = (1, 2, 6)
     cell: Literal["primitive", "conventional"] = "primitive"
+    mode: Literal["first", "highest", "fan_out"] = "first"
+    max_hosts: int = 3
+    max_displacement: float | None = 0.6
+    max_rms: float | None = 0.35
+    max_strain: float | None = 0.1
+    max_supercell: int = 8
 
     def __post_init__(self) -> None:
         # YAML and JSON give lists; store tuples so the frozen settings stay hashable and
@@ -99,6 +144,24 @@ class FrameworkSettings:
             raise InputError(
                 f"unknown cell {self.cell!r}", hint="choose 'primitive' or 'conventional'"
             )
+        if self.mode not in MODES:
+            raise InputError(
+                f"unknown mode {self.mode!r}", hint="choose 'first', 'highest' or 'fan_out'"
+            )
+        # bool is an int: True must not pass for a count.
+        for name in ("max_hosts", "max_supercell"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be >= 1, got {value!r}", hint="e.g. 3")
+        for name in ("max_displacement", "max_rms", "max_strain"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InputError(
+                    f"{name} must be > 0 or null for no bound, got {value!r}",
+                    hint="e.g. 0.6 (Å) for max_displacement, 0.1 for max_strain",
+                )
 
 
 @dataclass
@@ -119,9 +182,23 @@ class FrameworkResult:
     spacegroup_number, spacegroup_symbol
         Space group of the refined host.
     cell
-        ``"primitive"`` or ``"conventional"``: which cell ``host`` is.
+        ``"primitive"``, ``"conventional"`` or ``"supercell"``: which cell ``host`` is.
     reason
         Why extraction failed, else ``None``.
+    rung
+        Index of the ladder rung the host came from (0 = the first).
+    max_displacement, rms_displacement
+        Largest and RMS distance (Å) a host atom moved from the candidate's host to the
+        symmetrised one (lattice strain included; :func:`host_distance`).
+    lattice_strain
+        Largest principal stretch of the symmetrised lattice (fraction).
+    point_group_order
+        Rotations of the host's space group (1-48).
+    ops_per_atom
+        ``point_group_order`` per atom of the primitive host: the symmetry measure
+        hosts are ranked by (larger for every proper supergroup).
+    supercell
+        How many primitive cells of the refined host ``host`` holds (1: primitive).
     """
 
     ok: bool
@@ -133,6 +210,13 @@ class FrameworkResult:
     spacegroup_symbol: str | None = None
     cell: str | None = None
     reason: str | None = None
+    rung: int | None = None
+    max_displacement: float | None = None
+    rms_displacement: float | None = None
+    lattice_strain: float | None = None
+    point_group_order: int | None = None
+    ops_per_atom: float | None = None
+    supercell: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +294,315 @@ def scaled_guest_counts(
     return {el: int(v) for el, v in scaled.items()}, None
 
 
+def _split_host(
+    structure: Structure, guest_species: Sequence[str]
+) -> tuple[Structure | None, dict[str, int], str | None]:
+    """The host (guests removed), the guest counts, or why there is no host to refine."""
+    if not guest_species:
+        raise InputError("no guest species given", hint="e.g. guest_species=['Li']")
+    unknown = [el for el in guest_species if not Element.is_valid_symbol(el)]
+    if unknown:
+        raise InputError(
+            f"unknown guest element(s): {', '.join(unknown)}", hint="use symbols like Li, Zn"
+        )
+    composition = structure.composition.element_composition
+    guests = {el: round(composition[el]) for el in guest_species}
+    if not any(guests.values()):
+        return None, guests, f"no guest atoms ({', '.join(guest_species)}) in the structure"
+    host = structure.copy()
+    host.remove_oxidation_states()  # so "Li" also removes Li+ sites
+    host.remove_species(list(guest_species))
+    if len(host) == 0:
+        return None, guests, "the structure has only guest atoms"
+    return host, guests, None
+
+
+@dataclass
+class _Rung:
+    """One rung's spglib analysis of the host (internal)."""
+
+    index: int
+    symprec: float
+    angle_tolerance: float
+    analyzer: SpacegroupAnalyzer
+    number: int
+    symbol: str
+    distance: HostDistance
+    point_group_order: int
+    ops_per_atom: float
+
+
+def _analyse(host: Structure, index: int, symprec: float, angle: float) -> _Rung | str:
+    """The rung's space group and how far its symmetrised host is; a reason on failure."""
+    try:
+        sga = SpacegroupAnalyzer(host, symprec=symprec, angle_tolerance=angle)
+        number = sga.get_space_group_number()
+    except ValueError:  # spglib found no dataset (pymatgen raises ValueError)
+        return f"spglib found no symmetry at symprec {symprec}"
+    dataset = sga.get_symmetry_dataset()
+    order = point_group_order(dataset)
+    return _Rung(
+        index=index,
+        symprec=symprec,
+        angle_tolerance=angle,
+        analyzer=sga,
+        number=number,
+        symbol=sga.get_space_group_symbol(),
+        distance=host_distance(host, dataset),
+        point_group_order=order,
+        # Symmetry operations per atom of the primitive host: for a proper supergroup
+        # G > H, |P_G| / n_G = [G:H] |P_H| / n_H, so this grows with every step up.
+        ops_per_atom=order / primitive_atoms(dataset),
+    )
+
+
+def _result(
+    rung: _Rung, host: Structure, counts: dict[str, int], cell: str, n: int
+) -> FrameworkResult:
+    return FrameworkResult(
+        ok=True,
+        host=host,
+        guest_counts=counts,
+        symprec=rung.symprec,
+        angle_tolerance=rung.angle_tolerance,
+        spacegroup_number=rung.number,
+        spacegroup_symbol=rung.symbol,
+        cell=cell,
+        rung=rung.index,
+        max_displacement=rung.distance.max_displacement,
+        rms_displacement=rung.distance.rms_displacement,
+        lattice_strain=rung.distance.lattice_strain,
+        point_group_order=rung.point_group_order,
+        ops_per_atom=rung.ops_per_atom,
+        supercell=n,
+    )
+
+
+def _fit_cells(
+    rung: _Rung,
+    host: Structure,
+    guests: dict[str, int],
+    settings: FrameworkSettings,
+    cells: Sequence[str],
+) -> FrameworkResult | str:
+    """The rung's host in the first of ``cells`` that holds the guests as whole atoms."""
+    reason = ""
+    primitive_atoms = None
+    for cell in cells:
+        if cell == "supercell":
+            fitted = _fit_supercell(rung, host, guests, settings)
+            if isinstance(fitted, FrameworkResult) or not fitted:
+                return fitted or reason
+            return f"{reason}; {fitted}" if reason else fitted
+        refined = (
+            rung.analyzer.get_primitive_standard_structure()
+            if cell == "primitive"
+            else rung.analyzer.get_refined_structure()
+        )
+        counts, reason = scaled_guest_counts(host.composition, refined.composition, guests)
+        if counts is not None:
+            if primitive_atoms is None:
+                primitive_atoms = len(rung.analyzer.get_primitive_standard_structure())
+            return _result(rung, refined, counts, cell, len(refined) // primitive_atoms)
+    return reason
+
+
+def _fit_supercell(
+    rung: _Rung,
+    host: Structure,
+    guests: dict[str, int],
+    settings: FrameworkSettings,
+) -> FrameworkResult | str:
+    """Dilute guests: the smallest supercell of the primitive host that holds them.
+
+    Returns the host, or why not ("" when the refinement merged atoms: that reason is
+    the primitive cell's, and no supercell restores the composition).
+    """
+    primitive = rung.analyzer.get_primitive_standard_structure()
+    if host.composition.reduced_formula != primitive.composition.reduced_formula:
+        return ""
+    n, counts = supercell_multiple(
+        round(primitive.composition.num_atoms), round(host.composition.num_atoms), guests
+    )
+    if n > settings.max_supercell:
+        return (
+            f"a supercell would need {n} primitive cells, more than "
+            f"max_supercell {settings.max_supercell}"
+        )
+    try:  # the idealised primitive host is exactly symmetric: a tight tolerance finds it
+        rotations = SpacegroupAnalyzer(primitive, 1e-3, 1).get_symmetry_dataset().rotations
+    except ValueError:
+        rotations = [np.eye(3, dtype=int)]
+    supercell = primitive.copy()
+    supercell.make_supercell(best_supercell(primitive, n, np.asarray(rotations)))
+    return _result(rung, supercell.get_reduced_structure(), counts, "supercell", n)
+
+
+def _no_host(settings: FrameworkSettings, reason: str) -> FrameworkResult:
+    last_symprec, last_angle = settings.ladder[-1]
+    return FrameworkResult(
+        ok=False,
+        symprec=last_symprec,
+        angle_tolerance=last_angle,
+        reason=f"no rung of the ladder gave an accepted host; at the last rung "
+        f"(symprec {last_symprec}, angle {last_angle}): {reason}",
+    )
+
+
+def _first_rung(
+    host: Structure, guests: dict[str, int], settings: FrameworkSettings
+) -> FrameworkResult:
+    """The paper's rule: the first rung that is not rejected and holds the guests.
+
+    A first pass tries the primitive and conventional cells at every rung, exactly as
+    before supercells existed, so every host found then is found now; only when no
+    rung holds the guests that way does a second pass look for supercells.
+    """
+    cells = ("primitive", "conventional") if settings.cell == "primitive" else ("conventional",)
+    rungs: list[_Rung] = []
+    reason = ""
+    for index, (symprec, angle) in enumerate(settings.ladder):
+        rung = _analyse(host, index, symprec, angle)
+        if isinstance(rung, str):
+            reason = rung
+            continue
+        if rung.number in settings.reject_spacegroups:
+            reason = f"space group {rung.symbol} ({rung.number}) is rejected"
+            continue
+        rungs.append(rung)
+        fitted = _fit_cells(rung, host, guests, settings, cells)
+        if isinstance(fitted, FrameworkResult):
+            return fitted
+        reason = fitted
+    if settings.max_supercell > 1:
+        for rung in rungs:
+            fitted = _fit_supercell(rung, host, guests, settings)
+            if isinstance(fitted, FrameworkResult):
+                return fitted
+            # The failure names the last rung: add its supercell's reason when it was one.
+            if fitted and rung.index == len(settings.ladder) - 1:
+                reason = f"{reason}; {fitted}"
+    return _no_host(settings, reason)
+
+
+def _rank(ops_per_atom: float, max_displacement: float, rung: int) -> tuple[float, float, int]:
+    # Most symmetric first; among equals the host that moved least, then the lowest rung.
+    # Displacements are compared to 1 mA: the same host found at two rungs differs by
+    # rounding only, and then the lower rung should win.
+    return (-round(ops_per_atom, 6), round(max_displacement, 3), rung)
+
+
+def _ranking(result: FrameworkResult) -> tuple[float, float, int]:
+    return _rank(result.ops_per_atom, result.max_displacement, result.rung)
+
+
+def _within_bounds(rung: _Rung, settings: FrameworkSettings) -> str | None:
+    """Why the rung's symmetrised host moved too far, or None."""
+    distance = rung.distance
+    group = f"{rung.symbol} ({rung.number})"
+    if settings.max_displacement is not None and (
+        not distance.max_displacement <= settings.max_displacement
+    ):
+        return (
+            f"{group} moves a host atom by {distance.max_displacement:.2f} A, more than "
+            f"max_displacement {settings.max_displacement}"
+        )
+    if settings.max_rms is not None and not distance.rms_displacement <= settings.max_rms:
+        return (
+            f"{group} moves the host atoms by {distance.rms_displacement:.2f} A RMS, more "
+            f"than max_rms {settings.max_rms}"
+        )
+    if settings.max_strain is not None and not distance.lattice_strain <= settings.max_strain:
+        return (
+            f"{group} strains the lattice by {distance.lattice_strain:.3f}, more than "
+            f"max_strain {settings.max_strain}"
+        )
+    return None
+
+
+def _all_rungs(
+    host: Structure, guests: dict[str, int], settings: FrameworkSettings
+) -> list[FrameworkResult]:
+    """Every accepted host of the ladder, one per space group, most symmetric first."""
+    cells: tuple[str, ...] = (
+        ("primitive", "conventional") if settings.cell == "primitive" else ("conventional",)
+    )
+    if settings.max_supercell > 1:
+        cells += ("supercell",)
+    best: dict[int, FrameworkResult] = {}
+    reasons: list[str] = []
+    for index, (symprec, angle) in enumerate(settings.ladder):
+        rung = _analyse(host, index, symprec, angle)
+        reason: str | None
+        if isinstance(rung, str):
+            reason = rung
+        elif rung.number in settings.reject_spacegroups:
+            reason = f"space group {rung.symbol} ({rung.number}) is rejected"
+        else:
+            reason = _within_bounds(rung, settings)
+        if reason is None:
+            kept = best.get(rung.number)
+            # The same group again from a larger rung: refine only if it could rank higher.
+            if kept is not None and _ranking(kept) <= _rank(
+                rung.ops_per_atom, rung.distance.max_displacement, rung.index
+            ):
+                continue
+            fitted = _fit_cells(rung, host, guests, settings, cells)
+            if isinstance(fitted, FrameworkResult):
+                best[rung.number] = fitted
+                continue
+            reason = fitted
+        reasons.append(f"symprec {symprec}: {reason}")
+    if not best:
+        last_symprec, last_angle = settings.ladder[-1]
+        return [
+            FrameworkResult(
+                ok=False,
+                symprec=last_symprec,
+                angle_tolerance=last_angle,
+                reason="no rung of the ladder gave an accepted host; " + "; ".join(reasons),
+            )
+        ]
+    return sorted(best.values(), key=_ranking)
+
+
+def host_candidates(
+    structure: Structure,
+    guest_species: Sequence[str],
+    settings: FrameworkSettings | None = None,
+) -> list[FrameworkResult]:
+    """Remove the guests and return the accepted symmetrised hosts, best first.
+
+    Parameters
+    ----------
+    structure
+        A (relaxed) candidate.
+    guest_species
+        Element symbols of the guests, e.g. ``["Li"]``.
+    settings
+        Ladder, rejected groups, output cell, ``mode`` and bounds; default
+        :class:`FrameworkSettings`.
+
+    Returns
+    -------
+    list of FrameworkResult
+        Never empty. ``mode="first"``: the paper's first accepted rung;
+        ``"highest"``: the most symmetric host within the displacement bounds;
+        ``"fan_out"``: up to ``max_hosts`` hosts of distinct space groups, most
+        symmetric first (ranked by point-group operations per primitive atom, then
+        smallest displacement, then lowest rung). When no host is accepted the list
+        holds one ``ok=False`` result with the ``reason``.
+    """
+    settings = settings or FrameworkSettings()
+    host, guests, reason = _split_host(structure, guest_species)
+    if host is None:
+        return [FrameworkResult(ok=False, reason=reason)]
+    if settings.mode == "first":
+        return [_first_rung(host, guests, settings)]
+    found = _all_rungs(host, guests, settings)
+    return found[: 1 if settings.mode == "highest" else settings.max_hosts]
+
+
 def extract_framework(
     structure: Structure,
     guest_species: Sequence[str],
@@ -224,70 +617,16 @@ def extract_framework(
     guest_species
         Element symbols of the guests, e.g. ``["Li"]``.
     settings
-        Ladder, rejected groups and output cell; default :class:`FrameworkSettings`.
+        Ladder, rejected groups, output cell and ``mode``; default
+        :class:`FrameworkSettings` (the paper's first accepted rung).
 
     Returns
     -------
     FrameworkResult
-        Failures (no guest or no host atoms, no symmetric rung, a stoichiometry that
-        cannot be kept) come back with ``ok=False`` and a ``reason``, not as errors,
-        so a batch of candidates is never stopped by one of them.
+        The host :func:`host_candidates` ranks first (for ``mode="fan_out"``, the most
+        symmetric). Failures (no guest or no host atoms, no accepted rung, a
+        stoichiometry that cannot be kept) come back with ``ok=False`` and a
+        ``reason``, not as errors, so a batch of candidates is never stopped by one of
+        them.
     """
-    settings = settings or FrameworkSettings()
-    if not guest_species:
-        raise InputError("no guest species given", hint="e.g. guest_species=['Li']")
-    unknown = [el for el in guest_species if not Element.is_valid_symbol(el)]
-    if unknown:
-        raise InputError(
-            f"unknown guest element(s): {', '.join(unknown)}", hint="use symbols like Li, Zn"
-        )
-    composition = structure.composition.element_composition
-    guests = {el: round(composition[el]) for el in guest_species}
-    if not any(guests.values()):
-        return FrameworkResult(
-            ok=False, reason=f"no guest atoms ({', '.join(guest_species)}) in the structure"
-        )
-    host = structure.copy()
-    host.remove_oxidation_states()  # so "Li" also removes Li+ sites
-    host.remove_species(list(guest_species))
-    if len(host) == 0:
-        return FrameworkResult(ok=False, reason="the structure has only guest atoms")
-
-    reason = ""
-    for symprec, angle in settings.ladder:
-        try:
-            sga = SpacegroupAnalyzer(host, symprec=symprec, angle_tolerance=angle)
-            number = sga.get_space_group_number()
-        except ValueError:
-            reason = f"spglib found no symmetry at symprec {symprec}"
-            continue
-        if number in settings.reject_spacegroups:
-            reason = f"space group {sga.get_space_group_symbol()} ({number}) is rejected"
-            continue
-        cells = ("primitive", "conventional") if settings.cell == "primitive" else ("conventional",)
-        for cell in cells:
-            refined = (
-                sga.get_primitive_standard_structure()
-                if cell == "primitive"
-                else sga.get_refined_structure()
-            )
-            counts, reason = scaled_guest_counts(host.composition, refined.composition, guests)
-            if counts is not None:
-                return FrameworkResult(
-                    ok=True,
-                    host=refined,
-                    guest_counts=counts,
-                    symprec=symprec,
-                    angle_tolerance=angle,
-                    spacegroup_number=number,
-                    spacegroup_symbol=sga.get_space_group_symbol(),
-                    cell=cell,
-                )
-    last_symprec, last_angle = settings.ladder[-1]
-    return FrameworkResult(
-        ok=False,
-        symprec=last_symprec,
-        angle_tolerance=last_angle,
-        reason=f"no rung of the ladder gave an accepted host; at the last rung "
-        f"(symprec {last_symprec}, angle {last_angle}): {reason}",
-    )
+    return host_candidates(structure, guest_species, settings)[0]

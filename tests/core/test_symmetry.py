@@ -6,13 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from chggen_flows.core.host_search import supercell_multiple
 from chggen_flows.core.symmetry import (
     FrameworkSettings,
     classify_symmetry,
     extract_framework,
+    host_candidates,
     scaled_guest_counts,
 )
 from chggen_flows.errors import InputError
@@ -104,9 +106,16 @@ def test_conventional_cell_when_primitive_cannot_hold_the_guests() -> None:
 def test_stoichiometry_that_cannot_be_kept_is_reported() -> None:
     candidate = _load("LiSi_mp-570363") * (2, 2, 1)
     candidate.remove_sites([candidate.indices_from_symbol("Li")[0]])  # Li31 Si32
-    result = extract_framework(candidate, ["Li"])
+    # Without supercells (the behaviour before them) neither refined cell holds 31 Li.
+    result = extract_framework(candidate, ["Li"], FrameworkSettings(max_supercell=1))
     assert not result.ok and result.host is None
     assert "cannot be kept" in result.reason
+    # 31 Li need 4 primitive cells (Si32); a smaller bound reports that.
+    result = extract_framework(candidate, ["Li"], FrameworkSettings(max_supercell=3))
+    assert not result.ok and "4 primitive cells, more than max_supercell 3" in result.reason
+    result = extract_framework(candidate, ["Li"])
+    assert result.ok and result.cell == "supercell" and result.supercell == 4
+    assert result.guest_counts == {"Li": 31} and result.host.composition["Si"] == 32
 
 
 def test_scaled_guest_counts_detects_merged_atoms() -> None:
@@ -167,3 +176,151 @@ def test_settings_accept_lists_and_check_rungs_and_groups() -> None:
         FrameworkSettings(ladder=((0.1, 0),))
     with pytest.raises(InputError, match="1-230"):
         FrameworkSettings(reject_spacegroups=(0,))
+
+
+# --- Host search beyond the paper (issue 13): every rung, displacement, modes ------------
+
+NO_BOUNDS = {"max_displacement": None, "max_rms": None, "max_strain": None}
+
+
+def _antifluorite() -> Structure:
+    """Li2O in its conventional cell (Li8 O4): without Li the host is fcc O, Fm-3m."""
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]]
+    )
+
+
+@pytest.mark.parametrize(("amplitude", "first_group"), [(0.05, 14), (0.08, 14)])
+def test_highest_recovers_fcc_where_the_first_rung_stops_low(amplitude, first_group) -> None:
+    candidate = _rattle(_antifluorite(), amplitude, seed=0)
+    # The paper's rule stops at the first rung, a monoclinic subgroup (today's answer).
+    first = extract_framework(candidate, ["Li"])
+    assert first.ok and first.spacegroup_number == first_group and first.rung == 0
+    assert first == extract_framework(candidate, ["Li"], FrameworkSettings(mode="first"))
+    settings = FrameworkSettings(mode="highest")
+    best = extract_framework(candidate, ["Li"], settings)
+    assert best.ok and best.spacegroup_number == 225 and best.spacegroup_symbol == "Fm-3m"
+    assert settings.ladder[best.rung] == (best.symprec, best.angle_tolerance)
+    # Every O moved by about the rattle, within the bounds; the lattice was not rattled.
+    assert amplitude / 2 < best.rms_displacement <= best.max_displacement
+    assert best.max_displacement <= min(settings.max_displacement, 2 * amplitude)
+    assert best.rms_displacement <= settings.max_rms and best.lattice_strain < 1e-6
+    assert (best.point_group_order, best.ops_per_atom) == (48, 48)
+    # One O per primitive cell and the stoichiometry kept: 2 Li to inpaint.
+    assert best.cell == "primitive" and best.supercell == 1
+    assert len(best.host) == 1 and best.guest_counts == {"Li": 2}
+    assert classify_symmetry(best.host, symprec=1e-3, angle_tolerance=1).number == 225
+    assert best.ops_per_atom > first.ops_per_atom
+    assert first.max_displacement < best.max_displacement
+
+
+def test_fan_out_returns_distinct_groups_most_symmetric_first() -> None:
+    candidate = _rattle(_antifluorite(), 0.15, seed=0)
+    every = host_candidates(candidate, ["Li"], FrameworkSettings(mode="fan_out", max_hosts=10))
+    groups = [r.spacegroup_number for r in every]
+    assert len(groups) == len(set(groups)) >= 3 and groups[0] == 225
+    assert all(r.ok and r.reason is None for r in every)
+    ranks = [(-r.ops_per_atom, r.max_displacement) for r in every]
+    assert ranks == sorted(ranks)
+    three = host_candidates(candidate, ["Li"], FrameworkSettings(mode="fan_out", max_hosts=3))
+    assert [r.spacegroup_number for r in three] == groups[:3]
+    # extract_framework gives the first of them; "highest" is the same host.
+    fan = extract_framework(candidate, ["Li"], FrameworkSettings(mode="fan_out", max_hosts=3))
+    highest = host_candidates(candidate, ["Li"], FrameworkSettings(mode="highest"))
+    assert len(highest) == 1 and highest[0] == fan == three[0]
+    assert host_candidates(candidate, ["Li"]) == [extract_framework(candidate, ["Li"])]
+
+
+def test_displacement_bound_rejects_a_collapsed_host() -> None:
+    """fcc O with one O pushed 0.8 A off its site: tetragonal (P4mm, 99). The largest
+    rungs make it hexagonal (P6/mmm) by moving an O almost 1 A: beyond the bound."""
+    candidate = _antifluorite()
+    [pushed] = [
+        i
+        for i, site in enumerate(candidate)
+        if site.specie.symbol == "O" and np.allclose(site.frac_coords, [0.5, 0.5, 0])
+    ]
+    candidate.translate_sites([pushed], [0, 0, 0.8], frac_coords=False)
+    bounded = FrameworkSettings(mode="fan_out", max_hosts=5)
+    hosts = host_candidates(candidate, ["Li"], bounded)
+    assert [r.spacegroup_number for r in hosts] == [99]
+    assert hosts[0].max_displacement < 1e-6 and hosts[0].rung == 0
+    unbounded = host_candidates(
+        candidate, ["Li"], FrameworkSettings(mode="fan_out", max_hosts=5, **NO_BOUNDS)
+    )
+    assert unbounded[0].spacegroup_number == 191 and unbounded[-1].spacegroup_number == 99
+    assert unbounded[0].max_displacement > bounded.max_displacement
+    # Only the bounded host counts as the highest one.
+    assert extract_framework(candidate, ["Li"], FrameworkSettings(mode="highest")) == hosts[0]
+    # Nothing within a bound: a failure whose reason names the bound.
+    tight = FrameworkSettings(mode="highest", ladder=((1.5, 30), (2.0, 30)))
+    result = extract_framework(candidate, ["Li"], tight)
+    assert not result.ok and "more than max_displacement 0.6" in result.reason
+
+
+def test_strain_bound_keeps_a_tetragonal_lattice_tetragonal() -> None:
+    """A one-atom host has no relative displacement: only its lattice can move."""
+    candidate = Structure(Lattice.tetragonal(3.0, 3.6), ["Cu", "Li"], [[0, 0, 0], [0.5] * 3])
+    best = extract_framework(candidate, ["Li"], FrameworkSettings(mode="highest"))
+    assert best.spacegroup_number == 123 and best.lattice_strain < 1e-6
+    loose = extract_framework(candidate, ["Li"], FrameworkSettings(mode="highest", **NO_BOUNDS))
+    assert loose.spacegroup_number == 221 and loose.lattice_strain > 0.1
+    assert loose.max_displacement < 1e-9  # why a displacement bound alone is not enough
+
+
+def _li_half_tis2() -> Structure:
+    """Li0.5TiS2: one Li per two primitive cells of the P-3m1 TiS2 host (Ti2 S4 Li)."""
+    tis2 = Structure.from_spacegroup(
+        "P-3m1", Lattice.hexagonal(3.41, 5.70), ["Ti", "S"], [[0, 0, 0], [1 / 3, 2 / 3, 0.25]]
+    )
+    candidate = tis2 * (2, 1, 1)
+    candidate.append("Li", [0, 0, 0.5])
+    return candidate
+
+
+@pytest.mark.parametrize("mode", ["first", "highest"])
+@pytest.mark.parametrize("amplitude", [0.0, 0.1])
+def test_dilute_guests_get_the_smallest_supercell_that_holds_them(mode, amplitude) -> None:
+    candidate = _rattle(_li_half_tis2(), amplitude, seed=2)
+    # The primitive and conventional cells (Ti S2) would need half a Li: rejected before.
+    old = extract_framework(candidate, ["Li"], FrameworkSettings(max_supercell=1))
+    assert not old.ok and "cannot be kept" in old.reason
+    result = extract_framework(candidate, ["Li"], FrameworkSettings(mode=mode))
+    assert result.ok, result.reason
+    assert result.cell == "supercell" and result.supercell == 2
+    assert result.guest_counts == {"Li": 1}
+    assert result.host.composition.formula == "Ti2 S4"
+    filled = result.host.composition + {"Li": 1}
+    assert filled.reduced_composition == candidate.composition.reduced_composition
+    # The doubled cell keeps the host's full point group: c doubled, not a.
+    a, b, c = result.host.lattice.abc
+    assert a == pytest.approx(3.41) and b == pytest.approx(3.41) and c == pytest.approx(11.4)
+    assert classify_symmetry(result.host, symprec=1e-3, angle_tolerance=1).number == 164
+
+
+def test_supercell_multiple() -> None:
+    assert supercell_multiple(3, 6, {"Li": 1}) == (2, {"Li": 1})
+    assert supercell_multiple(8, 32, {"Li": 31}) == (4, {"Li": 31})
+    assert supercell_multiple(2, 4, {"Li": 1, "Na": 2}) == (2, {"Li": 1, "Na": 2})
+    assert supercell_multiple(4, 4, {"Li": 3}) == (1, {"Li": 3})
+
+
+def test_new_settings_are_checked() -> None:
+    for bad, match in [
+        ({"mode": "best"}, "unknown mode"),
+        ({"max_hosts": 0}, "max_hosts must be >= 1"),
+        ({"max_hosts": True}, "max_hosts must be >= 1"),
+        ({"max_hosts": 2.0}, "max_hosts must be >= 1"),
+        ({"max_supercell": 0}, "max_supercell must be >= 1"),
+        ({"max_displacement": 0}, "max_displacement must be > 0"),
+        ({"max_displacement": -0.5}, "max_displacement must be > 0"),
+        ({"max_displacement": float("nan")}, "max_displacement must be > 0"),
+        ({"max_rms": -1}, "max_rms must be > 0"),
+        ({"max_strain": 0}, "max_strain must be > 0"),
+        ({"max_strain": "0.1"}, "max_strain must be > 0"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            FrameworkSettings(**bad)
+    unbounded = FrameworkSettings(mode="fan_out", max_hosts=1, **NO_BOUNDS)
+    assert unbounded.max_displacement is None and hash(unbounded)
+    assert FrameworkSettings().mode == "first"  # the paper's rule stays the default
