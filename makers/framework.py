@@ -13,13 +13,38 @@ from chggen_flows.makers.schemas import (
     CandidateRecord,
     Stage,
     StageDocument,
-    carry_rejected,
     finish_document,
     stage_job,
 )
 
 #: Symmetry of a relaxed structure is judged at the paper's tolerance (0.1 A, 10 deg).
 SYMPREC, ANGLE_TOLERANCE = 0.1, 10.0
+
+
+def host_id(candidate_id: str, rank: int, result: Any) -> str:
+    """The id of the ``rank``-th host of a candidate: its own id for the best host, then
+    ``<id>-H<rank>sg<space group>`` for the further hosts of ``fan_out``."""
+    return candidate_id if rank == 0 else f"{candidate_id}-H{rank}sg{result.spacegroup_number}"
+
+
+def framework_fields(result: Any, mode: str, rank: int) -> dict[str, Any]:
+    """The record fields of one accepted host (see docs/symmetry.md)."""
+    return {
+        "framework_found": True,
+        "framework_symprec": result.symprec,
+        "framework_angle_tolerance": result.angle_tolerance,
+        "framework_spacegroup": result.spacegroup_number,
+        "framework_mode": mode,
+        "framework_rank": rank,
+        "framework_rung": result.rung,
+        "framework_max_displacement": result.max_displacement,
+        "framework_rms_displacement": result.rms_displacement,
+        "framework_lattice_strain": result.lattice_strain,
+        "framework_ops_per_atom": result.ops_per_atom,
+        "framework_cell": result.cell,
+        "framework_supercell": result.supercell,
+        "guest_counts": dict(result.guest_counts),
+    }
 
 
 @dataclass
@@ -50,7 +75,7 @@ class FrameworkMaker(Maker):
         from chggen_flows.core.symmetry import (
             FrameworkSettings,
             classify_symmetry,
-            extract_framework,
+            host_candidates,
         )
 
         options = dict(self.framework)
@@ -61,25 +86,32 @@ class FrameworkMaker(Maker):
             "framework", {"guests": self.guests, "framework": self.framework}
         )
 
-        def extract(record: CandidateRecord, structure: Any) -> tuple[CandidateRecord, Any]:
+        records, structures = [], []
+        for record, structure in zip(previous.candidates, previous.structures, strict=True):
+            if not record.valid or structure is None:  # rejected before: carried unchanged
+                records.append(record)
+                structures.append(structure)
+                continue
             info = classify_symmetry(structure, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
-            result = extract_framework(structure, self.guests, settings)
             update = {"spacegroup_uncond": info.number, "symmetric_uncond": info.symmetric}
-            if not result.ok:
+            hosts = host_candidates(structure, self.guests, settings)
+            if not hosts[0].ok:
                 advanced = record.advance(Stage.FRAMEWORK, framework_found=False, **update)
-                return advanced.reject(f"framework: {result.reason}"), structure
-            advanced = record.advance(
-                Stage.FRAMEWORK,
-                framework_found=True,
-                framework_symprec=result.symprec,
-                framework_angle_tolerance=result.angle_tolerance,
-                framework_spacegroup=result.spacegroup_number,
-                guest_counts=dict(result.guest_counts),
-                **update,
-            )
-            return advanced, result.host
-
-        records, structures = carry_rejected(previous, extract)
+                records.append(advanced.reject(f"framework: {hosts[0].reason}"))
+                structures.append(structure)
+                continue
+            # fan_out: every further host is its own inpainting branch, named after it
+            for rank, result in enumerate(hosts):
+                records.append(
+                    record.advance(
+                        Stage.FRAMEWORK,
+                        candidate_id=host_id(record.candidate_id, rank, result),
+                        parent_id=record.candidate_id if rank else None,
+                        **update,
+                        **framework_fields(result, settings.mode, rank),
+                    )
+                )
+                structures.append(result.host)
         return finish_document(
             Stage.FRAMEWORK,
             previous.campaign,

@@ -109,6 +109,18 @@ class CandidateRecord(BaseModel):
     framework_symprec: float | None = None
     framework_angle_tolerance: float | None = None
     framework_spacegroup: int | None = None
+    framework_mode: str | None = None
+    framework_rank: int | None = None
+    framework_rung: int | None = None
+    framework_max_displacement: float | None = None
+    framework_rms_displacement: float | None = None
+    framework_lattice_strain: float | None = None
+    framework_ops_per_atom: float | None = None
+    framework_cell: str | None = None
+    framework_supercell: int | None = None
+    parent_id: str | None = Field(
+        None, description="fan_out hosts: the candidate whose framework this host is."
+    )
     guest_counts: dict[str, int] | None = None
     # inpainting and the second relaxation
     de_inpaint: float | None = None

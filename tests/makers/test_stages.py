@@ -160,3 +160,44 @@ def test_generate_takes_v0_from_the_known_phases_of_the_reference(
     # no set for the system, or an MP reference: the regression answers
     assert volume_hull("offline", Composition("LiZn")) is None
     assert volume_hull("mp", Composition("Li3Si")) is None
+
+
+def test_framework_fan_out_makes_one_branch_per_host(tmp_path, monkeypatch):
+    """``mode: fan_out``: each further host is its own candidate, named after the host."""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    from chggen_flows.makers.provenance import start_provenance
+    from chggen_flows.makers.schemas import CandidateRecord, finish_document
+
+    monkeypatch.chdir(tmp_path)
+    # antifluorite Li2O, rattled: the O host is fcc, lower groups are found on the way
+    li2o = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.61), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    )
+    rng = np.random.default_rng(0)
+    for i in range(len(li2o)):  # 0.08 A rattle: fcc at rung 0.5, Cm (8) on the way
+        li2o.translate_sites([i], rng.normal(size=3) * 0.08 / np.sqrt(3), frac_coords=False)
+    record = CandidateRecord(
+        campaign="c",
+        candidate_id="Li2O-x",
+        formula=li2o.formula,
+        reduced_formula="Li2O",
+        chemsys="Li-O",
+        natoms=len(li2o),
+        formula_units=4,
+        stage="relaxed",
+    )
+    doc = finish_document("relaxed", "c", "b0", [record], [li2o], start_provenance("relaxed", {}))
+    job = FrameworkMaker(guests=["Li"], framework={"mode": "fan_out", "max_hosts": 3}).make(doc)
+    _, responses = _run(Flow([job]))
+    out: StageDocument = responses[job.uuid][1].output
+    ids = [r.candidate_id for r in out.candidates]
+    assert ids == ["Li2O-x", "Li2O-x-H1sg8"]
+    assert all(i.startswith("Li2O-x-H") for i in ids[1:])
+    assert out.candidates[0].framework_spacegroup == 225  # most symmetric first
+    assert [r.framework_rank for r in out.candidates] == list(range(len(ids)))
+    assert {r.parent_id for r in out.candidates[1:]} == {"Li2O-x"}
+    assert len({r.framework_spacegroup for r in out.candidates}) == len(ids)
+    assert all(r.framework_mode == "fan_out" for r in out.candidates)
+    assert all(r.framework_max_displacement < 0.6 for r in out.candidates)
