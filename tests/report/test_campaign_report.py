@@ -25,6 +25,7 @@ def stage_values(settings, campaign: str) -> dict[str, dict[str, dict]]:
     for doc in store.query(
         {"metadata.campaign": campaign, "output.@class": "StageDocument"},
         properties=["output.stage", "output.candidates"],
+        load={"data": ["candidates"]},  # the E_d job keeps its records in the data store
     ):
         for record in doc["output"]["candidates"]:
             out.setdefault(doc["output"]["stage"], {})[record["candidate_id"]] = record

@@ -372,7 +372,7 @@ def random_search(
             "mode": "baseline",
             "baseline": settings.kind,
             "v0": round(v0.volume_per_atom, 6),
-            "v0_source": v0.source,
+            "v0_source": v0.label,
             "v0_detail": v0.detail,
             "formula": structure.composition.formula,
             "formula_units": request.formula_units,

@@ -1,0 +1,113 @@
+"""The random-search arm of a campaign: PyXtal (or random-position) structures for the
+same compositions and cells as the generative arm (CPU job)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobflow import Maker
+from pymatgen.core import Composition
+
+from chggen_flows.makers.generate import volume_hull
+from chggen_flows.makers.provenance import start_provenance
+from chggen_flows.makers.schemas import (
+    CandidateRecord,
+    CandidateSeed,
+    Stage,
+    StageDocument,
+    finish_document,
+    stage_job,
+)
+
+#: The arm of the generative pipeline's candidates (``CandidateRecord.arm``).
+CHGGEN_ARM = "chggen"
+
+
+def baseline_arm(kind: str) -> str:
+    """The arm name of a baseline's candidates, e.g. ``baseline:pyxtal``."""
+    return f"baseline:{kind}"
+
+
+@dataclass
+class BaselineMaker(Maker):
+    """Random-search candidates for a batch of seeds, shaped like generated ones.
+
+    Each seed gives one structure from :func:`chggen_flows.core.baseline.random_search`
+    at the campaign's V0 (the same known phases or regression as the generative arm), so
+    the relaxation, symmetry and E_d jobs treat both arms alike.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    baseline
+        Keyword arguments of :class:`chggen_flows.core.baseline.BaselineSettings`
+        (``kind``: ``pyxtal`` or ``random_positions``, ``spacegroups``, ...).
+    v0
+        Volume per atom override (A^3/atom); None: as the generative arm.
+    reference
+        The campaign's E_d reference, whose known phases give V0.
+    """
+
+    name: str = "baseline"
+    baseline: dict[str, Any] = field(default_factory=dict)
+    v0: float | None = None
+    reference: str | None = "offline"
+
+    @stage_job()
+    def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
+        """One random structure per seed; a seed PyXtal cannot fill is kept, rejected."""
+        from chggen_flows.core.baseline import BaselineSettings, random_search
+        from chggen_flows.core.generation import GenerationRequest
+        from chggen_flows.errors import InputError
+
+        settings = BaselineSettings(**self.baseline)
+        arm = baseline_arm(settings.kind)
+        provenance = start_provenance(
+            Stage.GENERATED,
+            {"baseline": self.baseline, "v0": self.v0, "n_seeds": len(seeds)},
+            seeds=[s.seed for s in seeds],
+        )
+        elements = sorted({el.symbol for seed in seeds for el in Composition(seed.composition)})
+        hull = None if self.v0 is not None or not seeds else volume_hull(self.reference, elements)
+        records, structures = [], []
+        for seed in seeds:
+            comp = Composition(seed.composition)
+            request = GenerationRequest(
+                comp, seed.formula_units, v0=self.v0, seed=seed.seed, lattice_seed=seed.lattice_seed
+            )
+            base = {
+                "campaign": campaign,
+                "candidate_id": seed.candidate_id,
+                "reduced_formula": comp.reduced_formula,
+                "chemsys": comp.chemical_system,
+                "formula_units": seed.formula_units,
+                "seed": seed.seed,
+                "arm": arm,
+            }
+            try:
+                (candidate,) = random_search([request], settings, phase_diagram=hull)
+            except InputError as exc:  # every PyXtal attempt failed for this cell
+                cell = comp * seed.formula_units
+                record = CandidateRecord(formula=cell.formula, natoms=int(cell.num_atoms), **base)
+                records.append(record.reject(f"baseline: {exc.message}"))
+                structures.append(None)
+                continue
+            meta = candidate.metadata
+            record = CandidateRecord(
+                formula=candidate.structure.composition.formula,
+                natoms=len(candidate.structure),
+                lattice_type=meta.get("lattice_type"),
+                volume_per_atom=meta["v0"],
+                v0_source=meta["v0_source"],
+                **base,
+            )
+            if not candidate.valid:
+                record = record.reject(f"baseline: {candidate.reason}")
+            records.append(record)
+            structures.append(candidate.structure)
+        return finish_document(
+            Stage.GENERATED, campaign, batch_id, records, structures, provenance, arm=arm
+        )
