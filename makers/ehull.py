@@ -57,12 +57,21 @@ class EhullMaker(Maker):
             return finish_document("ehull", campaign, "all", [], [], provenance)
         provider = get_reference(self.reference)
         ed = compute_e_d([(s.composition, r.energy_per_atom) for r, s in pairs], provider)
-        dedup = deduplicate(
-            [(r.candidate_id, s, r.energy_per_atom, r.spacegroup_number or 1) for r, s in pairs]
-        )
+        # Each arm is de-duplicated on its own: a random-search structure must not take
+        # a generated one's uniqueness (or the reverse) when the arms are compared.
+        duplicate_of: dict[str, str] = {}
+        for arm in dict.fromkeys(r.arm for r, _ in pairs):
+            found = deduplicate(
+                [
+                    (r.candidate_id, s, r.energy_per_atom, r.spacegroup_number or 1)
+                    for r, s in pairs
+                    if r.arm == arm
+                ]
+            )
+            duplicate_of.update(found.duplicate_of)
         out = []
         for (record, _), e in zip(pairs, ed, strict=True):
-            duplicate = dedup.duplicate_of.get(record.candidate_id)
+            duplicate = duplicate_of.get(record.candidate_id)
             out.append(
                 record.advance(
                     "ehull",
@@ -86,7 +95,7 @@ class EhullMaker(Maker):
                     "record": r.model_dump(),
                 }
                 for r, s in zip(out, final, strict=True)
-                if r.below_threshold
+                if r.below_threshold and r.arm == "chggen"  # DFT is for the generated arm
             ),
             key=lambda item: item["e_d"],
         )
@@ -99,7 +108,7 @@ class EhullMaker(Maker):
             provenance,
             shortlist=shortlist,
             n_below_threshold=sum(bool(r.below_threshold) for r in out),
-            n_duplicates=len(dedup.duplicate_of),
+            n_duplicates=len(duplicate_of),
             hulls=hulls,
             n_e_d_warnings=sum(r.e_d_warning is not None for r in out),
         )

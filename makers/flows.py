@@ -15,6 +15,7 @@ from typing import Any
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
 
+from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
@@ -36,6 +37,7 @@ DEFAULT_ROUTING: dict[str, str] = {
     "symmetry": "cpu",
     "ehull": "cpu",
     "dft": "vasp",
+    "baseline": "cpu",
 }
 
 
@@ -133,9 +135,19 @@ class CHGGenMaker(Maker):
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
     routing: dict[str, str] = field(default_factory=resolve_routing)
+    baseline: BaselineMaker | None = None
 
-    def make(self, campaign: str, batches: list[list[CandidateSeed]]) -> Flow:
-        """One chain of stage jobs per batch of seeds, then E_d and the DFT gate."""
+    def make(
+        self,
+        campaign: str,
+        batches: list[list[CandidateSeed]],
+        baseline_batches: list[list[CandidateSeed]] | None = None,
+    ) -> Flow:
+        """One chain of stage jobs per batch of seeds, then E_d and the DFT gate.
+
+        With a ``baseline`` maker, each batch of ``baseline_batches`` becomes a
+        random-search chain (baseline -> relax -> symmetry) that joins the same E_d job.
+        """
         jobs: list[Job] = []
         finals: list[Job] = []
         for index, seeds in enumerate(batches):
@@ -154,6 +166,23 @@ class CHGGenMaker(Maker):
             tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
             jobs.extend([gen, relax, frame, *tail])
             finals.append(tail[-1])
+        if self.baseline is not None:
+            for index, seeds in enumerate(baseline_batches or []):
+                batch_id = f"r{index:04d}"
+                base = route(
+                    self.baseline.make(campaign, batch_id, seeds),
+                    r["baseline"],
+                    Stage.GENERATED,
+                    batch_id,
+                )
+                relax = route(self.relax.make(base.output), r["relax"], Stage.RELAXED, batch_id)
+                sym = route(
+                    self.symmetry.make(relax.output), r["symmetry"], Stage.CLASSIFIED, batch_id
+                )
+                for j in (base, relax, sym):
+                    j.update_metadata({"arm": "baseline"}, dynamic=False)
+                jobs.extend([base, relax, sym])
+                finals.append(sym)
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)
 
 

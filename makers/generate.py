@@ -14,6 +14,7 @@ from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
     CandidateSeed,
+    Stage,
     StageDocument,
     finish_document,
     stage_job,
@@ -149,4 +150,12 @@ class GenerateMaker(Maker):
                 record = record.reject(f"generation: {candidate.reason}")
             records.append(record)
             structures.append(candidate.structure)
-        return finish_document("generated", campaign, batch_id, records, structures, provenance)
+        return finish_document(
+            Stage.GENERATED,
+            campaign,
+            batch_id,
+            records,
+            structures,
+            provenance,
+            model_calls=sum(int(c.metadata.get("model_calls", 0)) for c in generated),
+        )

@@ -89,5 +89,11 @@ class InpaintMaker(Maker):
 
         records, structures = carry_rejected(previous, update)
         return finish_document(
-            Stage.INPAINTED, previous.campaign, previous.batch_id, records, structures, provenance
+            Stage.INPAINTED,
+            previous.campaign,
+            previous.batch_id,
+            records,
+            structures,
+            provenance,
+            model_calls=sum(int(c.metadata.get("model_calls", 0)) for c in results),
         )

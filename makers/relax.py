@@ -88,6 +88,7 @@ class RelaxMaker(Maker):
             structures,
             provenance,
             n_converged=n_converged,
+            chgnet_steps=sum(int(r.n_steps or 0) for r in results),
         )
 
     def _update(self, record: CandidateRecord, result: Any) -> CandidateRecord:

@@ -93,6 +93,7 @@ class CandidateRecord(BaseModel):
     formula_units: int
     lattice_type: str | None = None
     mode: Mode = "unconditional"
+    arm: str = Field("chggen", description="chggen, or baseline:<kind> for the random-search arm.")
     stage: str = Stage.GENERATED.value
     valid: bool = True
     rejected_reason: str | None = None

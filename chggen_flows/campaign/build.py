@@ -17,6 +17,7 @@ from pymatgen.core import Composition, Structure
 
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.errors import InputError
+from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.flows import (
     CHGGenMaker,
@@ -54,6 +55,24 @@ def candidate_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
                         )
                     )
     return seeds
+
+
+def baseline_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
+    """The random-search arm's candidates: one per generative candidate, same composition,
+    formula units and lattice seed (``random_positions`` uses the same lattices), ids
+    ``<id>-<kind>`` with their own seeds. Empty without a ``baseline`` section."""
+    if spec.baseline is None:
+        return []
+    kind = spec.baseline.get("kind", "pyxtal")
+    return [
+        seed.model_copy(
+            update={
+                "candidate_id": f"{seed.candidate_id}-{kind}",
+                "seed": derived_seed(spec.seed, f"{seed.candidate_id}-{kind}"),
+            }
+        )
+        for seed in candidate_seeds(spec)
+    ]
 
 
 def host_candidate_ids(spec: CampaignSpec, host: Structure) -> list[str]:
@@ -139,6 +158,8 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
     else:
         seeds = candidate_seeds(spec)
         batches = chunk(seeds, batch_size_for(len(seeds), spec.batch_size))
+        baseline = baseline_seeds(spec)
+        baseline_batches = chunk(baseline, batch_size_for(len(baseline), spec.batch_size))
         model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
         maker = CHGGenMaker(
             generate=GenerateMaker(
@@ -152,11 +173,18 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
             **common,
             dft=dft,
             routing=routing(spec),
+            baseline=None
+            if spec.baseline is None
+            else BaselineMaker(
+                baseline=spec.baseline,
+                v0=spec.v0.value,
+                reference=spec.stability.reference,
+            ),
         )
-        flow = maker.make(campaign, batches)
+        flow = maker.make(campaign, batches, baseline_batches)
         elements = sorted({el.symbol for f in spec.all_compositions() for el in Composition(f)})
         chemsys = "-".join(elements)
-        n_candidates = len(seeds)
+        n_candidates = len(seeds) + len(baseline)
     flow.update_metadata({"campaign": campaign})
     return CampaignPlan(
         flow=flow, n_candidates=n_candidates, n_batches=len(batches), chemsys=chemsys

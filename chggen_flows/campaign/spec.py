@@ -527,9 +527,33 @@ class CampaignSpec(_Strict):
     relax: RelaxOptions = Field(default_factory=dict)
     framework: FrameworkOptions = Field(default_factory=dict)
     stability: StabilitySettings = Field(default_factory=StabilitySettings)
+    baseline: dict[str, Any] | None = Field(
+        None,
+        description="Adds a random-search arm (keys of core.baseline.BaselineSettings, e.g. "
+        "{kind: pyxtal}); see docs/baseline.md.",
+    )
     batch_size: int = Field(200, ge=1, description="Candidates per job.")
     routing: Routing = Field(default_factory=dict)
     seed: int = 0
+
+    @field_validator("baseline")
+    @classmethod
+    def _check_baseline(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from chggen_flows.core.baseline import BaselineSettings
+
+        allowed = [f.name for f in dataclasses.fields(BaselineSettings) if f.init]
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})")
+        try:
+            BaselineSettings(**value)
+        except (InputError, TypeError) as exc:
+            raise ValueError(getattr(exc, "message", str(exc))) from exc
+        return value  # unchanged: the jobs get and the registry stores the user's keys
 
     @field_validator("compositions")
     @classmethod
@@ -554,6 +578,11 @@ class CampaignSpec(_Strict):
             if self.host is None:
                 raise ValueError(
                     "mode 'host' needs a 'host' section (structure, guests, n_candidates)"
+                )
+            if self.baseline is not None:
+                raise ValueError(
+                    "a 'baseline' arm needs an unconditional campaign (its candidates are "
+                    "the same compositions and cells as the generated ones)"
                 )
         elif not self.all_compositions():
             raise ValueError(

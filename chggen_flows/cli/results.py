@@ -144,6 +144,12 @@ def results_command(
         None, "--export", help="Write one CIF per candidate and candidates.csv into this folder."
     ),
     limit: int | None = typer.Option(50, "--limit", help="Rows of the table (0: all)."),
+    metrics: bool = typer.Option(
+        False,
+        "--metrics",
+        help="Search metrics per arm and composition (generated vs random search: E_d "
+        "shares, symmetric, unique, rediscovered, novel, valid, S.U.N.); with --json as JSON.",
+    ),
 ) -> None:
     """Query campaign candidates by campaign, chemical system, composition, E_d, space
     group, symmetry, stage and DFT state."""
@@ -155,6 +161,11 @@ def results_command(
         raise InputError("choose one of --json and --csv")
     store = get_job_store(get_settings())
     cid = find_campaign(store, campaign)["campaign"] if campaign else None
+    if metrics:
+        if cid is None:
+            raise InputError("--metrics needs a campaign", hint="chggen results CAMPAIGN --metrics")
+        _print_metrics(store, cid, as_json)
+        return
     frame = load_candidates(
         store,
         cid,
@@ -177,6 +188,49 @@ def results_command(
     if export is not None:
         n = export_cifs(store, frame, export)
         print(f"wrote {n} CIF file(s) and candidates.csv to {export}", file=sys.stderr)
+
+
+def metrics_table(frame, title: str) -> Table:
+    """The search-metrics frame (one row per arm and composition) as a rich table."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = [
+        ("arm", "arm"),
+        ("composition", "composition"),
+        ("n", "n_candidates"),
+        ("valid", "n_valid"),
+        ("med E_d", "e_d_median"),
+        ("<0", "share_e_d_below_0"),
+        ("<0.03", "share_e_d_below_0.03"),
+        ("<0.1", "share_e_d_below_0.1"),
+        ("min E_d", "e_d_min"),
+        ("SG", "best_spacegroup_symbol"),
+        ("sym", "symmetric_share"),
+        ("unique", "n_unique"),
+        ("redisc.", "n_rediscovered"),
+        ("novel", "n_novel"),
+        ("SUN", "n_sun"),
+    ]
+    present = [(h, c) for h, c in columns if c in frame.columns]
+    for header, column in present:
+        table.add_column(header, justify="left" if column in ("arm", "composition") else "right")
+    for row in frame.to_dict("records"):
+        table.add_row(*(_cell(row.get(c)) for _, c in present))
+    return table
+
+
+def _print_metrics(store, campaign: str, as_json: bool) -> None:
+    from chggen_flows.campaign.metrics import campaign_metrics
+
+    result = campaign_metrics(store, campaign)
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=1) + "\n")
+        return
+    console.print(metrics_table(result.to_frame(), f"Search metrics of {campaign}"))
+    console.print(
+        "E_d in eV/atom; <x: share of candidates with E_d below x; sym: symmetric share; "
+        "SG: space group of the lowest E_d; SUN: stable, unique and novel (docs/baseline.md)",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
