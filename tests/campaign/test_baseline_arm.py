@@ -107,23 +107,6 @@ def test_both_arms_end_to_end_with_metrics(checkpoint, db_settings, tmp_path):
     table = metrics.to_frame()
     assert set(table.composition) == {"all", "Li3Si", "Li2Si"}
 
-    registry(store).insert_one(
-        {
-            "campaign": CAMPAIGN,
-            "name": "tiny-base",
-            "chemsys": "Li-Si",
-            "mode": "unconditional",
-            "submitted": datetime.now(UTC),
-            "spec_hash": "0" * 64,
-            "n_candidates": 8,
-            "n_jobs": len(plan.flow.jobs),
-            "n_batches": 2,
-            "spec": {},
-            "state": "submitted",
-        }
-    )
-    return store
-
 
 def test_results_metrics_cli(checkpoint, db_env, cli, tmp_path):
     store = _run_both_arms(checkpoint, db_env, tmp_path)
