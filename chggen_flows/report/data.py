@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,6 +135,11 @@ class ReportSummary(BaseModel):
         0, description="Distinct candidates whose E_d may be too low (missing hull phase)."
     )
     e_d_warnings: list[str] = Field(default_factory=list)
+    arms: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Search metrics per arm (generated vs random search), when the "
+        "campaign has a baseline arm: one row per arm over all its compositions.",
+    )
     best: list[BestCandidate] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
 
@@ -337,6 +343,17 @@ def best_candidates(frame: pd.DataFrame, top: int = 20) -> list[BestCandidate]:
     ]
 
 
+def arm_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Search metrics per arm (no structures here: rediscovery and novelty are left out),
+    when the campaign has more than one arm."""
+    from chggen_flows.core.analysis.search_metrics import search_metrics
+
+    if "arm" not in df or df["arm"].dropna().nunique() < 2:
+        return []
+    metrics = search_metrics(df.assign(arm=df["arm"].fillna("chggen")))
+    return [arm.row() for arm in metrics.arms]
+
+
 def _missing_notes(summary: ReportSummary) -> list[str]:
     """One sentence per section that has nothing to show, saying which stage is missing."""
     notes = []
@@ -406,5 +423,6 @@ def gather(frame: pd.DataFrame, campaign: str | None = None, top: int = 20) -> R
         states = df["dft_state"].dropna().astype(str)
         summary.dft_states = {k: int(v) for k, v in states.value_counts().items()}
         summary.best = best_candidates(df, top)
+        summary.arms = arm_rows(df)
     summary.missing = _missing_notes(summary)
     return summary

@@ -436,6 +436,47 @@ def _binary_formation_hull(
     ax.legend(fontsize=7, loc="upper right")
 
 
+def arms_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
+    """Generated vs random search: E_d of distinct candidates per arm, and each arm's
+    symmetric share and shares below 0.03 / 0.1 eV/atom."""
+    if not summary.arms:
+        return None
+    data = unique_candidates(frame).dropna(subset=["e_d"])
+    fig, (left, right) = _subplots(2, 9.6, 3.6)
+    arms = [row["arm"] for row in summary.arms]
+    palette = [COLORS["inpainting"], _NEUTRAL, COLORS["r2scan"], COLORS["unconditional"]]
+    values = [data.loc[data["arm"].fillna("chggen") == arm, "e_d"].to_numpy(float) for arm in arms]
+    present = [v for v in values if v.size]
+    if present:
+        everything = np.concatenate(present)
+        hi = np.percentile(everything, 99) if everything.size > 20 else everything.max()
+        lo = min(0.0, everything.min())
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 30)
+        for arm, v, color in zip(arms, values, palette, strict=False):
+            if v.size:
+                left.hist(v, bins=bins, alpha=0.5, color=color, label=f"{arm} (n={v.size})")
+                left.axvline(float(np.median(v)), color=color, ls="--", lw=1.2)
+    left.set_xlabel("E_d of distinct candidates (eV/atom)")
+    left.set_ylabel("candidates")
+    left.legend(fontsize=7)
+    keys = [
+        ("symmetric_share", "symmetric"),
+        ("share_e_d_below_0.03", "E_d < 0.03"),
+        ("share_e_d_below_0.1", "E_d < 0.1"),
+    ]
+    width = 0.8 / len(arms)
+    for i, (row, color) in enumerate(zip(summary.arms, palette, strict=False)):
+        heights = [float(row.get(k) or 0.0) for k, _ in keys]
+        right.bar(np.arange(len(keys)) + i * width, heights, width, color=color, label=row["arm"])
+    right.set_xticks(np.arange(len(keys)) + width * (len(arms) - 1) / 2)
+    right.set_xticklabels([label for _, label in keys])
+    right.set_ylabel("share of the arm's candidates")
+    right.set_ylim(0, 1)
+    right.legend(fontsize=7)
+    fig.suptitle("Generation vs random search (same compositions, cells and relaxation)")
+    return fig
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """One report figure: file stem, caption and the function that draws it."""
@@ -457,6 +498,12 @@ FIGURES: tuple[FigureSpec, ...] = (
         de_rmsd_figure,
     ),
     FigureSpec("e_d", "Energy above hull E_d of distinct candidates (paper Fig. 4c).", e_d_figure),
+    FigureSpec(
+        "arms",
+        "Generated vs random-search candidates: E_d distributions (dashed: medians) and "
+        "the share of each arm that is symmetric or close to the hull.",
+        arms_figure,
+    ),
     FigureSpec(
         "symmetry_composition",
         "Symmetry success rate of unconditional generation vs "

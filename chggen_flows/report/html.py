@@ -202,6 +202,48 @@ def render_html(
     else:
         parts.append(_missing("No E_d values yet: the 'ehull' stage has not run."))
 
+    if s.arms:
+        parts.append("<h2 id='arms'>Generation vs random search</h2>")
+        parts.append(
+            "<p>The campaign's baseline arm: random structures for the same compositions "
+            "and cells, relaxed, classified and ranked by the same jobs. Each arm is "
+            "de-duplicated on its own (docs/baseline.md explains every column; "
+            "<code>chggen results CAMPAIGN --metrics</code> adds rediscovered and novel "
+            "structures).</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    "arm",
+                    "candidates",
+                    "valid",
+                    "median E_d",
+                    "E_d < 0",
+                    "E_d < 0.03",
+                    "E_d < 0.1",
+                    "lowest E_d (SG)",
+                    "symmetric",
+                    "unique",
+                ],
+                [
+                    [
+                        str(r["arm"]),
+                        str(r["n_candidates"]),
+                        str(r["n_valid"]),
+                        fmt(r.get("e_d_median")),
+                        pct(r.get("share_e_d_below_0")),
+                        pct(r.get("share_e_d_below_0.03")),
+                        pct(r.get("share_e_d_below_0.1")),
+                        f"{fmt(r.get('e_d_min'))} ({r.get('best_spacegroup_symbol') or '-'})",
+                        pct(r.get("symmetric_share")),
+                        str(r["n_unique"]),
+                    ]
+                    for r in s.arms
+                ],
+            )
+        )
+        parts.append(_figure(figures.get("arms")))
+
     parts.append("<h2 id='symmetry'>Symmetry: unconditional vs inpainting</h2>")
     if s.symmetry_overall is not None:
         header = ["group", "n uncond.", "symmetric uncond.", "n inpainting", "symmetric inpainting"]

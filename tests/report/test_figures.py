@@ -97,3 +97,29 @@ def test_hull_without_reference_has_no_reference_points(chemsys):
     frame = _frame(chemsys, formulas, [0.05])
     ax = hull_figure(gather(frame), frame).axes[0]
     assert all(c.get_label() != "stable reference phases" for c in ax.collections)
+
+
+def test_two_arms_get_a_comparison_section(tmp_path):
+    from chggen_flows.report import build_report
+    from chggen_flows.report.figures import arms_figure
+
+    frame = _frame("Li-Si", ["Li3Si"] * 6, [0.01, 0.05, 0.2, 0.3, 0.4, 0.02])
+    frame["arm"] = ["chggen"] * 3 + ["baseline:pyxtal"] * 3
+    frame["spacegroup_number"] = [194, 1, 12, 225, 166, 1]
+    frame["valid"] = True
+    summary = gather(frame)
+    rows = {r["arm"]: r for r in summary.arms}
+    assert set(rows) == {"chggen", "baseline:pyxtal"}
+    assert rows["chggen"]["e_d_median"] == pytest.approx(0.05)
+    assert rows["baseline:pyxtal"]["e_d_median"] == pytest.approx(0.3)
+    assert rows["chggen"]["share_e_d_below_0.03"] == pytest.approx(1 / 3)
+    assert rows["baseline:pyxtal"]["symmetric_share"] == pytest.approx(2 / 3)
+    right = arms_figure(summary, frame).axes[1]
+    heights = [p.get_height() for p in right.patches]
+    assert heights == pytest.approx([2 / 3, 1 / 3, 2 / 3, 2 / 3, 1 / 3, 1 / 3])
+    result = build_report(frame, tmp_path / "report", progress=False)
+    html = result.html.read_text()
+    assert "Generation vs random search" in html and "baseline:pyxtal" in html
+    assert "arms" in result.figures
+    # a campaign without a baseline has no such section
+    assert gather(frame[frame.arm == "chggen"]).arms == []
