@@ -50,8 +50,9 @@ def built(frame, tmp_path_factory):
 
 def test_every_figure_file_exists(built):
     result, _ = built
+    # every figure (the arms comparison needs a campaign with a baseline arm)
     names = {spec.name for spec in FIGURES} | {"locality"}
-    assert set(result.figures) == names
+    assert set(result.figures) == names - {"arms"}
     for path in result.figures.values():
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (result.out_dir / "report.html").is_file()
