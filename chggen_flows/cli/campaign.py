@@ -192,7 +192,7 @@ def demo(
     from chggen_flows.campaign.spec import example_path, load_spec
     from chggen_flows.campaign.status import campaign_status
     from chggen_flows.campaign.worker import run_worker
-    from chggen_flows.cli.results import export_cifs, print_results
+    from chggen_flows.cli.results import export_cifs, print_hulls, print_results
     from chggen_flows.db import get_job_store, get_launchpad
 
     settings = get_settings()
@@ -213,6 +213,7 @@ def demo(
     status = campaign_status(store, launchpad, cid)
     frame = load_candidates(store, cid)
     print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
+    print_hulls(store, cid)
     folder = out / cid
     n = export_cifs(store, frame, folder)
     console.print(f"CIF files ({n}) and candidates.csv: {folder}")

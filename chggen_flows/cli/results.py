@@ -93,6 +93,24 @@ def print_results(frame, title: str, limit: int | None = None) -> None:
         console.print(rejections_table(rejected, "Rejected", caption="details: --json"))
 
 
+def print_hulls(store, campaign: str) -> None:
+    """Name the reference hull(s) the campaign's E_d values were computed against."""
+    from chggen_flows.core.stability import HullSummary
+
+    doc = store.query_one(
+        {"metadata.campaign": campaign, "output.stage": "ehull"},
+        properties=["output.summary"],
+    )
+    summary = (doc or {}).get("output", {}).get("summary", {})
+    for hull in summary.get("hulls", []):
+        console.print(f"E_d against {HullSummary(**hull).line()}", highlight=False)
+    if summary.get("n_e_d_warnings"):
+        console.print(
+            f"[yellow]{summary['n_e_d_warnings']} E_d value(s) may be too low[/]: a known phase "
+            "is missing from the hull there (column e_d_warning; docs/stability.md)"
+        )
+
+
 def export_cifs(store, frame, directory: Path) -> int:
     """Write one CIF per candidate (final structure) and candidates.csv into ``directory``.
 
