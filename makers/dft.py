@@ -36,9 +36,9 @@ from chggen_flows.core.stability import (
     get_reference,
 )
 from chggen_flows.errors import InputError, ReferenceDataError
-from chggen_flows.makers.schemas import CandidateRecord, Stage
+from chggen_flows.makers.schemas import DEFAULT_DFT_THRESHOLD, CandidateRecord, Stage
 
-DEFAULT_THRESHOLD = 0.1  # eV/atom, the paper's gate; docs recommend 0.03
+DEFAULT_THRESHOLD = DEFAULT_DFT_THRESHOLD  # eV/atom (kept as this module's name for it)
 
 
 class DFTCandidate(BaseModel):
@@ -69,7 +69,7 @@ class GateDecision(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    threshold: float
+    threshold: float | None
     selected: list[str] = Field(description="candidate ids sent to r2SCAN, lowest E_d first")
     skipped: list[str] = Field(description="candidate ids at or above the threshold")
     reference_phases: int = Field(0, description="reference phases run with r2SCAN too")
@@ -231,7 +231,7 @@ class DFTGateMaker(Maker):
     """
 
     name: str = "r2SCAN gate"
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = DEFAULT_THRESHOLD
     max_candidates: int | None = None
     dft_maker: Maker = field(default_factory=MPMetaGGADoubleRelaxStaticMaker)
     incar_updates: dict[str, Any] = field(default_factory=dict)
@@ -240,7 +240,7 @@ class DFTGateMaker(Maker):
     ed_maker: R2SCANEdMaker | None = field(default_factory=R2SCANEdMaker)
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.threshold):
+        if self.threshold is not None and not math.isfinite(self.threshold):
             raise InputError(f"invalid E_d threshold {self.threshold!r}", hint="e.g. 0.03 eV/atom")
         if self.max_candidates is not None and self.max_candidates < 0:
             raise InputError(f"max_candidates must be >= 0, got {self.max_candidates}")
@@ -280,7 +280,12 @@ class DFTGateMaker(Maker):
     ) -> Response:
         """Run-time body of the gate (see :meth:`make`)."""
         records = as_candidates(candidates)
-        below = sorted((c for c in records if c.e_d < self.threshold), key=lambda c: c.e_d)
+        # threshold None: the candidates were chosen upstream (a campaign's E_d job
+        # shortlists them), so the threshold is applied once
+        below = sorted(
+            (c for c in records if self.threshold is None or c.e_d < self.threshold),
+            key=lambda c: c.e_d,
+        )
         selected = below[: self.max_candidates] if self.max_candidates is not None else below
         chosen = {c.candidate_id for c in selected}
         waiting = [c for c in selected if c.record is not None]

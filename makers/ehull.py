@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from jobflow import Maker
 
 from chggen_flows.makers.provenance import start_provenance
-from chggen_flows.makers.schemas import StageDocument, finish_document, merge_documents, stage_job
+from chggen_flows.makers.schemas import (
+    DEFAULT_DFT_THRESHOLD,
+    StageDocument,
+    finish_document,
+    merge_documents,
+    stage_job,
+)
 
 
 @dataclass
@@ -31,7 +37,7 @@ class EhullMaker(Maker):
 
     name: str = "ehull"
     reference: str = "offline"
-    threshold: float = 0.1
+    threshold: float = DEFAULT_DFT_THRESHOLD
 
     @stage_job(campaign_wide=True)
     def make(self, documents: list[StageDocument], campaign: str) -> StageDocument:

@@ -34,6 +34,10 @@ class Stage(StrEnum):
     DFT = "dft"
 
 
+#: E_d (eV/atom) below which a unique candidate goes to r2SCAN: the paper's gate (the
+#: docs recommend 0.03). The one default, read by the spec, the E_d job and the gate.
+DEFAULT_DFT_THRESHOLD = 0.1
+
 #: Stage names in pipeline order; ``CandidateRecord.stage`` is always one of these.
 STAGES: tuple[str, ...] = tuple(stage.value for stage in Stage)
 #: Output fields every stage job sends to the data store (GridFS), not its document.

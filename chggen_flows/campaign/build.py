@@ -198,7 +198,8 @@ def _dft_gate(spec: CampaignSpec):
     from chggen_flows.makers.dft import DFTGateMaker
 
     return DFTGateMaker(
-        threshold=spec.stability.dft_threshold,
+        # the E_d job applies dft_threshold (its shortlist); the gate takes that list
+        threshold=None,
         max_candidates=spec.stability.dft_max_candidates,
         worker_category=spec.category("dft"),
     )

@@ -42,6 +42,7 @@ from pymatgen.core import Composition, Element
 
 from chggen_flows.errors import CheckpointError, ChggenError, InputError
 from chggen_flows.makers.flows import DEFAULT_ROUTING  # the one routing table (re-exported here)
+from chggen_flows.makers.schemas import DEFAULT_DFT_THRESHOLD
 
 #: Worker categories a job can be routed to (FireWorks ``_category``).
 CATEGORIES = ("gpu", "cpu", "vasp")
@@ -480,7 +481,9 @@ class StabilitySettings(_Strict):
     """E_d reference and the DFT gate."""
 
     reference: str = Field("offline", description="offline | mp | path to an entries file")
-    dft_threshold: float = Field(0.1, description="eV/atom; E_d below this goes to r2SCAN")
+    dft_threshold: float = Field(
+        DEFAULT_DFT_THRESHOLD, description="eV/atom; E_d below this goes to r2SCAN"
+    )
     dft_max_candidates: int = Field(20, ge=0)
     dft: bool = True
 

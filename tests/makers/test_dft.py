@@ -210,3 +210,16 @@ def test_r2scan_e_d_refuses_a_gga_reference(si, tmp_path):
     job = R2SCANEdMaker(reference=str(gga)).make(["c"], [STATIC_ENERGY], [si])
     with pytest.raises(ReferenceDataError, match="GGA_GGA\\+U"):
         job.run(store=_memory_store())
+
+
+def test_gate_without_threshold_takes_the_shortlist_as_given(si):
+    """In a campaign the E_d job applies the threshold; the gate (threshold None) takes
+    its shortlist, up to max_candidates, so the threshold is applied once."""
+    gate = DFTGateMaker(threshold=None, max_candidates=1, ed_maker=None)
+    candidates = [
+        {"candidate_id": "a", "structure": si, "e_d": 0.5},
+        {"candidate_id": "b", "structure": si, "e_d": 0.2},
+    ]
+    response = gate.make(candidates).run(store=_memory_store())
+    assert response.output.selected == ["b"] and response.output.skipped == ["a"]
+    assert response.output.threshold is None
