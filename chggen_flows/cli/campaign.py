@@ -192,7 +192,12 @@ def demo(
     from chggen_flows.campaign.spec import example_path, load_spec
     from chggen_flows.campaign.status import campaign_status
     from chggen_flows.campaign.worker import run_worker
-    from chggen_flows.cli.results import export_cifs, print_hulls, print_results
+    from chggen_flows.cli.results import (
+        arm_summary_lines,
+        export_cifs,
+        print_hulls,
+        print_results,
+    )
     from chggen_flows.db import get_job_store, get_launchpad
 
     settings = get_settings()
@@ -214,6 +219,8 @@ def demo(
     frame = load_candidates(store, cid)
     print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
     print_hulls(store, cid)
+    for line in arm_summary_lines(frame):  # only when the spec has a baseline arm
+        console.print(line, highlight=False)
     folder = out / cid
     n = export_cifs(store, frame, folder)
     console.print(f"CIF files ({n}) and candidates.csv: {folder}")

@@ -93,6 +93,23 @@ def print_results(frame, title: str, limit: int | None = None) -> None:
         console.print(rejections_table(rejected, "Rejected", caption="details: --json"))
 
 
+def arm_summary_lines(frame) -> list[str]:
+    """One line per arm comparing generated and random-search candidates (none when the
+    campaign has a single arm)."""
+    from chggen_flows.report.data import arm_rows
+
+    lines = []
+    for row in arm_rows(frame):
+        median = row.get("e_d_median")
+        lines.append(
+            f"{row['arm']}: median E_d {'-' if median is None else f'{median:.3f}'} eV/atom, "
+            f"{(row.get('share_e_d_below_0.1') or 0):.0%} below 0.1, "
+            f"{(row.get('symmetric_share') or 0):.0%} symmetric, {row['n_unique']} unique "
+            "(details: chggen results CAMPAIGN --metrics)"
+        )
+    return lines
+
+
 def print_hulls(store, campaign: str) -> None:
     """Name the reference hull(s) the campaign's E_d values were computed against."""
     from chggen_flows.core.stability import HullSummary

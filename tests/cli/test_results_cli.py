@@ -70,3 +70,27 @@ def test_errors_exit_2(cli, campaign):
 def test_help(cli):
     res = cli("results", "--help")
     assert res.exit_code == 0 and "--e-d-max" in res.stdout and "--export" in res.stdout
+
+
+def test_arm_summary_lines_compare_the_arms():
+    import pandas as pd
+
+    from chggen_flows.cli.results import arm_summary_lines
+    from chggen_flows.report.data import normalise_frame
+
+    frame = normalise_frame(
+        pd.DataFrame(
+            {
+                "candidate_id": list("abcd"),
+                "reduced_formula": ["LiSi"] * 4,
+                "e_d": [0.02, 0.04, 0.3, 0.5],
+                "spacegroup_number": [88, 1, 225, 221],
+                "valid": True,
+                "arm": ["chggen", "chggen", "baseline:pyxtal", "baseline:pyxtal"],
+            }
+        )
+    )
+    first, second = arm_summary_lines(frame)
+    assert first.startswith("chggen: median E_d 0.030") and "100% below 0.1" in first
+    assert second.startswith("baseline:pyxtal: median E_d 0.400") and "100% symmetric" in second
+    assert arm_summary_lines(frame[frame.arm == "chggen"]) == []
