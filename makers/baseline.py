@@ -10,7 +10,7 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition
 
-from chggen_flows.makers.generate import volume_hull
+from chggen_flows.makers.generate import generated_record, volume_hull
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
@@ -95,18 +95,8 @@ class BaselineMaker(Maker):
                 records.append(record.reject(f"baseline: {exc.message}"))
                 structures.append(None)
                 continue
-            meta = candidate.metadata
-            record = CandidateRecord(
-                formula=candidate.structure.composition.formula,
-                natoms=len(candidate.structure),
-                lattice_type=meta.get("lattice_type"),
-                volume_per_atom=meta["v0"],
-                v0_source=meta["v0_source"],
-                **base,
-            )
-            if not candidate.valid:
-                record = record.reject(f"baseline: {candidate.reason}")
-            records.append(record)
+            lattice = candidate.metadata.get("lattice_type")
+            records.append(generated_record(campaign, seed, candidate, lattice, arm, "baseline"))
             structures.append(candidate.structure)
         return finish_document(
             Stage.GENERATED, campaign, batch_id, records, structures, provenance, arm=arm

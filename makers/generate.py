@@ -50,6 +50,34 @@ def _provider(reference: str) -> Any:
     return get_reference(reference)
 
 
+def generated_record(
+    campaign: str,
+    seed: CandidateSeed,
+    candidate: Any,
+    lattice_type: str | None,
+    arm: str = "chggen",
+    stage_label: str = "generation",
+) -> CandidateRecord:
+    """The first record of a candidate from its sampled structure (either arm)."""
+    comp = candidate.structure.composition
+    meta = candidate.metadata
+    record = CandidateRecord(
+        campaign=campaign,
+        candidate_id=seed.candidate_id,
+        formula=comp.formula,
+        reduced_formula=comp.reduced_formula,
+        chemsys=comp.chemical_system,
+        natoms=len(candidate.structure),
+        formula_units=seed.formula_units,
+        lattice_type=lattice_type,
+        seed=seed.seed,
+        volume_per_atom=meta["v0"],
+        v0_source=meta["v0_source"],
+        arm=arm,
+    )
+    return record if candidate.valid else record.reject(f"{stage_label}: {candidate.reason}")
+
+
 def checkpoint_path(checkpoint: str | None) -> str:
     """The checkpoint actually used (the shipped one when None), for provenance."""
     from chggen_flows.core.model import default_checkpoint_path
@@ -129,27 +157,11 @@ class GenerateMaker(Maker):
             requests, model, SamplerSettings(**self.sampler), device=device, phase_diagram=hull
         )
 
-        records, structures = [], []
-        for seed, candidate in zip(seeds, generated, strict=True):
-            comp = candidate.structure.composition
-            meta = candidate.metadata
-            record = CandidateRecord(
-                campaign=campaign,
-                candidate_id=seed.candidate_id,
-                formula=comp.formula,
-                reduced_formula=comp.reduced_formula,
-                chemsys=comp.chemical_system,
-                natoms=len(candidate.structure),
-                formula_units=seed.formula_units,
-                lattice_type=meta["crystal_system"],
-                seed=seed.seed,
-                volume_per_atom=meta["v0"],
-                v0_source=meta["v0_source"],
-            )
-            if not candidate.valid:
-                record = record.reject(f"generation: {candidate.reason}")
-            records.append(record)
-            structures.append(candidate.structure)
+        records = [
+            generated_record(campaign, seed, candidate, candidate.metadata["crystal_system"])
+            for seed, candidate in zip(seeds, generated, strict=True)
+        ]
+        structures = [candidate.structure for candidate in generated]
         return finish_document(
             Stage.GENERATED,
             campaign,

@@ -15,6 +15,21 @@ from chggen_flows.core.stability.references import load_reference_set, shipped_r
 from chggen_flows.errors import ReferenceDataError
 
 
+def _shipped_entries(wanted: set[str], compounds_only: bool) -> dict[str, object]:
+    """Entries with structures inside ``wanted`` from the shipped sets, one per entry id
+    (the sets share their elemental phases)."""
+    found: dict[str, object] = {}
+    for path in shipped_reference_files():
+        for entry in load_reference_set(path)["entries"]:
+            present = {el.symbol for el in entry.composition.elements}
+            if getattr(entry, "structure", None) is None or not present <= wanted:
+                continue
+            if compounds_only and len(present) < 2:
+                continue
+            found.setdefault(str(entry.entry_id), entry)
+    return found
+
+
 def shipped_structures(elements: Sequence[str], compounds_only: bool = True) -> list[Structure]:
     """Known structures of the system spanned by ``elements`` from the shipped sets.
 
@@ -37,16 +52,7 @@ def shipped_structures(elements: Sequence[str], compounds_only: bool = True) -> 
         When the shipped sets have no such structure.
     """
     wanted = set(elements)
-    found: dict[str, Structure] = {}
-    for path in shipped_reference_files():
-        for entry in load_reference_set(path)["entries"]:
-            present = {el.symbol for el in entry.composition.elements}
-            structure = getattr(entry, "structure", None)
-            if structure is None or not present <= wanted:
-                continue
-            if compounds_only and len(present) < 2:
-                continue
-            found.setdefault(str(entry.entry_id), structure)
+    found = {i: e.structure for i, e in _shipped_entries(wanted, compounds_only).items()}
     if not found:
         raise ReferenceDataError(
             f"the shipped reference sets have no known compounds of {'-'.join(sorted(wanted))}",
@@ -88,17 +94,10 @@ def named_known_structures(
     True
     """
     wanted = set(chemsys.split("-") if isinstance(chemsys, str) else chemsys)
-    found: dict[str, tuple[str, Structure]] = {}
-    for path in shipped_reference_files():
-        for entry in load_reference_set(path)["entries"]:
-            present = {el.symbol for el in entry.composition.elements}
-            structure = getattr(entry, "structure", None)
-            if structure is None or not present <= wanted:
-                continue
-            if compounds_only and len(present) < 2:
-                continue
-            name = f"{entry.composition.reduced_formula} {entry.entry_id}"
-            found.setdefault(str(entry.entry_id), (name, structure))
+    found = {
+        i: (f"{e.composition.reduced_formula} {i}", e.structure)
+        for i, e in _shipped_entries(wanted, compounds_only).items()
+    }
     if not found:
         raise ReferenceDataError(
             f"the shipped reference sets have no known structures of {'-'.join(sorted(wanted))}",

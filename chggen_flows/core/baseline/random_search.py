@@ -44,21 +44,13 @@ from chggen_flows.core.generation.candidate import (
     finalize_candidate,
 )
 from chggen_flows.core.generation.generate import GenerationRequest, candidate_seed, cell_species
-from chggen_flows.core.generation.lattice import LatticeSettings, sample_lattice
+from chggen_flows.core.generation.lattice import CRYSTAL_SYSTEMS, LatticeSettings, sample_lattice
 from chggen_flows.core.generation.volume import V0Estimate, estimate_v0
 from chggen_flows.core.symmetry import NOT_SYMMETRIC, classify_symmetry
 from chggen_flows.errors import InputError
 
 BASELINE_KINDS = ("pyxtal", "random_positions")
-CRYSTAL_SYSTEM_ORDER = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
+CRYSTAL_SYSTEM_ORDER = CRYSTAL_SYSTEMS  # the lattice module's order, triclinic first
 
 
 @dataclass(frozen=True)
