@@ -78,10 +78,7 @@ class FrameworkMaker(Maker):
             host_candidates,
         )
 
-        options = dict(self.framework)
-        if "ladder" in options:  # YAML gives lists; the settings are frozen (hashable) tuples
-            options["ladder"] = tuple(tuple(rung) for rung in options["ladder"])
-        settings = FrameworkSettings(**options)
+        settings = FrameworkSettings(**self.framework)  # it stores YAML lists as tuples
         provenance = start_provenance(
             "framework", {"guests": self.guests, "framework": self.framework}
         )
