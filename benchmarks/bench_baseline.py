@@ -43,8 +43,25 @@ QUICK = {
 }
 
 
-def spec_for(system: str, seed: int, quick: bool = False) -> CampaignSpec:
-    """The benchmark campaign of ``system`` with a PyXtal arm (``quick``: a smoke test)."""
+def spec_for(
+    system: str,
+    seed: int,
+    quick: bool = False,
+    framework_mode: str = "first",
+    guest_symmetry: str = "free",
+    baseline: bool = True,
+) -> CampaignSpec:
+    """The benchmark campaign of ``system`` with a PyXtal arm (``quick``: a smoke test).
+
+    ``framework_mode`` and ``guest_symmetry`` set ``framework.mode`` and
+    ``inpaint.guest_symmetry`` (the symmetry issue's comparison); ``baseline=False``
+    leaves the random-search arm out.
+    """
+    extra: dict = {"framework": {"mode": framework_mode}}
+    if baseline:
+        extra["baseline"] = {"kind": "pyxtal"}
+    options = {**QUICK} if quick else {}
+    options["inpaint"] = {**options.get("inpaint", {}), "guest_symmetry": guest_symmetry}
     return CampaignSpec.model_validate(
         {
             "name": f"bench-baseline-{system}",
@@ -54,12 +71,40 @@ def spec_for(system: str, seed: int, quick: bool = False) -> CampaignSpec:
             "candidates_per_lattice": 4,
             "model": {"device": "cpu"},
             "stability": {"reference": "offline", "dft": False},
-            "baseline": {"kind": "pyxtal"},
             "batch_size": 48,
             "seed": seed,
-            **(QUICK if quick else {}),
+            **extra,
+            **options,
         }
     )
+
+
+def symmetry_summary(store: JobStore, campaign: str) -> dict:
+    """Symmetric shares (unconditional, inpainting, symmetric guests), what was imposed,
+    and the rejection reasons per arm."""
+    from chggen_flows.campaign.results import load_candidates
+    from chggen_flows.report.data import normalise_frame, symmetry_rates
+
+    frame = normalise_frame(load_candidates(store, campaign))
+    rate = symmetry_rates(frame, None)[0].model_dump()
+    sym = frame[frame["guest_symmetry"] == "symmetric"]
+    reasons = (
+        frame[~frame["valid"].fillna(True).astype(bool)]
+        .assign(reason=lambda f: f["rejected_reason"].astype(str).str.split(":").str[0])
+        .groupby(["arm", "reason"])
+        .size()
+    )
+    return {
+        "rates": rate,
+        "imposed": sym["imposed_symbol"].value_counts().to_dict(),
+        "n_subgroup": int(sym["imposed_subgroup"].fillna(False).astype(bool).sum()),
+        "guest_displacement_median": float(sym["guest_displacement"].median())
+        if len(sym)
+        else None,
+        "n_held": int(sym["symmetry_held"].fillna(False).astype(bool).sum()),
+        "n_held_known": int(sym["symmetry_held"].notna().sum()),
+        "rejections": {f"{a} / {r}": int(n) for (a, r), n in reasons.items()},
+    }
 
 
 def arm_costs(store: JobStore, campaign: str) -> dict[str, dict[str, float]]:
@@ -85,9 +130,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write metrics and costs here")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
+    parser.add_argument("--framework-mode", default="first", help="first, highest or fan_out")
+    parser.add_argument(
+        "--guest-symmetry", default="free", help="free, symmetric or compare (inpainting)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="no random-search arm")
     args = parser.parse_args()
     configure_threads(args.threads)
-    spec = spec_for(args.system, args.seed, args.quick)
+    spec = spec_for(
+        args.system,
+        args.seed,
+        args.quick,
+        framework_mode=args.framework_mode,
+        guest_symmetry=args.guest_symmetry,
+        baseline=not args.no_baseline,
+    )
     campaign = f"bench-{args.system.lower()}-{args.seed}"
     plan = build_flow(spec, campaign)
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
@@ -135,9 +192,21 @@ def main() -> None:
             f"| {arm} | {item['wall_time_s'] / 60:.1f} | {item['model_calls']:,} | "
             f"{item['chgnet_steps']:,} |"
         )
+    symmetry = symmetry_summary(store, campaign)
+    print("\nsymmetry:", json.dumps(symmetry, indent=1, default=str))
     if args.json:
         args.json.write_text(
-            json.dumps({"metrics": metrics.model_dump(), "costs": costs, "wall_s": wall}, indent=1)
+            json.dumps(
+                {
+                    "metrics": metrics.model_dump(),
+                    "costs": costs,
+                    "wall_s": wall,
+                    "symmetry": symmetry,
+                    "settings": vars(args) | {"json": str(args.json)},
+                },
+                indent=1,
+                default=str,
+            )
         )
 
 

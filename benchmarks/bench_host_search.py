@@ -9,6 +9,13 @@ For each mode the table gives the share of candidates whose host gets the true g
 atomic displacement of the chosen host, and the time per call.
 
     OPENBLAS_NUM_THREADS=1 nice python benchmarks/bench_host_search.py
+    OPENBLAS_NUM_THREADS=1 nice python benchmarks/bench_host_search.py --known 250
+
+``--known N`` takes instead the first N known hosts (by Materials Project id) of the
+shared MP-20 test split (``../shared/data/structures/mp_20_biternary/test.csv.gz``):
+structures within 0.05 eV/atom of the hull holding one of the guests Li, Na, K, Mg, Zn
+(the first of them present is removed) and at least one other element, whose host is
+not P1 at symprec 0.01; one rattle per host and amplitude, and only the totals.
 """
 
 from __future__ import annotations
@@ -60,6 +67,35 @@ def prototypes() -> dict[str, tuple[object, str]]:
     }
 
 
+KNOWN_GUESTS = ("Li", "Na", "K", "Mg", "Zn")
+KNOWN_DATA = "../shared/data/structures/mp_20_biternary/test.csv.gz"
+
+
+def known_hosts(n: int, path: str = KNOWN_DATA) -> dict[str, tuple[object, str]]:
+    """The first ``n`` qualifying known structures (see the module docstring)."""
+    import pandas as pd
+    from pymatgen.core import Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    frame = pd.read_csv(path).sort_values("material_id")
+    frame = frame[frame["e_above_hull"] <= 0.05]
+    out: dict[str, tuple[object, str]] = {}
+    for row in frame.itertuples():
+        structure = Structure.from_str(row.cif, fmt="cif")
+        symbols = [el.symbol for el in structure.composition.elements]
+        guest = next((g for g in KNOWN_GUESTS if g in symbols), None)
+        if guest is None or len(symbols) < 2:
+            continue
+        host = structure.copy()
+        host.remove_species([guest])
+        if SpacegroupAnalyzer(host, symprec=0.01).get_space_group_number() < 2:
+            continue
+        out[f"{row.pretty_formula} {row.material_id}"] = (structure, guest)
+        if len(out) == n:
+            break
+    return out
+
+
 def rattle(structure, amplitude: float, seed: int):
     """Every atom moved by exactly ``amplitude`` Å in a random direction."""
     rattled = structure.copy()
@@ -77,7 +113,11 @@ def main() -> None:
     parser.add_argument(
         "--amplitudes", type=float, nargs="+", default=[0.03, 0.05, 0.08, 0.15, 0.3]
     )
+    parser.add_argument("--known", type=int, default=0, help="N known MP hosts instead")
     args = parser.parse_args()
+    cases = known_hosts(args.known) if args.known else prototypes()
+    if args.known:
+        args.seeds = 1
 
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -91,7 +131,8 @@ def main() -> None:
     )
     print("|---" * 11 + "|")
     totals = {mode: [0, 0, 0.0, 0] for mode in modes}
-    for name, (structure, guest) in prototypes().items():
+    by_amplitude = {(mode, a): [0, 0] for mode in modes for a in args.amplitudes}
+    for name, (structure, guest) in cases.items():
         host = structure.copy()
         host.remove_species([guest])
         true = SpacegroupAnalyzer(host, symprec=0.01).get_space_group_symbol()
@@ -121,7 +162,12 @@ def main() -> None:
                 total[1] += found
                 total[2] += seconds
                 total[3] += args.seeds
-            print(f"| {name} | {true} | {amplitude:g} | " + " | ".join(cells) + " |")
+                by_amplitude[mode, amplitude][0] += hits
+                by_amplitude[mode, amplitude][1] += args.seeds
+            if not args.known:
+                print(f"| {name} | {true} | {amplitude:g} | " + " | ".join(cells) + " |")
+    for (mode, amplitude), (hits, n) in by_amplitude.items():
+        print(f"{mode} at {amplitude:g} Å: true group {hits}/{n} ({100 * hits / n:.0f} %)")
     for mode, (hits, found, seconds, n) in totals.items():
         print(
             f"\n{mode}: true group {hits}/{n} ({100 * hits / n:.0f} %), any host {found}/{n}, "

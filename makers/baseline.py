@@ -17,17 +17,10 @@ from chggen_flows.makers.schemas import (
     CandidateSeed,
     Stage,
     StageDocument,
+    baseline_arm,
     finish_document,
     stage_job,
 )
-
-#: The arm of the generative pipeline's candidates (``CandidateRecord.arm``).
-CHGGEN_ARM = "chggen"
-
-
-def baseline_arm(kind: str) -> str:
-    """The arm name of a baseline's candidates, e.g. ``baseline:pyxtal``."""
-    return f"baseline:{kind}"
 
 
 @dataclass

@@ -11,6 +11,7 @@ from chggen_flows.makers.schemas import (
     DEFAULT_DFT_THRESHOLD,
     StageDocument,
     finish_document,
+    is_generated_arm,
     merge_documents,
     stage_job,
 )
@@ -101,7 +102,7 @@ class EhullMaker(Maker):
                     "record": r.model_dump(),
                 }
                 for r, s in zip(out, final, strict=True)
-                if r.below_threshold and r.arm == "chggen"  # DFT is for the generated arm
+                if r.below_threshold and is_generated_arm(r.arm)  # not the random search
             ),
             key=lambda item: item["e_d"],
         )

@@ -12,6 +12,7 @@ from pymatgen.core import Composition
 
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
+    CHGGEN_ARM,
     CandidateRecord,
     CandidateSeed,
     Stage,
@@ -55,7 +56,7 @@ def generated_record(
     seed: CandidateSeed,
     candidate: Any,
     lattice_type: str | None,
-    arm: str = "chggen",
+    arm: str = CHGGEN_ARM,
     stage_label: str = "generation",
 ) -> CandidateRecord:
     """The first record of a candidate from its sampled structure (either arm)."""

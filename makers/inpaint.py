@@ -10,13 +10,30 @@ from jobflow import Maker
 from chggen_flows.makers.generate import checkpoint_path, score_model
 from chggen_flows.makers.provenance import derived_seed, start_provenance
 from chggen_flows.makers.schemas import (
+    SYMMETRIC_GUESTS_ARM,
     CandidateRecord,
     Stage,
     StageDocument,
-    carry_rejected,
     finish_document,
     stage_job,
 )
+
+#: Suffix of the candidate id of a symmetric-guest copy (``guest_symmetry: compare``).
+SYMMETRIC_COPY_SUFFIX = "-sym"
+
+
+def guest_fields(candidate: Any) -> dict[str, Any]:
+    """The record fields saying how an inpainted candidate's guests were left."""
+    info = candidate.metadata.get("guest_symmetry")
+    if info is None:
+        return {"guest_symmetry": "free"}
+    return {
+        "guest_symmetry": "symmetric",
+        "imposed_spacegroup": info["spacegroup_number"],
+        "imposed_symbol": info["spacegroup_symbol"],
+        "imposed_subgroup": info["subgroup"],
+        "guest_displacement": info["max_displacement"],
+    }
 
 
 @dataclass
@@ -35,7 +52,9 @@ class InpaintMaker(Maker):
         Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
     inpaint
         Keyword arguments of :class:`chggen_flows.core.generation.InpaintSettings`
-        (``jump_length``, ``n_resample``).
+        (``jump_length``, ``n_resample``, ``guest_symmetry``, ...). With
+        ``guest_symmetry: compare`` each inpainted candidate also gets a copy with
+        symmetric guests, ``<id>-sym`` in arm ``chggen:symmetric-guests``.
     seed
         Base seed for candidates without their own (host mode); each candidate's
         inpainting seed is derived from it (or from its generation seed) and its id.
@@ -53,6 +72,7 @@ class InpaintMaker(Maker):
         """Inpaint every valid candidate of ``previous`` (a framework-stage document)."""
         from chggen_flows.core.device import resolve_device
         from chggen_flows.core.generation import InpaintSettings, SamplerSettings, inpaint
+        from chggen_flows.core.generation.inpaint import symmetric_candidate
 
         device = str(resolve_device(self.device))
         pairs = previous.valid_pairs()
@@ -67,27 +87,49 @@ class InpaintMaker(Maker):
             checkpoint=checkpoint_path(self.checkpoint),
             device=device,
         )
+        sampler, settings = SamplerSettings(**self.sampler), InpaintSettings(**self.inpaint)
         results = []
         if pairs:
             results = inpaint(
                 [s for _, s in pairs],
                 [r.guest_counts or {} for r, _ in pairs],
                 score_model(self.checkpoint, device),
-                SamplerSettings(**self.sampler),
-                InpaintSettings(**self.inpaint),
+                sampler,
+                settings,
                 device=device,
                 seeds=seeds,
             )
         done = {r.candidate_id: c for (r, _), c in zip(pairs, results, strict=True)}
 
-        def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
-            candidate = done[record.candidate_id]
-            advanced = record.advance(Stage.INPAINTED)
+        def inpainted(record: CandidateRecord, candidate: Any, **extra: Any) -> CandidateRecord:
+            advanced = record.advance(Stage.INPAINTED, **extra, **guest_fields(candidate))
             if not candidate.valid:
                 advanced = advanced.reject(f"inpainting: {candidate.reason}")
-            return advanced, candidate.structure
+            return advanced
 
-        records, structures = carry_rejected(previous, update)
+        records: list[CandidateRecord] = []
+        structures: list[Any] = []
+        for record, structure in zip(previous.candidates, previous.structures, strict=True):
+            if not record.valid or structure is None:  # rejected before: carried unchanged
+                records.append(record)
+                structures.append(structure)
+                continue
+            candidate = done[record.candidate_id]
+            records.append(inpainted(record, candidate))
+            structures.append(candidate.structure)
+            if settings.guest_symmetry == "compare" and candidate.valid:
+                # the same sample with symmetric guests, so the arms differ in that alone
+                twin = symmetric_candidate(candidate, record.guest_counts or {}, settings, sampler)
+                records.append(
+                    inpainted(
+                        record,
+                        twin,
+                        candidate_id=record.candidate_id + SYMMETRIC_COPY_SUFFIX,
+                        parent_id=record.candidate_id,
+                        arm=SYMMETRIC_GUESTS_ARM,
+                    )
+                )
+                structures.append(twin.structure)
         return finish_document(
             Stage.INPAINTED,
             previous.campaign,

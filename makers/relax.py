@@ -71,7 +71,11 @@ class RelaxMaker(Maker):
         settings = relax_settings(self.relax, device)
         provenance = start_provenance(self.stage, {"relax": self.relax}, device=device)
         pairs = previous.valid_pairs()
-        results = _relaxer(settings).relax([s for _, s in pairs]) if pairs else []
+        # symmetric guests keep their imposed group (ASE FixSymmetry algebra)
+        fixed = [rec.guest_symmetry == "symmetric" for rec, _ in pairs]
+        results = (
+            _relaxer(settings).relax([s for _, s in pairs], fix_symmetry=fixed) if pairs else []
+        )
         relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
 
         def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
@@ -100,4 +104,10 @@ class RelaxMaker(Maker):
             return record.advance(
                 self.stage, de_uncond=de, rmsd_uncond=rmsd, energy_per_atom=energy
             )
-        return record.advance(self.stage, de_inpaint=de, rmsd_inpaint=rmsd, energy_per_atom=energy)
+        return record.advance(
+            self.stage,
+            de_inpaint=de,
+            rmsd_inpaint=rmsd,
+            energy_per_atom=energy,
+            symmetry_held=result.symmetry_held,
+        )

@@ -68,6 +68,21 @@ def stage_job(campaign_wide: bool = False) -> Callable:
 
 Mode = Literal["unconditional", "host"]
 
+#: The arm of the generative pipeline's candidates (``CandidateRecord.arm``).
+CHGGEN_ARM = "chggen"
+#: With ``inpaint.guest_symmetry: compare``: the copies whose guests were made symmetric.
+SYMMETRIC_GUESTS_ARM = "chggen:symmetric-guests"
+
+
+def baseline_arm(kind: str) -> str:
+    """The arm name of a baseline's candidates, e.g. ``baseline:pyxtal``."""
+    return f"baseline:{kind}"
+
+
+def is_generated_arm(arm: str | None) -> bool:
+    """True for the generative pipeline's arms (the DFT shortlist draws from them)."""
+    return arm is None or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM)
+
 
 class CandidateSeed(BaseModel):
     """What a generation job needs to make one candidate, reproducibly.
@@ -97,7 +112,11 @@ class CandidateRecord(BaseModel):
     formula_units: int
     lattice_type: str | None = None
     mode: Mode = "unconditional"
-    arm: str = Field("chggen", description="chggen, or baseline:<kind> for the random-search arm.")
+    arm: str = Field(
+        CHGGEN_ARM,
+        description="chggen; chggen:symmetric-guests for the symmetric copies of a "
+        "guest_symmetry comparison; baseline:<kind> for the random-search arm.",
+    )
     stage: str = Stage.GENERATED.value
     valid: bool = True
     rejected_reason: str | None = None
@@ -124,10 +143,28 @@ class CandidateRecord(BaseModel):
     framework_cell: str | None = None
     framework_supercell: int | None = None
     parent_id: str | None = Field(
-        None, description="fan_out hosts: the candidate whose framework this host is."
+        None,
+        description="fan_out hosts: the candidate whose framework this host is; "
+        "symmetric-guest copies: the candidate they copy.",
     )
     guest_counts: dict[str, int] | None = None
     # inpainting and the second relaxation
+    guest_symmetry: str | None = Field(
+        None, description="free or symmetric: how the guests were left after inpainting."
+    )
+    imposed_spacegroup: int | None = Field(
+        None, description="Symmetric guests: the space group imposed and kept in relaxation."
+    )
+    imposed_symbol: str | None = None
+    imposed_subgroup: bool | None = Field(
+        None, description="Symmetric guests: a proper subgroup of the host's group was needed."
+    )
+    guest_displacement: float | None = Field(
+        None, description="Symmetric guests: largest guest move (Å) to the symmetric sites."
+    )
+    symmetry_held: bool | None = Field(
+        None, description="Symmetric guests: the imposed group survived the relaxation."
+    )
     de_inpaint: float | None = None
     rmsd_inpaint: float | None = None
     # final symmetry
@@ -157,9 +194,8 @@ class CandidateRecord(BaseModel):
 
     def advance(self, stage: str, **fields: Any) -> CandidateRecord:
         """A copy at ``stage`` with ``fields`` set (the record itself is not changed)."""
-        if str(stage) not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}")
-        return self.model_copy(update={"stage": str(stage), **fields})
+        # model_copy does not validate, so the stage check is called here
+        return self.model_copy(update={"stage": self._stage_name(stage), **fields})
 
     def reject(self, reason: str, **fields: Any) -> CandidateRecord:
         """A copy marked invalid at its current stage, with the reason."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from chggen_flows.campaign.results import load_candidates, load_structures
 from chggen_flows.core.analysis.search_metrics import MetricsSettings, SearchMetrics, search_metrics
 from chggen_flows.errors import InputError, ReferenceDataError
+from chggen_flows.makers.schemas import CHGGEN_ARM
 
 if TYPE_CHECKING:
     from jobflow import JobStore
@@ -51,5 +52,5 @@ def campaign_metrics(
         known = named_known_structures(systems.value_counts().index[0]) if len(systems) else []
     except ReferenceDataError:  # no shipped set: nothing counts as rediscovered
         known = []
-    frame = frame.assign(arm=frame["arm"].fillna("chggen"))
+    frame = frame.assign(arm=frame["arm"].fillna(CHGGEN_ARM))
     return search_metrics(frame, structures=structures, known=known, settings=settings)

@@ -115,6 +115,11 @@ def generate(
     ),
     jump_length: int = typer.Option(10, help="RePaint jump length j (inpainting)."),
     n_resample: int = typer.Option(3, help="RePaint resampling rounds r (inpainting)."),
+    guest_symmetry: str = typer.Option(
+        "free",
+        help="Inpainting: free (the paper) or symmetric (guests snapped onto the largest "
+        "subgroup of the host's symmetry within 0.5 Å; see docs/symmetry.md).",
+    ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar over noise levels (on a terminal)."
     ),
@@ -153,7 +158,13 @@ def generate(
         snr=snr, corrector_norm=corrector_norm, min_distance=min_distance,  # type: ignore[arg-type]
         max_batch_atoms=max_batch_atoms, max_batch_size=batch_size,
     )  # fmt: skip
-    repaint = InpaintSettings(jump_length=jump_length, n_resample=n_resample)
+    if guest_symmetry not in ("free", "symmetric"):
+        raise InputError(
+            f"unknown --guest-symmetry {guest_symmetry!r}", hint="choose free or symmetric"
+        )
+    repaint = InpaintSettings(
+        jump_length=jump_length, n_resample=n_resample, guest_symmetry=guest_symmetry
+    )
     show_progress = None if progress else False  # None: on a terminal only
     if host is not None:
         host_structure = read_structures([host])[0]

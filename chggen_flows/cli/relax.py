@@ -144,51 +144,65 @@ def framework(
     cell: str = typer.Option(
         "primitive", help="Output cell of the host: primitive or conventional."
     ),
+    mode: str = typer.Option(
+        "first",
+        help="first: the paper's first non-P1 rung; highest: the most symmetric host "
+        "within the displacement bounds; fan_out: up to --max-hosts distinct hosts.",
+    ),
+    max_hosts: int = typer.Option(3, help="Hosts kept per structure with --mode fan_out."),
 ) -> None:
     """Remove guest species and symmetrise the host with the authors' tolerance ladder.
 
-    Writes the refined host of every input as <name>_host.cif and summary.json with the
-    tolerance used, the space group and the guest counts that keep the stoichiometry.
+    Writes the refined host of every input as <name>_host.cif (with --mode fan_out,
+    <name>_host<rank>.cif for every further host) and summary.json with the tolerance
+    used, the space group and the guest counts that keep the stoichiometry.
     """
-    from chggen_flows.core.symmetry import FrameworkSettings, extract_framework
+    from chggen_flows.core.symmetry import FrameworkSettings, host_candidates
 
-    settings = FrameworkSettings(cell=cell)  # type: ignore[arg-type]
+    settings = FrameworkSettings(cell=cell, mode=mode, max_hosts=max_hosts)  # type: ignore[arg-type]
     named = collect_inputs(inputs)
     entries, cifs = [], {}
     table = Table(title=f"Host frameworks ({len(named)} structures, guests {', '.join(guests)})")
     for col in ("name", "ok", "space group", "symprec", "angle", "guests", "reason"):
         table.add_column(col, no_wrap=col == "name")
     for name, structure in named:
-        result = extract_framework(structure, guests, settings)
-        entry = {
-            "name": name,
-            "formula": structure.composition.reduced_formula,
-            "ok": result.ok,
-            "spacegroup_number": result.spacegroup_number,
-            "spacegroup_symbol": result.spacegroup_symbol,
-            "symprec": result.symprec,
-            "angle_tolerance": result.angle_tolerance,
-            "cell": result.cell,
-            "guest_counts": result.guest_counts,
-            "reason": result.reason,
-        }
-        if result.ok and result.host is not None:
-            cifs[f"{name}_host"] = result.host
-            entry["cif"] = f"{name}_host.cif"
-            entry["host_formula"] = result.host.composition.formula
-        entries.append(entry)
-        table.add_row(
-            name,
-            "yes" if result.ok else "no",
-            str(result.spacegroup_symbol or "-"),
-            str(result.symprec if result.ok else "-"),
-            str(result.angle_tolerance if result.ok else "-"),
-            ", ".join(f"{k} {v}" for k, v in result.guest_counts.items()) or "-",
-            result.reason or "",
-        )
-    write_outputs(out, cifs, {"guests": guests, "cell": cell, "structures": entries})
+        for rank, result in enumerate(host_candidates(structure, guests, settings)):
+            _framework_row(f"{name}_host{rank or ''}", name, structure, result, entries, cifs)
+            table.add_row(
+                name if rank == 0 else f"{name} #{rank}",
+                "yes" if result.ok else "no",
+                str(result.spacegroup_symbol or "-"),
+                str(result.symprec if result.ok else "-"),
+                str(result.angle_tolerance if result.ok else "-"),
+                ", ".join(f"{k} {v}" for k, v in result.guest_counts.items()) or "-",
+                result.reason or "",
+            )
+    write_outputs(out, cifs, {"guests": guests, "cell": cell, "mode": mode, "structures": entries})
     console.print(table)
     console.print(f"Wrote {len(cifs)} host CIFs and {out / 'summary.json'}")
+
+
+def _framework_row(
+    key: str, name: str, structure: Any, result: Any, entries: list, cifs: dict
+) -> None:
+    """Add one host's summary entry (and its CIF when found)."""
+    entry = {
+        "name": name,
+        "formula": structure.composition.reduced_formula,
+        "ok": result.ok,
+        "spacegroup_number": result.spacegroup_number,
+        "spacegroup_symbol": result.spacegroup_symbol,
+        "symprec": result.symprec,
+        "angle_tolerance": result.angle_tolerance,
+        "cell": result.cell,
+        "guest_counts": result.guest_counts,
+        "reason": result.reason,
+    }
+    if result.ok and result.host is not None:
+        cifs[key] = result.host
+        entry["cif"] = f"{key}.cif"
+        entry["host_formula"] = result.host.composition.formula
+    entries.append(entry)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 # One definition of the table's columns and of the stage order: the results API's.
 from chggen_flows.campaign.results import CANDIDATE_COLUMNS
-from chggen_flows.makers.schemas import STAGES
+from chggen_flows.makers.schemas import CHGGEN_ARM, STAGES, is_generated_arm
 
 _NUMERIC = (
     "natoms",
@@ -69,7 +69,10 @@ class SymmetryRate(BaseModel):
 
     ``rate_uncond`` is the fraction of candidates with a known ``symmetric_uncond``
     that are symmetric after the first relaxation; ``rate_inpaint`` the fraction with
-    a known final ``symmetric`` that are symmetric after inpainting and relaxation.
+    a known final ``symmetric`` that are symmetric after inpainting (guests left free)
+    and relaxation; ``rate_symmetric_guests`` the same for candidates whose guests were
+    made symmetric (``inpaint.guest_symmetry``), None when the campaign has none.
+    Random-search arms are not counted here.
     """
 
     group: str
@@ -77,6 +80,8 @@ class SymmetryRate(BaseModel):
     rate_uncond: float | None
     n_inpaint: int
     rate_inpaint: float | None
+    n_symmetric_guests: int = 0
+    rate_symmetric_guests: float | None = None
 
 
 class SpacegroupCount(BaseModel):
@@ -238,25 +243,36 @@ def symmetry_rates(frame: pd.DataFrame, by: str | None) -> list[SymmetryRate]:
     Groups with neither rate known are left out; rows are sorted by number of atoms for
     ``by="natoms"``, else by group size (largest first).
     """
+    arm = frame["arm"].fillna(CHGGEN_ARM)
+    frame = frame[arm.map(is_generated_arm)]
     groups: Iterable[tuple[object, pd.DataFrame]] = (
         [("all", frame)] if by is None else frame.dropna(subset=[by]).groupby(by, sort=False)
     )
     rows = []
     for key, part in groups:
-        n_u, r_u = _rate(part["symmetric_uncond"])
-        n_i, r_i = _rate(part["symmetric"])
-        if n_u == 0 and n_i == 0:
+        symmetric_guests = part["guest_symmetry"].fillna("free") == "symmetric"
+        # a symmetric-guest copy shares its first relaxation with the candidate it copies
+        n_u, r_u = _rate(part.loc[part["arm"].fillna(CHGGEN_ARM) == CHGGEN_ARM, "symmetric_uncond"])
+        n_i, r_i = _rate(part.loc[~symmetric_guests, "symmetric"])
+        n_s, r_s = _rate(part.loc[symmetric_guests, "symmetric"])
+        if n_u == 0 and n_i == 0 and n_s == 0:
             continue
         label = str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
         rows.append(
             SymmetryRate(
-                group=label, n_uncond=n_u, rate_uncond=r_u, n_inpaint=n_i, rate_inpaint=r_i
+                group=label,
+                n_uncond=n_u,
+                rate_uncond=r_u,
+                n_inpaint=n_i,
+                rate_inpaint=r_i,
+                n_symmetric_guests=n_s,
+                rate_symmetric_guests=r_s,
             )
         )
     if by == "natoms":
         rows.sort(key=lambda r: float(r.group))
     else:
-        rows.sort(key=lambda r: -(r.n_uncond + r.n_inpaint))
+        rows.sort(key=lambda r: -(r.n_uncond + r.n_inpaint + r.n_symmetric_guests))
     return rows
 
 
@@ -350,7 +366,7 @@ def arm_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
 
     if "arm" not in df or df["arm"].dropna().nunique() < 2:
         return []
-    metrics = search_metrics(df.assign(arm=df["arm"].fillna("chggen")))
+    metrics = search_metrics(df.assign(arm=df["arm"].fillna(CHGGEN_ARM)))
     return [arm.row() for arm in metrics.arms]
 
 

@@ -21,10 +21,16 @@ from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition
 
 from chggen_flows.core.analysis import LocalityComparison
+from chggen_flows.makers.schemas import CHGGEN_ARM
 from chggen_flows.report.data import ReportSummary, SymmetryRate, unique_candidates
 
 #: One colour per generation route, used by every figure.
-COLORS = {"unconditional": "#1f77b4", "inpainting": "#d62728", "r2scan": "#2ca02c"}
+COLORS = {
+    "unconditional": "#1f77b4",
+    "inpainting": "#d62728",
+    "symmetric guests": "#9467bd",
+    "r2scan": "#2ca02c",
+}
 _NEUTRAL = "#555555"
 _RC = {
     "font.size": 9,
@@ -144,20 +150,24 @@ def _rate_bars(rows: list[SymmetryRate], xlabel: str, title: str) -> Figure | No
         return None
     if len(rows) > MAX_GROUPS:
         # Keep the largest groups, in their original (e.g. numeric) order.
-        largest = sorted(rows, key=lambda r: -(r.n_uncond + r.n_inpaint))[:MAX_GROUPS]
+        largest = sorted(rows, key=lambda r: -(r.n_uncond + r.n_inpaint + r.n_symmetric_guests))[
+            :MAX_GROUPS
+        ]
         kept = {r.group for r in largest}
         rows = [r for r in rows if r.group in kept]
         title = f"{title} ({MAX_GROUPS} largest groups)"
     width = max(6.4, 0.35 * len(rows) + 2)
     fig, (ax,) = _subplots(1, width, 3.8)
     x = np.arange(len(rows))
-    for offset, key, label in (
-        (-0.2, "rate_uncond", "unconditional"),
-        (0.2, "rate_inpaint", "inpainting"),
-    ):
+    bars = [("rate_uncond", "unconditional"), ("rate_inpaint", "inpainting")]
+    if any(r.n_symmetric_guests for r in rows):  # inpaint.guest_symmetry: the third bar
+        bars.append(("rate_symmetric_guests", "symmetric guests"))
+    width = 0.8 / len(bars)
+    for i, (key, label) in enumerate(bars):
         rates = [getattr(r, key) for r in rows]
         heights = [100 * v if v is not None else 0.0 for v in rates]
-        ax.bar(x + offset, heights, width=0.4, color=COLORS[label], label=label)
+        offset = (i - (len(bars) - 1) / 2) * width
+        ax.bar(x + offset, heights, width=width, color=COLORS[label], label=label)
     ax.set_xticks(x, [r.group for r in rows], rotation=45 if len(rows) > 8 else 0, ha="right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("symmetric (not P1/P-1) (%)")
@@ -168,7 +178,8 @@ def _rate_bars(rows: list[SymmetryRate], xlabel: str, title: str) -> Figure | No
 
 
 def symmetry_composition_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
-    """Symmetry success, unconditional vs inpainting, per composition (paper Fig. 4f)."""
+    """Symmetry success, unconditional vs inpainting (vs symmetric guests), per
+    composition (paper Fig. 4f)."""
     return _rate_bars(
         summary.symmetry_by_composition, "composition", "Symmetry success per composition"
     )
@@ -445,7 +456,9 @@ def arms_figure(summary: ReportSummary, frame: pd.DataFrame) -> Figure | None:
     fig, (left, right) = _subplots(2, 9.6, 3.6)
     arms = [row["arm"] for row in summary.arms]
     palette = [COLORS["inpainting"], _NEUTRAL, COLORS["r2scan"], COLORS["unconditional"]]
-    values = [data.loc[data["arm"].fillna("chggen") == arm, "e_d"].to_numpy(float) for arm in arms]
+    values = [
+        data.loc[data["arm"].fillna(CHGGEN_ARM) == arm, "e_d"].to_numpy(float) for arm in arms
+    ]
     present = [v for v in values if v.size]
     if present:
         everything = np.concatenate(present)

@@ -105,9 +105,21 @@ def _distribution_rows(dists: list[Distribution], quantity: str) -> list[list[st
     ]
 
 
-def _rate_rows(rows: list[SymmetryRate]) -> list[list[str]]:
+def _rate_rows(rows: list[SymmetryRate], guests: bool) -> list[list[str]]:
+    extra = (
+        (lambda r: [str(r.n_symmetric_guests), pct(r.rate_symmetric_guests)])
+        if guests
+        else (lambda r: [])
+    )
     return [
-        [r.group, str(r.n_uncond), pct(r.rate_uncond), str(r.n_inpaint), pct(r.rate_inpaint)]
+        [
+            r.group,
+            str(r.n_uncond),
+            pct(r.rate_uncond),
+            str(r.n_inpaint),
+            pct(r.rate_inpaint),
+            *extra(r),
+        ]
         for r in rows
     ]
 
@@ -247,11 +259,16 @@ def render_html(
     parts.append("<h2 id='symmetry'>Symmetry: unconditional vs inpainting</h2>")
     if s.symmetry_overall is not None:
         header = ["group", "n uncond.", "symmetric uncond.", "n inpainting", "symmetric inpainting"]
-        parts.append(_table(header, _rate_rows([s.symmetry_overall])))
+        guests = s.symmetry_overall.n_symmetric_guests > 0
+        if guests:
+            header += ["n symmetric guests", "symmetric (symmetric guests)"]
+        parts.append(_table(header, _rate_rows([s.symmetry_overall], guests)))
         parts.append(_figure(figures.get("symmetry_composition")))
-        parts.append(_table(["composition", *header[1:]], _rate_rows(s.symmetry_by_composition)))
+        by_comp = _rate_rows(s.symmetry_by_composition, guests)
+        parts.append(_table(["composition", *header[1:]], by_comp))
         parts.append(_figure(figures.get("symmetry_natoms")))
-        parts.append(_table(["atoms per cell", *header[1:]], _rate_rows(s.symmetry_by_natoms)))
+        by_natoms = _rate_rows(s.symmetry_by_natoms, guests)
+        parts.append(_table(["atoms per cell", *header[1:]], by_natoms))
     else:
         parts.append(_missing("No candidate has been classified for symmetry yet."))
 

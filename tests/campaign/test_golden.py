@@ -34,6 +34,8 @@ def test_tiny_campaign_gives_the_golden_records(tmp_path):
         assert set(before) <= set(after), set(before) - set(after)
         for key, value in before.items():
             if isinstance(value, float) and not math.isnan(value):
-                assert after[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+                # CHGNet runs in float32: energies move in the 6th digit with the BLAS
+                # and thread count of the machine; a change of logic moves them far more.
+                assert after[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
             else:
                 assert after[key] == value, (before["candidate_id"], key)

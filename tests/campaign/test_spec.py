@@ -147,6 +147,13 @@ BAD_SECTIONS = [
     ("inpaint", {"jump_lenght": 5}, "inpaint.jump_lenght", "did you mean 'jump_length'?"),
     ("inpaint", {"n_resample": 0}, "inpaint.n_resample", "n_resample must be >= 1"),
     ("inpaint", {"n_levels": 50}, "inpaint.n_levels", "belongs in the 'sampler' section"),
+    ("inpaint", {"guest_symmetry": "on"}, "inpaint.guest_symmetry", "free, symmetric, compare"),
+    (
+        "inpaint",
+        {"guest_max_displacement": -1},
+        "inpaint.guest_max_displacement",
+        "must be > 0",
+    ),
     ("relax", {"fmx": 0.1}, "relax.fmx", "did you mean 'fmax'?"),
     ("relax", {"max_steps": -1}, "relax.max_steps", "max_steps must be >= 0"),
     ("relax", {"relax_cell": "yes"}, "relax.relax_cell", "expected true or false"),

@@ -102,3 +102,28 @@ def test_framework_bad_input_exits_2(cli, tmp_path: Path) -> None:
         "framework", DATA / "LiSi_mp-570363.cif", "-g", "Li", "--cell", "big", "--out", tmp_path
     )
     assert res.exit_code == 2
+
+
+def test_framework_mode_highest_recovers_the_rattled_antifluorite_host(cli, tmp_path: Path):
+    """The issue's case: Li2O with every atom moved 0.15 Å; without Li the O sublattice
+    is fcc. The paper's rule stops at a monoclinic rung, --mode highest finds Fm-3m."""
+    from tests.core.test_symmetry import _antifluorite, _rattle
+
+    path = tmp_path / "Li2O_rattled.cif"
+    _rattle(_antifluorite(), 0.15, seed=1).to(filename=str(path))
+    groups = {}
+    for mode in ("first", "highest", "fan_out"):
+        out = tmp_path / mode
+        res = cli("framework", path, "-g", "Li", "--mode", mode, "--out", out)
+        assert res.exit_code == 0, res.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["mode"] == mode
+        groups[mode] = [e["spacegroup_symbol"] for e in summary["structures"]]
+    assert groups["first"] == ["P2_1/c"]
+    assert groups["highest"] == ["Fm-3m"]
+    # fan_out: the most symmetric first, then other distinct groups, each its own CIF
+    assert groups["fan_out"][0] == "Fm-3m" and len(set(groups["fan_out"])) == len(groups["fan_out"])
+    cifs = sorted(p.name for p in (tmp_path / "fan_out").glob("*.cif"))
+    assert cifs[0] == "Li2O_rattled_host.cif" and len(cifs) == len(groups["fan_out"])
+    res = cli("framework", path, "-g", "Li", "--mode", "best", "--out", tmp_path / "x")
+    assert res.exit_code == 2 and "mode" in res.stderr

@@ -27,6 +27,7 @@ from chggen_flows.core.generation.candidate import (
 from chggen_flows.core.generation.generate import candidate_seed
 from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.schedule import repaint_schedule
+from chggen_flows.core.guest_symmetry import GUEST_SYMMETRY_MODES, symmetrize_guests
 from chggen_flows.errors import InputError
 
 
@@ -40,10 +41,22 @@ class InpaintSettings:
         Levels jumped back at each resampling point (authors: 10).
     n_resample
         Passes through each stretch of levels (authors: r = 3; 1 = no resampling).
+    guest_symmetry
+        ``"free"`` (the paper: guests where the sampler leaves them), ``"symmetric"``
+        (guests snapped onto the largest subgroup of the host's symmetry they nearly
+        satisfy, :func:`chggen_flows.core.guest_symmetry.symmetrize_guests`, and that
+        group kept through the relaxation) or ``"compare"`` (a campaign setting: every
+        inpainted candidate goes on both ways, the symmetric copy in its own arm, so
+        the report compares them on the same samples; :func:`inpaint` itself returns
+        the free ones).
+    guest_max_displacement
+        Largest move (Å) of a guest to become symmetric (``symmetric``/``compare``).
     """
 
     jump_length: int = 10
     n_resample: int = 3
+    guest_symmetry: str = "free"
+    guest_max_displacement: float = 0.5
 
     def __post_init__(self) -> None:
         if self.jump_length < 1:
@@ -52,8 +65,23 @@ class InpaintSettings:
             raise InputError(
                 f"n_resample must be >= 1, got {self.n_resample}", hint="1 = no resampling"
             )
+        if self.guest_symmetry not in GUEST_SYMMETRY_MODES:
+            raise InputError(
+                f"unknown guest_symmetry {self.guest_symmetry!r}",
+                hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
+            )
+        if not self.guest_max_displacement > 0:
+            raise InputError(
+                f"guest_max_displacement must be > 0 Å, got {self.guest_max_displacement}",
+                hint="e.g. 0.5",
+            )
 
-    def as_dict(self) -> dict[str, int]:
+    @property
+    def symmetric(self) -> bool:
+        """Whether :func:`inpaint` snaps the guests onto the host's symmetry."""
+        return self.guest_symmetry == "symmetric"
+
+    def as_dict(self) -> dict[str, int | float | str]:
         """JSON-ready copy."""
         return asdict(self)
 
@@ -112,7 +140,9 @@ def inpaint(
     -------
     list[GeneratedCandidate]
         Structures whose first sites are the host's sites, unchanged (positions,
-        species, properties), followed by the guests.
+        species, properties), followed by the guests; with
+        ``guest_symmetry="symmetric"`` the guests are on orbits of the imposed group
+        (:func:`symmetric_candidate`).
     """
     if len(hosts) != len(guests) or (seeds is not None and len(seeds) != len(hosts)):
         raise InputError("inpaint needs one guest specification (and seed) per host")
@@ -160,5 +190,43 @@ def inpaint(
             "inpaint": inpaint_settings.as_dict(),
             "device": str(torch_device),
         }
-        candidates.append(finalize_candidate(structure, settings.min_distance, metadata))
+        candidate = finalize_candidate(structure, settings.min_distance, metadata)
+        if inpaint_settings.symmetric:
+            candidate = symmetric_candidate(candidate, guest, inpaint_settings, settings)
+        candidates.append(candidate)
     return candidates
+
+
+def symmetric_candidate(
+    candidate: GeneratedCandidate,
+    guests: dict[str, int],
+    inpaint_settings: InpaintSettings,
+    settings: SamplerSettings,
+) -> GeneratedCandidate:
+    """The candidate with its guests snapped onto the host's symmetry (a new candidate).
+
+    Invalid candidates come back unchanged. ``metadata["guest_symmetry"]`` records the
+    host's and the imposed space group, whether a proper subgroup was needed and how far
+    the guests moved.
+    """
+    if not candidate.valid:
+        return candidate
+    result = symmetrize_guests(
+        candidate.structure,
+        guests,
+        max_displacement=inpaint_settings.guest_max_displacement,
+        min_distance=settings.min_distance,
+    )
+    record = {
+        "host_spacegroup": result.host_spacegroup,
+        "spacegroup_number": result.spacegroup_number,
+        "spacegroup_symbol": result.spacegroup_symbol,
+        "order": result.order,
+        "host_order": result.host_order,
+        "subgroup": result.subgroup,
+        "max_displacement": round(result.max_displacement, 6),
+        "rms_displacement": round(result.rms_displacement, 6),
+    }
+    return finalize_candidate(
+        result.structure, settings.min_distance, {**candidate.metadata, "guest_symmetry": record}
+    )

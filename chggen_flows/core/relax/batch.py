@@ -24,6 +24,14 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.device import configure_threads, resolve_device
+from chggen_flows.core.guest_symmetry import (
+    operation_map,
+    operations_hold,
+    spacegroup_number,
+    symmetrize_forces,
+    symmetrize_stress,
+    symmetry_operations,
+)
 from chggen_flows.core.relax.fire import (
     GPA,
     FireState,
@@ -33,7 +41,7 @@ from chggen_flows.core.relax.fire import (
 )
 from chggen_flows.core.relax.metrics import displacement_rmsd, energy_drop
 from chggen_flows.core.relax.records import RelaxRecord, RelaxSettings
-from chggen_flows.errors import CheckpointError
+from chggen_flows.errors import CheckpointError, InputError
 from chggen_flows.progress import make_progress, progress_enabled
 
 # Atoms per model call that keep a device busy without wasting memory. CPU, measured on
@@ -44,6 +52,9 @@ from chggen_flows.progress import make_progress, progress_enabled
 CPU_ATOMS_PER_CALL = 48
 CUDA_ATOMS_PER_CALL = 8192
 MAX_CPU_BATCH = 16
+# A kept operation still holds after a constrained relaxation if it maps the structure
+# onto itself this closely (Å): FIRE steps are symmetric, only rounding accumulates.
+HELD_TOLERANCE = 0.01
 
 
 def auto_batch_size(n_atoms: Sequence[int], device: torch.device) -> int:
@@ -117,6 +128,9 @@ class _Job:
     initial_energy: float = float("nan")
     started: float = field(default_factory=time.perf_counter)
     trajectory: list[dict[str, Any]] | None = None
+    # Symmetry-constrained relaxation: the kept group's fractional rotations,
+    # translations, atom map (ASE's symm_map) and space-group number.
+    symmetry: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
 
     @property
     def n(self) -> int:
@@ -209,14 +223,20 @@ class BatchRelaxer:
             )
         return structures
 
-    def _start(self, index: int, structure: Structure) -> _Job:
+    def _start(self, index: int, structure: Structure, fix_symmetry: bool = False) -> _Job:
         positions = structure.cart_coords
         x = np.vstack([positions, np.zeros((3, 3))]) if self.settings.relax_cell else positions
+        symmetry = None
+        if fix_symmetry:
+            rotations, translations = symmetry_operations(structure)
+            mapping = operation_map(structure, rotations, translations)
+            symmetry = (rotations, translations, mapping, spacegroup_number(structure))
         return _Job(
             index=index,
             initial=structure,
             x=x.copy(),
             trajectory=[] if self.settings.save_trajectory else None,
+            symmetry=symmetry,
         )
 
     def _generalised_forces(
@@ -228,12 +248,23 @@ class BatchRelaxer:
     ) -> list[np.ndarray]:
         """Forces on the FIRE degrees of freedom (ASE ``FrechetCellFilter.get_forces``)."""
         forces = [np.asarray(p["f"], dtype=float) for p in preds]
+        # FixSymmetry: project forces (and below the stress) onto the kept group, so
+        # every FIRE step stays in its symmetric subspace.
+        for k, (job, structure) in enumerate(zip(jobs, current, strict=True)):
+            if job.symmetry is not None:
+                rot, trans, mapping, _ = job.symmetry
+                forces[k] = symmetrize_forces(
+                    structure.lattice.matrix, forces[k], rot, trans, mapping
+                )
         if deform is None:
             return forces
         log_def, f = deform
         stress = np.stack([np.asarray(p["s"], dtype=float) for p in preds]) * GPA
         # ASE stores stress in Voigt form, i.e. symmetrised.
         stress = 0.5 * (stress + np.swapaxes(stress, 1, 2))
+        for k, (job, structure) in enumerate(zip(jobs, current, strict=True)):
+            if job.symmetry is not None:
+                stress[k] = symmetrize_stress(structure.lattice.matrix, stress[k], job.symmetry[0])
         cells = np.stack([s.lattice.matrix for s in current])
         n = np.array([j.n for j in jobs], dtype=float)
         cell_forces = cell_generalised_forces(log_def, stress, cells, n)
@@ -253,6 +284,10 @@ class BatchRelaxer:
         final = Structure(
             structure.lattice, structure.species, structure.frac_coords, to_unit_cell=True
         )
+        imposed = held = None
+        if job.symmetry is not None:
+            rot, trans, _, imposed = job.symmetry
+            held = operations_hold(final, rot, trans, tolerance=HELD_TOLERANCE)
         return RelaxRecord(
             structure=final,
             initial_energy_per_atom=job.initial_energy,
@@ -267,10 +302,15 @@ class BatchRelaxer:
             wall_time=time.perf_counter() - job.started,
             rejected_reason=reason,
             trajectory=job.trajectory,
+            imposed_spacegroup=imposed,
+            symmetry_held=held,
         )
 
     def relax(
-        self, structures: Sequence[Structure], progress: bool | None = None
+        self,
+        structures: Sequence[Structure],
+        progress: bool | None = None,
+        fix_symmetry: Sequence[bool] | None = None,
     ) -> list[RelaxRecord]:
         """Relax ``structures`` (cell and positions unless ``relax_cell=False``).
 
@@ -280,6 +320,11 @@ class BatchRelaxer:
             Ordered pymatgen structures of any sizes.
         progress
             Show a progress bar; ``None`` shows one on a terminal outside CI.
+        fix_symmetry
+            Per structure: keep the symmetry it has (at
+            :data:`~chggen_flows.core.guest_symmetry.EXACT_SYMPREC`) through the
+            relaxation, as ASE's ``FixSymmetry`` does; the record then names the group
+            and whether it held. Default: no constraint.
 
         Returns
         -------
@@ -289,14 +334,17 @@ class BatchRelaxer:
         """
         s = self.settings
         records: list[RelaxRecord | None] = [None] * len(structures)
-        queue: deque[tuple[int, Structure]] = deque()
+        if fix_symmetry is not None and len(fix_symmetry) != len(structures):
+            raise InputError("fix_symmetry needs one flag per structure")
+        constrained = list(fix_symmetry) if fix_symmetry is not None else [False] * len(structures)
+        queue: deque[tuple[int, Structure, bool]] = deque()
         for i, structure in enumerate(structures):
             reason = _screen(structure, s.min_distance)
             if reason is None:
-                queue.append((i, structure))
+                queue.append((i, structure, bool(constrained[i])))
             else:
                 records[i] = RelaxRecord(structure=structure, rejected_reason=reason)
-        batch = s.batch_size or auto_batch_size([len(st) for _, st in queue], self.device)
+        batch = s.batch_size or auto_batch_size([len(st) for _, st, _ in queue], self.device)
         task = "efs" if s.relax_cell else "ef"
 
         show = progress_enabled(None if progress is None else not progress)

@@ -108,6 +108,12 @@ class RelaxRecord:
     trajectory
         With ``save_trajectory``: one dict per CHGNet call with ``structure``,
         ``energy_per_atom`` and ``max_force``.
+    imposed_spacegroup
+        With a symmetry-constrained relaxation: the space group kept (found in the input
+        at :data:`chggen_flows.core.guest_symmetry.EXACT_SYMPREC`), else ``None``.
+    symmetry_held
+        With a constrained relaxation: whether every imposed operation still maps the
+        relaxed structure onto itself within 0.01 Å.
     """
 
     structure: Structure
@@ -123,6 +129,8 @@ class RelaxRecord:
     wall_time: float = 0.0
     rejected_reason: str | None = None
     trajectory: list[dict[str, Any]] | None = field(default=None, repr=False)
+    imposed_spacegroup: int | None = None
+    symmetry_held: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -145,6 +153,8 @@ class RelaxRecord:
             "max_stress": self.max_stress,
             "wall_time": self.wall_time,
             "rejected_reason": self.rejected_reason,
+            "imposed_spacegroup": self.imposed_spacegroup,
+            "symmetry_held": self.symmetry_held,
         }
         return {
             k: None if isinstance(v, float) and not math.isfinite(v) else v
