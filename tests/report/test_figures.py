@@ -123,3 +123,30 @@ def test_two_arms_get_a_comparison_section(tmp_path):
     assert "arms" in result.figures
     # a campaign without a baseline has no such section
     assert gather(frame[frame.arm == "chggen"]).arms == []
+
+
+def test_symmetric_guests_get_the_third_symmetry_bar(tmp_path):
+    """Unconditional, inpainting and symmetric-guest shares side by side; the copies do
+    not count twice as unconditional and the random-search arm counts in none."""
+    from chggen_flows.report import build_report
+    from chggen_flows.report.figures import symmetry_composition_figure
+
+    frame = _frame("Li-Si", ["Li3Si"] * 7, [0.05] * 7)
+    frame["arm"] = ["chggen"] * 3 + ["chggen:symmetric-guests"] * 3 + ["baseline:pyxtal"]
+    frame["guest_symmetry"] = ["free"] * 3 + ["symmetric"] * 3 + [None]
+    frame["symmetric_uncond"] = [False, False, True, False, False, True, None]
+    frame["symmetric"] = [False, True, True, True, True, True, True]
+    summary = gather(normalise_frame(frame))
+    rate = summary.symmetry_overall
+    assert (rate.n_uncond, rate.rate_uncond) == (3, pytest.approx(1 / 3))
+    assert (rate.n_inpaint, rate.rate_inpaint) == (3, pytest.approx(2 / 3))
+    assert (rate.n_symmetric_guests, rate.rate_symmetric_guests) == (3, pytest.approx(1.0))
+    (ax,) = symmetry_composition_figure(summary, frame).axes
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([100 / 3, 200 / 3, 100.0])
+    html = build_report(frame, tmp_path / "report", progress=False).html.read_text()
+    assert "symmetric (symmetric guests)" in html
+    # without symmetric guests the figure keeps its two bars
+    plain = gather(normalise_frame(frame[frame.arm == "chggen"]))
+    (ax,) = symmetry_composition_figure(plain, frame).axes
+    assert len(ax.patches) == 2

@@ -208,7 +208,8 @@ def rediscoveries(
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    # pd.NA too: the report's normalised frames hold nullable booleans
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def candidate_table(
