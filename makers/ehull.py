@@ -49,6 +49,7 @@ class EhullMaker(Maker):
             deduplicate,
             describe_hull,
             get_reference,
+            largest_systems,
         )
 
         provenance = start_provenance(
@@ -89,9 +90,9 @@ class EhullMaker(Maker):
                     below_threshold=duplicate is None and e.e_d < self.threshold,
                 )
             )
-        systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in pairs}
-        largest = [x for x in systems if not any(set(x) < set(y) for y in systems)]
-        hulls = [describe_hull(provider, x).model_dump() for x in sorted(largest)]
+        hulls = [
+            describe_hull(provider, x).model_dump() for x in largest_systems(s for _, s in pairs)
+        ]
         final = [s for _, s in pairs]
         shortlist = sorted(
             (

@@ -58,7 +58,12 @@ def ehull(
     --add-reference. Nothing is written to disk (except the MP response cache).
     """
     from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
-    from chggen_flows.core.stability import compute_e_d, describe_hull, get_reference
+    from chggen_flows.core.stability import (
+        compute_e_d,
+        describe_hull,
+        get_reference,
+        largest_systems,
+    )
 
     structures = structure_files(inputs)
     if not structures:
@@ -84,8 +89,7 @@ def ehull(
     systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in structures}
     for system in systems:
         provider.phase_diagram(system)
-    largest = [x for x in systems if not any(set(x) < set(y) for y in systems)]
-    hulls = [describe_hull(provider, x) for x in sorted(largest)]
+    hulls = [describe_hull(provider, x) for x in largest_systems(s for _, s in structures)]
 
     with contextlib.redirect_stdout(sys.stderr):
         energies = _energies(BatchRelaxer(settings), structures, relax)

@@ -18,6 +18,7 @@ from chggen_flows.core.stability.ehull import (
     compute_e_d,
     describe_hull,
     hull_warning,
+    largest_systems,
 )
 from chggen_flows.core.stability.references import (
     GGA,
@@ -49,4 +50,5 @@ __all__ = [
     "describe_hull",
     "get_reference",
     "hull_warning",
+    "largest_systems",
 ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Structure
 
 from chggen_flows.core.stability.references import ReferenceProvider
 from chggen_flows.errors import InputError
@@ -95,6 +95,13 @@ class HullSummary(BaseModel):
         if self.missing:
             text += f"; lacks {', '.join(m.get('note') or m['formula'] for m in self.missing)}"
         return text
+
+
+def largest_systems(structures: Iterable[Structure]) -> list[tuple[str, ...]]:
+    """The chemical systems of ``structures`` not contained in another of them, sorted
+    (the hulls a report describes: Li-Si covers Li and Si)."""
+    systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for s in structures}
+    return sorted(x for x in systems if not any(set(x) < set(y) for y in systems))
 
 
 def describe_hull(provider: ReferenceProvider, elements: Sequence[str]) -> HullSummary:
