@@ -45,6 +45,14 @@ class ScoreFn(Protocol):
         LongTensor[N], structure index of each atom (atoms grouped by structure).
     sigma
         FloatTensor[B], noise level of each structure in Å.
+
+    Notes
+    -----
+    A score function may also have ``prepare(species, lattice, batch, counts)``
+    returning a score function for that batch (atoms and cells do not change during
+    sampling): the sampler then calls it once per chunk and uses what it returns, so
+    per-batch work (checks, neighbour-search set-up) is done once and not at every
+    model call (see :meth:`~chggen_flows.core.model.network.ScoreModel.prepare`).
     """
 
     def __call__(
@@ -277,6 +285,9 @@ def reverse_diffusion(
     free = chunk.free[:, None]
     calls = 0
     score_norm = torch.zeros(packed.n_structures, dtype=dtype, device=device)
+    prepare = getattr(score_fn, "prepare", None)
+    if callable(prepare):
+        score_fn = prepare(packed.species, packed.lattice, packed.batch, chunk.counts)
 
     def score(pos: torch.Tensor, sigma: float) -> torch.Tensor:
         nonlocal calls

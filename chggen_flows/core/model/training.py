@@ -15,6 +15,7 @@ exactly the numbers an uninterrupted run would have used.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -573,6 +574,15 @@ def _train(
     model.to(device).train()
     ema.to(device).eval()
     ema.requires_grad_(False)
+    # the data's elements are checked here, once: the forward's own check reads the
+    # device (a host sync) at every step
+    unknown = sorted(set(dataset.elements) - set(model.elements))
+    if unknown:
+        raise ConfigError(
+            f"the model does not know element(s) {', '.join(unknown)} of the data",
+            hint="train from scratch, or fine-tune on structures of the model's elements",
+        )
+    checked_model = functools.partial(model, check_species=False)
     if ranks.enabled:
         broadcast_from_main(model)
         broadcast_from_main(ema)
@@ -629,7 +639,7 @@ def _train(
                     host = train_set.batch(idx, torch.float32, "cpu")
                     sigma = sigma.float()
                     loss = dsm_loss(
-                        model,
+                        checked_model,
                         _batch_on(host, device),
                         _to_device(sigma, device),
                         _to_device(noise, device),
