@@ -6,10 +6,12 @@ it walks a list of noise-level indices, taking a predictor step (paper eq. 4) pl
 (RePaint). Atoms whose positions are known (a host) are replaced at every level by
 their known positions re-noised to that level.
 
-Reproducibility: every candidate owns a ``torch.Generator`` seeded from its own seed and
-draws its noise from it in a fixed order, and every per-structure quantity (the
+Reproducibility: a candidate's noise is a counter-based hash of its own seed, the
+draw's number and the atom (:mod:`~chggen_flows.core.generation.noise`), drawn for the
+whole batch in one computation per step, and every per-structure quantity (the
 corrector step) is computed per structure, so a candidate's trajectory does not depend
-on which other candidates share its batch.
+on which other candidates share its batch. CPU and GPU draw the same noise to rounding
+(see the noise module); their structures agree to rounding, not bitwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from chggen_flows.core.generation.batching import PackedBatch, auto_max_batch_atoms, plan_chunks
+from chggen_flows.core.generation.noise import counter_normal, counter_uniform, seed_keys
 from chggen_flows.core.generation.schedule import sigma_levels
 from chggen_flows.errors import InputError
 from chggen_flows.progress import make_progress, progress_enabled
@@ -198,20 +201,21 @@ class _Chunk:
     """Tensors of one batch of jobs during sampling."""
 
     packed: PackedBatch
-    generators: list[torch.Generator]
+    keys: torch.Tensor  # [N] int64, the noise key of each atom's structure
+    local: torch.Tensor  # [N] int64, each atom's index within its structure
     free: torch.Tensor  # [N] float, 1 for sampled atoms
     known: torch.Tensor | None  # [N, 3], known positions (0 for free atoms)
     counts: list[int]  # atoms per structure
+    draws: int = 0  # noise draws so far (the same for every structure of the chunk)
+
+    def rand(self, dtype: torch.dtype) -> torch.Tensor:
+        """Uniform [0, 1)^3 per atom (draw 0: the prior), from each structure's seed."""
+        return counter_uniform(self.keys, self.local, 0, 3, dtype)
 
     def randn(self, dtype: torch.dtype) -> torch.Tensor:
-        """Standard normal noise for every atom, each structure from its own generator."""
-        device = self.packed.species.device
-        return torch.cat(
-            [
-                torch.randn((n, 3), generator=g, device=device, dtype=dtype)
-                for n, g in zip(self.counts, self.generators, strict=True)
-            ]
-        )
+        """Standard normal noise for every atom, each structure from its own seed."""
+        self.draws += 1
+        return counter_normal(self.keys, self.local, self.draws, 3, dtype)
 
     def renoise_known(self, pos: torch.Tensor, sigma: float) -> torch.Tensor:
         """Replace known atoms by their known positions plus noise of std ``sigma``."""
@@ -237,13 +241,15 @@ def _make_chunk(jobs: Sequence[SamplingJob], device: torch.device, dtype: torch.
             for j in jobs
         ]
         known = torch.tensor(np.concatenate(rows), dtype=dtype, device=device)
-    generators = [torch.Generator(device=device).manual_seed(int(j.seed)) for j in jobs]
+    counts = [len(j.species) for j in jobs]
+    local = np.concatenate([np.arange(n) for n in counts])
     return _Chunk(
         packed=packed,
-        generators=generators,
+        keys=seed_keys([j.seed for j in jobs], device)[packed.batch],
+        local=torch.tensor(local, dtype=torch.long, device=device),
         free=torch.tensor(free, dtype=dtype, device=device),
         known=known,
-        counts=[len(j.species) for j in jobs],
+        counts=counts,
     )
 
 
@@ -269,7 +275,7 @@ def reverse_diffusion(
         Level indices to walk (into ``sigma_levels``), from ``T`` down to 0; a step of
         -1 is a predictor step (plus correctors), a step up is a RePaint jump.
     device
-        Where tensors and generators live.
+        Where the tensors live.
     on_level
         Called after every visited level with its sigma (progress reporting).
 
@@ -298,12 +304,7 @@ def reverse_diffusion(
     # Prior at sigma_max: uniform fractional coordinates. The paper draws N(0, 1)
     # fractional coordinates and wraps them; that wrapped density differs from uniform
     # by < 1e-8, and VE noise of 10 Å is itself uniform on cells of this size.
-    frac = torch.cat(
-        [
-            torch.rand((n, 3), generator=g, device=device, dtype=dtype)
-            for n, g in zip(chunk.counts, chunk.generators, strict=True)
-        ]
-    )
+    frac = chunk.rand(dtype)
     pos = chunk.renoise_known(packed.to_cartesian(frac), float(sigmas[visits[0]]))
     # A Langevin step larger than the prior variance only re-randomises positions;
     # capping it keeps coordinates finite where the score vanishes (uniform density).
