@@ -17,6 +17,7 @@ on which other candidates share its batch. CPU and GPU draw the same noise to ro
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -26,7 +27,12 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
-from chggen_flows.core.generation.batching import PackedBatch, auto_max_batch_atoms, plan_chunks
+from chggen_flows.core.generation.batching import (
+    DEFAULT_BYTES_PER_ATOM,
+    PackedBatch,
+    auto_max_batch_atoms,
+    plan_chunks,
+)
 from chggen_flows.core.generation.noise import counter_normal, counter_uniform, seed_keys
 from chggen_flows.core.generation.schedule import sigma_levels
 from chggen_flows.errors import InputError
@@ -362,12 +368,16 @@ def sample_jobs(
     """Sample many jobs in memory-sized batches, with a progress bar over noise levels.
 
     Batches are consecutive runs of jobs of at most ``settings.max_batch_atoms`` atoms
-    (sized from free device memory when None). On a CUDA out-of-memory error the limit
+    (when None, sized from free device memory and the score function's
+    ``inference_bytes_per_atom(largest structure)`` if it has one). On an out-of-memory
+    error (torch's, or any RuntimeError saying "out of memory", e.g. vesin's) the limit
     drops to half the failed batch and the remaining jobs are re-planned; results are
-    unchanged because each job's noise stream restarts from its own seed.
+    unchanged because each job's noise depends only on its own seed.
     """
-    limit = settings.max_batch_atoms or auto_max_batch_atoms(device)
     sizes = [len(j.species) for j in jobs]
+    limit = settings.max_batch_atoms or auto_max_batch_atoms(
+        device, _bytes_per_atom(score_fn, max(sizes, default=1))
+    )
     steps = len(visits) - 1
     bar = make_progress(transient=True) if progress_enabled(_disable(progress)) else None
     results: list[SamplingResult] = []
@@ -384,13 +394,18 @@ def sample_jobs(
             start = len(results)
             plan = plan_chunks(sizes[start:], limit, settings.max_batch_size)
             chunk = [jobs[start + i] for i in plan[0]]
+            failed = False
             try:
                 results.extend(reverse_diffusion(score_fn, chunk, settings, visits, device, tick))
                 done_chunks += 1
-            except torch.cuda.OutOfMemoryError:
-                if len(chunk) == 1:
+            except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one
+                if len(chunk) == 1 or not is_out_of_memory(error):
                     raise
-                torch.cuda.empty_cache()
+                failed = True
+            if failed:
+                # Out of the except block: the exception, its traceback and the frames
+                # holding the failed batch's tensors are gone, so this frees them.
+                _free_memory(device)
                 limit = max(1, sum(sizes[start : start + len(chunk)]) // 2)
                 if bar is not None:
                     remaining = len(plan_chunks(sizes[start:], limit, settings.max_batch_size))
@@ -398,6 +413,36 @@ def sample_jobs(
                         task, completed=steps * done_chunks, total=steps * (done_chunks + remaining)
                     )
     return results
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a device (or host) allocation failure.
+
+    torch raises ``torch.cuda.OutOfMemoryError`` for its own allocations; extensions
+    (vesin's CUDA code, cuBLAS workspaces) and the CPU allocator raise a plain
+    RuntimeError whose message says so.
+    """
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in message or "can't allocate memory" in message
+    )
+
+
+def _free_memory(device: torch.device) -> None:
+    """Release what a failed batch left: unreachable tensors, then CUDA's cached blocks."""
+    gc.collect()  # reference cycles (e.g. through autograd or closures) that hold tensors
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _bytes_per_atom(score_fn: ScoreFn, atoms_per_structure: int) -> int:
+    """The score function's own memory estimate per atom, else the default."""
+    estimate = getattr(score_fn, "inference_bytes_per_atom", None)
+    if callable(estimate):
+        return int(estimate(atoms_per_structure))
+    return DEFAULT_BYTES_PER_ATOM
 
 
 def _disable(progress: bool | None) -> bool | None:

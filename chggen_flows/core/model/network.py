@@ -291,6 +291,13 @@ class ScoreModel(nn.Module):
             x = block(x, cond, graph.center, graph.neighbor, edge_sh, edge_radial, edge_envelope)
         return self.readout(x) / sigma[batch, None]
 
+    def inference_bytes_per_atom(self, atoms_per_structure: int = 20) -> int:
+        """Estimated device memory per atom of one inference call, in this model's dtype
+        (see :meth:`ScoreModelConfig.inference_bytes_per_atom`); sizes sampling batches."""
+        size = self.embedding.weight.element_size()
+        per_atom = self.config.inference_bytes_per_atom(atoms_per_structure=atoms_per_structure)
+        return per_atom * size // 4
+
     def prepare(
         self,
         species: torch.Tensor,
