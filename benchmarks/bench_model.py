@@ -307,6 +307,11 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument(
+        "--batched-search",
+        action="store_true",
+        help="use the GPU's batched neighbour search on the CPU too (issue 16 and later)",
+    )
+    parser.add_argument(
         "--quality",
         type=int,
         default=0,
@@ -331,7 +336,12 @@ def main() -> None:
     seconds = 1.0 if args.quick else 3.0
     sizes = args.sizes
     device = resolve_device(args.device)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}")
+    if args.batched_search:
+        from chggen_flows.core.model import neighbors
+
+        neighbors.BATCHED_SEARCH_DEVICES = (*neighbors.BATCHED_SEARCH_DEVICES, device.type)
+    search = " (batched neighbour search)" if args.batched_search else ""
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}{search}")
 
     if "inference" in args.only:
         print(f"\n## Inference (atoms/s, 12-atom cells, float32, {device})")
