@@ -24,7 +24,7 @@ Two searches give the same edges (and vectors, to rounding):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 
 import numpy as np
@@ -106,6 +106,18 @@ class NeighborPlan:
     def n_candidates(self) -> int:
         """Candidate pairs measured per call (memory and time scale with it)."""
         return int(self.center.numel())
+
+    def to(self, device: torch.device) -> NeighborPlan:
+        """This plan on ``device``; a host plan goes to a GPU through pinned memory
+        without blocking the host (a plan built per training step must not stall it)."""
+
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            if device.type != "cuda" or tensor.device.type != "cpu":
+                return tensor.to(device)
+            return tensor.pin_memory().to(device, non_blocking=True)
+
+        fields = ("center", "neighbor", "image", "image_shifts", "image_vectors", "inverse_lattice")
+        return replace(self, **{name: move(getattr(self, name)) for name in fields})
 
 
 def image_reach(lattice: np.ndarray, cutoff: float) -> np.ndarray:

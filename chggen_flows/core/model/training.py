@@ -47,6 +47,7 @@ from chggen_flows.core.model.distributed import (
     sum_gradients,
     sum_over_ranks,
 )
+from chggen_flows.core.model.neighbors import plan_neighbors, uses_batched_search
 from chggen_flows.core.model.network import ScoreModel
 from chggen_flows.errors import CheckpointError, ConfigError
 from chggen_flows.progress import make_progress, progress_enabled
@@ -583,6 +584,7 @@ def _train(
             hint="train from scratch, or fine-tune on structures of the model's elements",
         )
     checked_model = functools.partial(model, check_species=False)
+    batched_search, cutoff = uses_batched_search(device), model.config.cutoff
     if ranks.enabled:
         broadcast_from_main(model)
         broadcast_from_main(ema)
@@ -638,8 +640,14 @@ def _train(
                 if len(idx):
                     host = train_set.batch(idx, torch.float32, "cpu")
                     sigma = sigma.float()
+                    score_fn = checked_model
+                    if batched_search:
+                        # the batch's neighbour candidates from its host cells: the
+                        # forward would otherwise copy the cells back from the device
+                        plan = plan_neighbors(host.lattice, host.counts, cutoff).to(device)
+                        score_fn = functools.partial(checked_model, plan=plan)
                     loss = dsm_loss(
-                        checked_model,
+                        score_fn,
                         _batch_on(host, device),
                         _to_device(sigma, device),
                         _to_device(noise, device),

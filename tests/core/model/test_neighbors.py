@@ -86,13 +86,15 @@ def test_vectors_follow_positions_and_lattice(batched):
     assert lattice.grad is not None and torch.isfinite(lattice.grad).all()
 
 
-def test_max_neighbors_keeps_the_nearest():
+@pytest.mark.parametrize("batched", [False, True])
+def test_max_neighbors_keeps_the_nearest(batched):
     structure = _cells()[3]
     pos = torch.tensor(structure.cart_coords)
     lattice = torch.tensor(structure.lattice.matrix)[None]
     batch = torch.zeros(len(structure), dtype=torch.long)
-    full = batched_neighbor_list(pos, lattice, batch, 6.0)
-    capped = batched_neighbor_list(pos, lattice, batch, 6.0, max_neighbors=5)
+    plan = plan_neighbors(lattice, [len(structure)], 6.0) if batched else None
+    full = batched_neighbor_list(pos, lattice, batch, 6.0, plan=plan)
+    capped = batched_neighbor_list(pos, lattice, batch, 6.0, max_neighbors=5, plan=plan)
     for atom in range(len(structure)):
         d_full = full.vector[full.center == atom].norm(dim=-1).sort().values
         d_capped = capped.vector[capped.center == atom].norm(dim=-1).sort().values
