@@ -294,6 +294,8 @@ def batched_neighbor_list(
         vector = (
             wrapped[plan.neighbor] - wrapped[plan.center] + plan.image_vectors.to(dtype)[plan.image]
         )
+        # in the positions' dtype (vesin measures in float64): a pair within rounding of
+        # the cutoff may differ between the two, where the envelope gives it zero weight
         within = (vector * vector).sum(dim=-1) < cutoff * cutoff
         # the one host sync of the call: how many edges there are
         edge = torch.nonzero(within).squeeze(1)
