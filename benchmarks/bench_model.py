@@ -3,15 +3,21 @@
 Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_model.py [--threads 2] [--quick]
+        [--device cpu|cuda|cuda:N] [--sizes 1 4 16 64 256] [--only split inference ...]
 
 Prints, side by side in one run:
 
 * inference atoms/s of the shipped CPU-sized model and the authors' size ("paper"
-  preset) for batches of 1..256 structures (about 12 atoms each, 20 Å^3/atom);
+  preset) for batches of ``--sizes`` structures (about 12 atoms each, 20 Å^3/atom), on
+  ``--device``, with the peak GPU memory (``torch.cuda.max_memory_allocated``) on CUDA;
 * training throughput (structures/s, atoms/s) and peak resident memory of both sizes;
-* neighbour-list time of vesin-torch (what the model uses) vs pymatgen's
-  ``Structure.get_neighbor_list`` for 20-200-atom cells, and their ratio;
-* the same inference figures on CUDA when a GPU is visible (otherwise says so).
+* neighbour-list time of vesin-torch vs pymatgen's ``Structure.get_neighbor_list``
+  for 20-200-atom cells, and their ratio;
+* the split of a sampler's model call (issue 16): neighbour list / rest of the
+  forward / sampler bookkeeping (noise, wrapping, norms) at 1, 64 and 512 structures,
+  timed inside ``reverse_diffusion`` with the shipped-size model. It uses only public
+  entry points, so it also measures older versions of the package (run it with
+  ``PYTHONPATH`` pointing at another checkout).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from vesin_torch import NeighborList
 
-from chggen_flows.core.device import configure_threads
+from chggen_flows.core.device import configure_threads, resolve_device
 from chggen_flows.core.model import ScoreModel, ScoreModelConfig
 from chggen_flows.core.model.data import CrystalDataset
 from chggen_flows.core.model.neighbors import batched_neighbor_list
@@ -59,12 +65,16 @@ def batch_of(structures: list[Structure], device: torch.device):
 
 def inference(
     preset: str, sizes: list[int], device: torch.device, seconds: float
-) -> dict[int, float]:
-    """atoms/s of a randomly initialised model (speed does not depend on the weights)."""
+) -> dict[int, tuple[float, float, float]]:
+    """(atoms/s wall, atoms/s CPU time, peak GPU MiB or nan) of a randomly initialised
+    model per batch size (speed does not depend on the weights)."""
     model = ScoreModel(ScoreModelConfig.preset(preset, elements=ELEMENTS)).to(device).eval()
     rates = {}
     for size in sizes:
         inputs, atoms = batch_of(random_structures(size, 12, seed=size), device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
         with torch.no_grad():
             model(*inputs)  # warm-up
             calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
@@ -72,10 +82,93 @@ def inference(
                 model(*inputs)
                 calls += 1
             if device.type == "cuda":
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(device)
             wall = time.perf_counter() - start
-            rates[size] = (calls * atoms / wall, calls * atoms / (time.process_time() - cpu_start))
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else np.nan
+        rates[size] = (
+            calls * atoms / wall,
+            calls * atoms / (time.process_time() - cpu_start),
+            peak,
+        )
     return rates
+
+
+class _Timer:
+    """Wall time spent inside wrapped calls (synchronising CUDA around each)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds = 0.0
+        self.calls = 0
+
+    def time(self, fn, *args, **kwargs):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return out
+
+
+class _TimedScore:
+    """A score function timed per call; forwards ``prepare`` where the model has it
+    (issue 16's sampler prepares the model once per chunk)."""
+
+    def __init__(self, fn, timer: _Timer) -> None:
+        self.fn, self.timer = fn, timer
+        prepare = getattr(fn, "prepare", None)
+        if callable(prepare):
+            self.prepare = lambda *args: _TimedScore(prepare(*args), timer)
+
+    def __call__(self, *args):
+        return self.timer.time(self.fn, *args)
+
+
+def call_split(
+    preset: str, sizes: list[int], device: torch.device, levels: int = 3
+) -> dict[int, dict[str, float]]:
+    """ms per model call inside the sampler: neighbour list, rest of the forward, and
+    the sampler's own work (everything in ``reverse_diffusion`` outside the model)."""
+    from chggen_flows.core.generation.sampler import (
+        SamplerSettings,
+        SamplingJob,
+        reverse_diffusion,
+    )
+    from chggen_flows.core.model import network
+
+    model = ScoreModel(ScoreModelConfig.preset(preset, elements=ELEMENTS)).to(device).eval()
+    settings = SamplerSettings(n_levels=levels, n_corrector=1, min_distance=0.0)
+    visits = list(range(levels, -1, -1))
+    original = network.batched_neighbor_list
+    out = {}
+    for size in sizes:
+        structures = random_structures(size, 12, seed=size)
+        jobs = [
+            SamplingJob([site.specie.Z for site in s], s.lattice.matrix, seed=i)
+            for i, s in enumerate(structures)
+        ]
+        reverse_diffusion(model, jobs[:1], settings, [1, 0], device)  # warm-up
+        model_timer, neighbor_timer, total = _Timer(device), _Timer(device), _Timer(device)
+        network.batched_neighbor_list = lambda *a, _t=neighbor_timer, **k: _t.time(
+            original, *a, **k
+        )
+        try:
+            total.time(
+                reverse_diffusion, _TimedScore(model, model_timer), jobs, settings, visits, device
+            )
+        finally:
+            network.batched_neighbor_list = original
+        calls = model_timer.calls
+        out[size] = {
+            "neighbour list": neighbor_timer.seconds / calls * 1e3,
+            "rest of forward": (model_timer.seconds - neighbor_timer.seconds) / calls * 1e3,
+            "sampler": (total.seconds - model_timer.seconds) / calls * 1e3,
+            "total": total.seconds / calls * 1e3,
+        }
+    return out
 
 
 def _peak_rss_mib() -> float:
@@ -198,10 +291,26 @@ def sample_quality(
     }
 
 
+SECTIONS = ("inference", "training", "neighbors", "split")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="shorter timings")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1, 4, 16, 64, 256], help="structures per call"
+    )
+    parser.add_argument(
+        "--split-sizes", type=int, nargs="+", default=[1, 64, 512], help="for --only split"
+    )
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--batched-search",
+        action="store_true",
+        help="use the GPU's batched neighbour search on the CPU too (issue 16 and later)",
+    )
     parser.add_argument(
         "--quality",
         type=int,
@@ -225,53 +334,66 @@ def main() -> None:
         return
     configure_threads(args.threads)
     seconds = 1.0 if args.quick else 3.0
-    sizes = [1, 4, 16, 64, 256]
-    cpu = torch.device("cpu")
-    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    sizes = args.sizes
+    device = resolve_device(args.device)
+    if args.batched_search:
+        from chggen_flows.core.model import neighbors
 
-    print("\n## Inference (atoms/s, 12-atom cells, float32, CPU)")
-    small = inference("cpu", sizes, cpu, seconds)
-    paper = inference("paper", sizes, cpu, seconds)
-    print("wall-clock atoms/s (CPU-time atoms/s in brackets: the idle-core rate at 1 thread)")
-    print(f"{'structures':>10} {'cpu preset':>18} {'paper preset':>18} {'ratio':>6}")
-    for size in sizes:
-        (a, a_cpu), (b, b_cpu) = small[size], paper[size]
-        print(f"{size:>10} {a:>8.0f} ({a_cpu:>7.0f}) {b:>8.0f} ({b_cpu:>7.0f}) {a / b:>6.1f}")
+        neighbors.BATCHED_SEARCH_DEVICES = (*neighbors.BATCHED_SEARCH_DEVICES, device.type)
+    search = " (batched neighbour search)" if args.batched_search else ""
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}{search}")
 
-    print("\n## Training (batch 16 structures of 12-20 atoms, CPU)")
-    steps = 10 if args.quick else 30
-    for preset in ("cpu", "paper"):
-        rate, atom_rate, peak, base = training(
-            preset, steps if preset == "cpu" else steps // 3, args.threads
-        )
-        print(
-            f"{preset:>6}: {rate:.1f} structures/s, {atom_rate:.0f} atoms/s, "
-            f"peak RSS {peak:.0f} MiB ({base:.0f} MiB before training)"
-        )
-
-    print("\n## Neighbour lists (cutoff 5 Å, CPU ms per cell)")
-    print(
-        f"{'atoms':>6} {'vesin':>8} {'wrapper':>8} {'pymatgen':>9} {'pmg/vesin':>10} {'pmg/wrapper':>12}"
-    )
-    for atoms, (raw, ours, theirs) in neighbor_lists([20, 50, 100, 200], 5.0, 200).items():
-        print(
-            f"{atoms:>6} {raw * 1e3:>8.3f} {ours * 1e3:>8.3f} {theirs * 1e3:>9.3f} "
-            f"{theirs / raw:>10.1f} {theirs / ours:>12.1f}"
-        )
-    ours, theirs = batched_neighbor_lists(64, 12, 5.0, 20)
-    print(
-        f"batch of 64 12-atom cells: wrapper {ours * 1e3:.2f} ms, pymatgen {theirs * 1e3:.2f} ms, "
-        f"pymatgen/wrapper {theirs / ours:.1f}"
-    )
-
-    if torch.cuda.is_available():
-        print("\n## Inference on CUDA (atoms/s)")
-        gpu = inference("cpu", sizes, torch.device("cuda"), seconds)
-        gpu_paper = inference("paper", sizes, torch.device("cuda"), seconds)
+    if "inference" in args.only:
+        print(f"\n## Inference (atoms/s, 12-atom cells, float32, {device})")
+        small = inference("cpu", sizes, device, seconds)
+        paper = inference("paper", sizes, device, seconds)
+        print("wall-clock atoms/s (CPU-time atoms/s in brackets: the idle-core rate at 1 thread)")
+        memory = f" {'cpu MiB':>8} {'paper MiB':>9}" if device.type == "cuda" else ""
+        print(f"{'structures':>10} {'cpu preset':>18} {'paper preset':>18} {'ratio':>6}{memory}")
         for size in sizes:
-            print(f"{size:>10} {gpu[size][0]:>12.0f} {gpu_paper[size][0]:>13.0f}")
-    else:
-        print("\nCUDA: no GPU visible, GPU figures not measured.")
+            (a, a_cpu, a_mem), (b, b_cpu, b_mem) = small[size], paper[size]
+            peak = f" {a_mem:>8.0f} {b_mem:>9.0f}" if device.type == "cuda" else ""
+            print(
+                f"{size:>10} {a:>8.0f} ({a_cpu:>7.0f}) {b:>8.0f} ({b_cpu:>7.0f}) {a / b:>6.1f}{peak}"
+            )
+
+    if "split" in args.only:
+        print(f"\n## Sampler model call split (ms per call, cpu preset, 12-atom cells, {device})")
+        print(f"{'structures':>10} {'neighbours':>11} {'forward':>9} {'sampler':>9} {'total':>9}")
+        for size, split in call_split("cpu", args.split_sizes, device).items():
+            print(
+                f"{size:>10} {split['neighbour list']:>11.2f} {split['rest of forward']:>9.2f} "
+                f"{split['sampler']:>9.2f} {split['total']:>9.2f}"
+            )
+
+    if "training" in args.only:
+        print("\n## Training (batch 16 structures of 12-20 atoms, CPU)")
+        steps = 10 if args.quick else 30
+        for preset in ("cpu", "paper"):
+            rate, atom_rate, peak, base = training(
+                preset, steps if preset == "cpu" else steps // 3, args.threads
+            )
+            print(
+                f"{preset:>6}: {rate:.1f} structures/s, {atom_rate:.0f} atoms/s, "
+                f"peak RSS {peak:.0f} MiB ({base:.0f} MiB before training)"
+            )
+
+    if "neighbors" in args.only:
+        print("\n## Neighbour lists (cutoff 5 Å, CPU ms per cell)")
+        print(
+            f"{'atoms':>6} {'vesin':>8} {'wrapper':>8} {'pymatgen':>9} {'pmg/vesin':>10} "
+            f"{'pmg/wrapper':>12}"
+        )
+        for atoms, (raw, ours, theirs) in neighbor_lists([20, 50, 100, 200], 5.0, 200).items():
+            print(
+                f"{atoms:>6} {raw * 1e3:>8.3f} {ours * 1e3:>8.3f} {theirs * 1e3:>9.3f} "
+                f"{theirs / raw:>10.1f} {theirs / ours:>12.1f}"
+            )
+        ours, theirs = batched_neighbor_lists(64, 12, 5.0, 20)
+        print(
+            f"batch of 64 12-atom cells: wrapper {ours * 1e3:.2f} ms, pymatgen "
+            f"{theirs * 1e3:.2f} ms, pymatgen/wrapper {theirs / ours:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -32,6 +32,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from chggen_flows.core.device import check_device_name
 from chggen_flows.errors import ConfigError
 
 ENV_PREFIX = "CHGGEN_"
@@ -154,7 +155,8 @@ class Settings(BaseSettings):
     checkpoint
         Score-model checkpoint; None uses the model shipped with the package.
     device
-        ``cpu``, ``cuda`` or ``auto`` (CUDA when a GPU is visible).
+        ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when a GPU is visible); the
+        GPU index is checked where the model runs.
     threads
         CPU threads for torch; None uses the core count (at most 8).
 
@@ -180,8 +182,13 @@ class Settings(BaseSettings):
     launchpad_database: str = "chggen_fireworks"
     data_dir: Path = Field(default_factory=default_data_dir)
     checkpoint: Path | None = None
-    device: Literal["cpu", "cuda", "auto"] = "auto"
+    device: str = "auto"
     threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("device", mode="after")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device_name(value)
 
     @field_validator("data_dir", "checkpoint", mode="after")
     @classmethod

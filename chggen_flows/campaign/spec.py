@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pymatgen.core import Composition, Element
 
+from chggen_flows.core.device import check_device_name
 from chggen_flows.errors import CheckpointError, ChggenError, InputError
 from chggen_flows.makers.flows import DEFAULT_ROUTING  # the one routing table (re-exported here)
 from chggen_flows.makers.schemas import DEFAULT_DFT_THRESHOLD
@@ -472,9 +473,7 @@ class ModelSettings(_Strict):
     @classmethod
     def _check_device(cls, value: str) -> str:
         # The name only: whether the worker has a GPU is known on the worker.
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.lower()):
-            raise ValueError(f"unknown device {value!r} (auto, cpu, cuda or cuda:N)")
-        return value
+        return check_device_name(value)
 
 
 class StabilitySettings(_Strict):

@@ -103,7 +103,10 @@ def test_both_arms_end_to_end_with_metrics(checkpoint, db_settings, tmp_path):
     metrics = campaign_metrics(store, CAMPAIGN)
     assert [a.arm for a in metrics.arms] == ["chggen", "baseline:pyxtal"]
     for arm in metrics.arms:
-        assert arm.n_candidates == 4 and arm.n_with_e_d == arm.n_valid
+        # E_d for every candidate the pipeline kept; the metrics' validity also drops
+        # kept ones with atoms too close (the tiny untrained model's samples may have)
+        kept = int(frame[frame.arm == arm.arm].valid.sum())
+        assert arm.n_candidates == 4 and arm.n_valid <= arm.n_with_e_d == kept
     table = metrics.to_frame()
     assert set(table.composition) == {"all", "Li3Si", "Li2Si"}
 

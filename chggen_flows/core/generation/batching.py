@@ -15,10 +15,11 @@ from functools import cached_property
 import numpy as np
 import torch
 
-# Bytes per atom of one inference forward pass of the shipped CPU-sized score model
-# (float32), measured with torch.profiler as the sum of all allocations (an upper bound
-# on the peak): ~400 kB; the paper-size model needs ~2.9 MB. Used to size CUDA batches;
-# a batch that still runs out of memory halves the limit (see ``sample_jobs``).
+# Bytes per atom of one inference call of a score function that gives no estimate of
+# its own (a ScoreModel does: ``inference_bytes_per_atom``, from its config): the
+# shipped CPU-sized model's sum of all allocations measured with torch.profiler
+# (float32; an upper bound on the peak). Used to size CUDA batches; a batch that still
+# runs out of memory halves the limit (see ``sample_jobs``).
 DEFAULT_BYTES_PER_ATOM = 400_000
 # CPU batches beyond a few thousand atoms gain nothing (the model is compute-bound)
 # and delay the first finished chunk.

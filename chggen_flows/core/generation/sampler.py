@@ -6,15 +6,18 @@ it walks a list of noise-level indices, taking a predictor step (paper eq. 4) pl
 (RePaint). Atoms whose positions are known (a host) are replaced at every level by
 their known positions re-noised to that level.
 
-Reproducibility: every candidate owns a ``torch.Generator`` seeded from its own seed and
-draws its noise from it in a fixed order, and every per-structure quantity (the
+Reproducibility: a candidate's noise is a counter-based hash of its own seed, the
+draw's number and the atom (:mod:`~chggen_flows.core.generation.noise`), drawn for the
+whole batch in one computation per step, and every per-structure quantity (the
 corrector step) is computed per structure, so a candidate's trajectory does not depend
-on which other candidates share its batch.
+on which other candidates share its batch. CPU and GPU draw the same noise to rounding
+(see the noise module); their structures agree to rounding, not bitwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -24,7 +27,13 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
-from chggen_flows.core.generation.batching import PackedBatch, auto_max_batch_atoms, plan_chunks
+from chggen_flows.core.generation.batching import (
+    DEFAULT_BYTES_PER_ATOM,
+    PackedBatch,
+    auto_max_batch_atoms,
+    plan_chunks,
+)
+from chggen_flows.core.generation.noise import counter_normal, counter_uniform, seed_keys
 from chggen_flows.core.generation.schedule import sigma_levels
 from chggen_flows.errors import InputError
 from chggen_flows.progress import make_progress, progress_enabled
@@ -45,6 +54,14 @@ class ScoreFn(Protocol):
         LongTensor[N], structure index of each atom (atoms grouped by structure).
     sigma
         FloatTensor[B], noise level of each structure in Å.
+
+    Notes
+    -----
+    A score function may also have ``prepare(species, lattice, batch, counts)``
+    returning a score function for that batch (atoms and cells do not change during
+    sampling): the sampler then calls it once per chunk and uses what it returns, so
+    per-batch work (checks, neighbour-search set-up) is done once and not at every
+    model call (see :meth:`~chggen_flows.core.model.network.ScoreModel.prepare`).
     """
 
     def __call__(
@@ -190,20 +207,21 @@ class _Chunk:
     """Tensors of one batch of jobs during sampling."""
 
     packed: PackedBatch
-    generators: list[torch.Generator]
+    keys: torch.Tensor  # [N] int64, the noise key of each atom's structure
+    local: torch.Tensor  # [N] int64, each atom's index within its structure
     free: torch.Tensor  # [N] float, 1 for sampled atoms
     known: torch.Tensor | None  # [N, 3], known positions (0 for free atoms)
     counts: list[int]  # atoms per structure
+    draws: int = 0  # noise draws so far (the same for every structure of the chunk)
+
+    def rand(self, dtype: torch.dtype) -> torch.Tensor:
+        """Uniform [0, 1)^3 per atom (draw 0: the prior), from each structure's seed."""
+        return counter_uniform(self.keys, self.local, 0, 3, dtype)
 
     def randn(self, dtype: torch.dtype) -> torch.Tensor:
-        """Standard normal noise for every atom, each structure from its own generator."""
-        device = self.packed.species.device
-        return torch.cat(
-            [
-                torch.randn((n, 3), generator=g, device=device, dtype=dtype)
-                for n, g in zip(self.counts, self.generators, strict=True)
-            ]
-        )
+        """Standard normal noise for every atom, each structure from its own seed."""
+        self.draws += 1
+        return counter_normal(self.keys, self.local, self.draws, 3, dtype)
 
     def renoise_known(self, pos: torch.Tensor, sigma: float) -> torch.Tensor:
         """Replace known atoms by their known positions plus noise of std ``sigma``."""
@@ -229,13 +247,15 @@ def _make_chunk(jobs: Sequence[SamplingJob], device: torch.device, dtype: torch.
             for j in jobs
         ]
         known = torch.tensor(np.concatenate(rows), dtype=dtype, device=device)
-    generators = [torch.Generator(device=device).manual_seed(int(j.seed)) for j in jobs]
+    counts = [len(j.species) for j in jobs]
+    local = np.concatenate([np.arange(n) for n in counts])
     return _Chunk(
         packed=packed,
-        generators=generators,
+        keys=seed_keys([j.seed for j in jobs], device)[packed.batch],
+        local=torch.tensor(local, dtype=torch.long, device=device),
         free=torch.tensor(free, dtype=dtype, device=device),
         known=known,
-        counts=[len(j.species) for j in jobs],
+        counts=counts,
     )
 
 
@@ -261,7 +281,7 @@ def reverse_diffusion(
         Level indices to walk (into ``sigma_levels``), from ``T`` down to 0; a step of
         -1 is a predictor step (plus correctors), a step up is a RePaint jump.
     device
-        Where tensors and generators live.
+        Where the tensors live.
     on_level
         Called after every visited level with its sigma (progress reporting).
 
@@ -277,6 +297,9 @@ def reverse_diffusion(
     free = chunk.free[:, None]
     calls = 0
     score_norm = torch.zeros(packed.n_structures, dtype=dtype, device=device)
+    prepare = getattr(score_fn, "prepare", None)
+    if callable(prepare):
+        score_fn = prepare(packed.species, packed.lattice, packed.batch, chunk.counts)
 
     def score(pos: torch.Tensor, sigma: float) -> torch.Tensor:
         nonlocal calls
@@ -287,12 +310,7 @@ def reverse_diffusion(
     # Prior at sigma_max: uniform fractional coordinates. The paper draws N(0, 1)
     # fractional coordinates and wraps them; that wrapped density differs from uniform
     # by < 1e-8, and VE noise of 10 Å is itself uniform on cells of this size.
-    frac = torch.cat(
-        [
-            torch.rand((n, 3), generator=g, device=device, dtype=dtype)
-            for n, g in zip(chunk.counts, chunk.generators, strict=True)
-        ]
-    )
+    frac = chunk.rand(dtype)
     pos = chunk.renoise_known(packed.to_cartesian(frac), float(sigmas[visits[0]]))
     # A Langevin step larger than the prior variance only re-randomises positions;
     # capping it keeps coordinates finite where the score vanishes (uniform density).
@@ -350,12 +368,16 @@ def sample_jobs(
     """Sample many jobs in memory-sized batches, with a progress bar over noise levels.
 
     Batches are consecutive runs of jobs of at most ``settings.max_batch_atoms`` atoms
-    (sized from free device memory when None). On a CUDA out-of-memory error the limit
+    (when None, sized from free device memory and the score function's
+    ``inference_bytes_per_atom(largest structure)`` if it has one). On an out-of-memory
+    error (torch's, or any RuntimeError saying "out of memory", e.g. vesin's) the limit
     drops to half the failed batch and the remaining jobs are re-planned; results are
-    unchanged because each job's noise stream restarts from its own seed.
+    unchanged because each job's noise depends only on its own seed.
     """
-    limit = settings.max_batch_atoms or auto_max_batch_atoms(device)
     sizes = [len(j.species) for j in jobs]
+    limit = settings.max_batch_atoms or auto_max_batch_atoms(
+        device, _bytes_per_atom(score_fn, max(sizes, default=1))
+    )
     steps = len(visits) - 1
     bar = make_progress(transient=True) if progress_enabled(_disable(progress)) else None
     results: list[SamplingResult] = []
@@ -372,13 +394,18 @@ def sample_jobs(
             start = len(results)
             plan = plan_chunks(sizes[start:], limit, settings.max_batch_size)
             chunk = [jobs[start + i] for i in plan[0]]
+            failed = False
             try:
                 results.extend(reverse_diffusion(score_fn, chunk, settings, visits, device, tick))
                 done_chunks += 1
-            except torch.cuda.OutOfMemoryError:
-                if len(chunk) == 1:
+            except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one
+                if len(chunk) == 1 or not is_out_of_memory(error):
                     raise
-                torch.cuda.empty_cache()
+                failed = True
+            if failed:
+                # Out of the except block: the exception, its traceback and the frames
+                # holding the failed batch's tensors are gone, so this frees them.
+                _free_memory(device)
                 limit = max(1, sum(sizes[start : start + len(chunk)]) // 2)
                 if bar is not None:
                     remaining = len(plan_chunks(sizes[start:], limit, settings.max_batch_size))
@@ -386,6 +413,36 @@ def sample_jobs(
                         task, completed=steps * done_chunks, total=steps * (done_chunks + remaining)
                     )
     return results
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a device (or host) allocation failure.
+
+    torch raises ``torch.cuda.OutOfMemoryError`` for its own allocations; extensions
+    (vesin's CUDA code, cuBLAS workspaces) and the CPU allocator raise a plain
+    RuntimeError whose message says so.
+    """
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in message or "can't allocate memory" in message
+    )
+
+
+def _free_memory(device: torch.device) -> None:
+    """Release what a failed batch left: unreachable tensors, then CUDA's cached blocks."""
+    gc.collect()  # reference cycles (e.g. through autograd or closures) that hold tensors
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _bytes_per_atom(score_fn: ScoreFn, atoms_per_structure: int) -> int:
+    """The score function's own memory estimate per atom, else the default."""
+    estimate = getattr(score_fn, "inference_bytes_per_atom", None)
+    if callable(estimate):
+        return int(estimate(atoms_per_structure))
+    return DEFAULT_BYTES_PER_ATOM
 
 
 def _disable(progress: bool | None) -> bool | None:

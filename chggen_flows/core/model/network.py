@@ -29,7 +29,12 @@ from pymatgen.core.periodic_table import Element
 from torch import nn
 
 from chggen_flows.core.model.config import ScoreModelConfig
-from chggen_flows.core.model.neighbors import batched_neighbor_list
+from chggen_flows.core.model.neighbors import (
+    NeighborPlan,
+    batched_neighbor_list,
+    plan_neighbors,
+    uses_batched_search,
+)
 from chggen_flows.errors import InputError
 
 
@@ -204,9 +209,16 @@ class ScoreModel(nn.Module):
         """Element symbols the model accepts."""
         return self.config.elements
 
-    def species_index(self, species: torch.Tensor) -> torch.Tensor:
-        """Map atomic numbers to embedding rows; InputError for unsupported elements."""
+    def species_index(self, species: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Map atomic numbers to embedding rows; InputError for unsupported elements.
+
+        ``check=False`` skips the check (it reads the device: one host sync) for
+        species already checked, e.g. once per batch by :meth:`prepare`; an unsupported
+        element then maps to row 0 instead of failing.
+        """
         index = self.z_to_index[species.clamp(0, 118)]
+        if not check:
+            return index.clamp_min(0)
         invalid = (index < 0) | (species < 0) | (species > 118)
         if bool(invalid.any()):
             bad = sorted({int(z) for z in species[invalid].tolist()})
@@ -225,6 +237,8 @@ class ScoreModel(nn.Module):
         batch: torch.Tensor,
         sigma: torch.Tensor,
         counts: Sequence[int] | None = None,
+        plan: NeighborPlan | None = None,
+        check_species: bool = True,
     ) -> torch.Tensor:
         """Per-atom score in 1/Å.
 
@@ -245,6 +259,12 @@ class ScoreModel(nn.Module):
             device-to-host copy of ``batch`` that the neighbour search otherwise needs
             (a sampler calling the model thousands of times on the same batch should
             pass them).
+        plan
+            Candidate neighbour pairs of these cells (see :meth:`prepare`); None
+            builds them, which copies the cells to the host.
+        check_species
+            Check that every element is supported (one host sync); False for species
+            already checked.
 
         Returns
         -------
@@ -253,9 +273,9 @@ class ScoreModel(nn.Module):
         """
         dtype = self.embedding.weight.dtype
         pos, lattice, sigma = pos.to(dtype), lattice.to(dtype), sigma.to(dtype)
-        index = self.species_index(species)
+        index = self.species_index(species, check=check_species)
         graph = batched_neighbor_list(
-            pos, lattice, batch, self.config.cutoff, self.config.max_neighbors, counts
+            pos, lattice, batch, self.config.cutoff, self.config.max_neighbors, counts, plan
         )
         r = graph.vector.norm(dim=-1)
         unit = graph.vector / r.clamp_min(1e-9)[:, None]
@@ -270,3 +290,66 @@ class ScoreModel(nn.Module):
         for block in self.blocks:
             x = block(x, cond, graph.center, graph.neighbor, edge_sh, edge_radial, edge_envelope)
         return self.readout(x) / sigma[batch, None]
+
+    def inference_bytes_per_atom(self, atoms_per_structure: int = 20) -> int:
+        """Estimated device memory per atom of one inference call, in this model's dtype
+        (see :meth:`ScoreModelConfig.inference_bytes_per_atom`); sizes sampling batches."""
+        size = self.embedding.weight.element_size()
+        per_atom = self.config.inference_bytes_per_atom(atoms_per_structure=atoms_per_structure)
+        return per_atom * size // 4
+
+    def prepare(
+        self,
+        species: torch.Tensor,
+        lattice: torch.Tensor,
+        batch: torch.Tensor,
+        counts: Sequence[int],
+    ) -> PreparedScore:
+        """The score of a batch whose atoms and cells stay fixed (a sampler's chunk).
+
+        Checks the species once and, on a device that uses the batched neighbour search
+        (a GPU), enumerates the candidate neighbour pairs of the cells once, so each
+        call of the returned function makes a single host sync (the number of edges).
+
+        Parameters
+        ----------
+        species, lattice, batch
+            As for :meth:`forward`.
+        counts
+            Atoms per structure.
+
+        Returns
+        -------
+        PreparedScore
+            ``score(species, pos, lattice, batch, sigma)`` for these atoms and cells.
+        """
+        self.species_index(species)  # InputError now rather than inside the loop
+        dtype = self.embedding.weight.dtype
+        plan = None
+        if uses_batched_search(species.device):
+            plan = plan_neighbors(lattice, counts, self.config.cutoff, species.device, dtype)
+        return PreparedScore(self, tuple(counts), plan)
+
+
+class PreparedScore:
+    """:class:`ScoreModel` bound to one batch's counts and neighbour plan (see
+    :meth:`ScoreModel.prepare`); called like the model."""
+
+    def __init__(
+        self, model: ScoreModel, counts: tuple[int, ...], plan: NeighborPlan | None
+    ) -> None:
+        self.model = model
+        self.counts = counts
+        self.plan = plan
+
+    def __call__(
+        self,
+        species: torch.Tensor,
+        pos: torch.Tensor,
+        lattice: torch.Tensor,
+        batch: torch.Tensor,
+        sigma: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.model(
+            species, pos, lattice, batch, sigma, self.counts, self.plan, check_species=False
+        )

@@ -15,6 +15,7 @@ exactly the numbers an uninterrupted run would have used.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -46,6 +47,7 @@ from chggen_flows.core.model.distributed import (
     sum_gradients,
     sum_over_ranks,
 )
+from chggen_flows.core.model.neighbors import plan_neighbors, uses_batched_search
 from chggen_flows.core.model.network import ScoreModel
 from chggen_flows.errors import CheckpointError, ConfigError
 from chggen_flows.progress import make_progress, progress_enabled
@@ -573,6 +575,16 @@ def _train(
     model.to(device).train()
     ema.to(device).eval()
     ema.requires_grad_(False)
+    # the data's elements are checked here, once: the forward's own check reads the
+    # device (a host sync) at every step
+    unknown = sorted(set(dataset.elements) - set(model.elements))
+    if unknown:
+        raise ConfigError(
+            f"the model does not know element(s) {', '.join(unknown)} of the data",
+            hint="train from scratch, or fine-tune on structures of the model's elements",
+        )
+    checked_model = functools.partial(model, check_species=False)
+    batched_search, cutoff = uses_batched_search(device), model.config.cutoff
     if ranks.enabled:
         broadcast_from_main(model)
         broadcast_from_main(ema)
@@ -628,8 +640,14 @@ def _train(
                 if len(idx):
                     host = train_set.batch(idx, torch.float32, "cpu")
                     sigma = sigma.float()
+                    score_fn = checked_model
+                    if batched_search:
+                        # the batch's neighbour candidates from its host cells: the
+                        # forward would otherwise copy the cells back from the device
+                        plan = plan_neighbors(host.lattice, host.counts, cutoff).to(device)
+                        score_fn = functools.partial(checked_model, plan=plan)
                     loss = dsm_loss(
-                        model,
+                        score_fn,
                         _batch_on(host, device),
                         _to_device(sigma, device),
                         _to_device(noise, device),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -185,3 +187,56 @@ def test_each_bad_setting_names_its_field_and_range(options, message):
     """Campaign specs locate an error by the field its message names (one check each)."""
     with pytest.raises(InputError, match=message):
         SamplerSettings(**options)
+
+
+def test_plain_runtime_out_of_memory_is_retried_and_frees_the_failed_batch(monkeypatch):
+    """vesin and other extensions report OOM as a plain RuntimeError; the retry comes
+    after the traceback (and the failed batch's tensors in its frames) is released."""
+    from chggen_flows.core.generation import sampler
+
+    held: list[weakref.ref] = []
+    freed_before_cleanup: list[bool] = []
+
+    def small_device(species, pos, lattice, batch, sigma):
+        if len(species) > 12:
+            scratch = torch.zeros(len(species), 64)  # what a failed forward leaves behind
+            held.append(weakref.ref(scratch))
+            raise RuntimeError("vesin: CUDA error: out of memory (simulated)")
+        return _mixture()(species, pos, lattice, batch, sigma)
+
+    def spy(device):
+        freed_before_cleanup.append(all(ref() is None for ref in held))
+
+    monkeypatch.setattr(sampler, "_free_memory", spy)
+    settings = SamplerSettings(n_levels=6, n_corrector=1, dtype="float64", min_distance=0.0)
+    reference = generate(REQUESTS, _mixture(), settings, seed=2, device="cpu")
+    squeezed = generate(REQUESTS, small_device, settings, seed=2, device="cpu")
+    assert held and freed_before_cleanup and all(freed_before_cleanup)
+    for a, b in zip(reference, squeezed, strict=True):
+        assert np.array_equal(a.structure.frac_coords, b.structure.frac_coords)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory():
+    from chggen_flows.core.generation.sampler import is_out_of_memory
+
+    def broken(species, pos, lattice, batch, sigma):
+        raise RuntimeError("shape mismatch")
+
+    settings = SamplerSettings(n_levels=3, n_corrector=0, dtype="float64", min_distance=0.0)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        generate(REQUESTS, broken, settings, seed=2, device="cpu")
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory"))
+    assert not is_out_of_memory(ValueError("out of memory"))
+
+
+def test_batches_are_sized_from_the_model_config(tiny_model):
+    from chggen_flows.core.generation.sampler import DEFAULT_BYTES_PER_ATOM, _bytes_per_atom
+
+    config = tiny_model.config
+    # float64 model: twice the float32 figure; larger structures need more per atom
+    assert _bytes_per_atom(tiny_model, 20) == 2 * config.inference_bytes_per_atom()
+    assert _bytes_per_atom(tiny_model, 100) > _bytes_per_atom(tiny_model, 20)
+    assert _bytes_per_atom(_mixture(), 20) == DEFAULT_BYTES_PER_ATOM
+    paper = ScoreModelConfig.preset("paper").inference_bytes_per_atom()
+    assert ScoreModelConfig().inference_bytes_per_atom() < paper

@@ -113,3 +113,41 @@ def test_coincident_atoms_give_finite_scores(tiny_model, skewed_structure):
     species, pos, lattice, batch, sigma = as_inputs([skewed_structure], [5.0])
     pos[1] = pos[0]  # high-noise sampling can put two atoms on top of each other
     assert torch.isfinite(tiny_model(species, pos, lattice, batch, sigma)).all()
+
+
+@torch.no_grad()
+def test_shipped_model_scores_do_not_depend_on_the_neighbour_search(monkeypatch):
+    """Issue 16 replaced vesin's per-structure search by one batched search: the
+    shipped checkpoint's scores must not change beyond float32 summation order."""
+    from pymatgen.core import Lattice, Structure
+
+    from chggen_flows.core.model import load_score_model, neighbors, network
+    from chggen_flows.core.model.neighbors import reference_neighbor_list
+
+    monkeypatch.setattr(neighbors, "BATCHED_SEARCH_DEVICES", ("cpu", "cuda"))  # the GPU path
+    model = load_score_model(device="cpu")
+    assert model.config.max_neighbors is None  # every neighbour within the cutoff
+    structures = [
+        Structure(Lattice.cubic(2.1), ["Li"], [[0.1, 0.2, 0.3]]),
+        Structure(
+            Lattice.from_parameters(3.0, 3.5, 9.0, 60.0, 115.0, 65.0),
+            ["Si", "Li", "Li"],
+            [[0.1, 0.5, 0.7], [0.8, 0.2, 0.4], [0.3, 0.9, 0.05]],
+        ),
+        Structure(Lattice.hexagonal(3.2, 5.1), ["Zn", "S"], [[1.4, -0.3, 0.2], [-0.7, 0.5, 2.1]]),
+    ]
+    species, pos, lattice, batch, _ = as_inputs(structures, [0.0] * 3)
+    pos, lattice = pos.float(), lattice.float()
+    counts = [len(s) for s in structures]
+    for level in (0.01, 0.3, 2.0):
+        sigma = torch.full((3,), level)
+        batched = model(species, pos, lattice, batch, sigma)
+        with monkeypatch.context() as patched:
+            patched.setattr(
+                network,
+                "batched_neighbor_list",
+                lambda p, la, b, cutoff, *_: reference_neighbor_list(p, la, counts, cutoff),
+            )
+            reference = model(species, pos, lattice, batch, sigma)
+        scale = reference.abs().max()
+        torch.testing.assert_close(batched / scale, reference / scale, atol=1e-6, rtol=0)

@@ -365,3 +365,19 @@ def test_init_from_starts_at_the_source_weights(tmp_path, tiny_dataset):
     narrow = train(_config(tmp_path / "c", epochs=1, val_fraction=0.0), dataset=small)
     with pytest.raises(ConfigError, match="does not know element"):
         _config(tmp_path / "d", init_from=narrow.best_model).initial_model(tiny_dataset)
+
+
+def test_batched_neighbour_search_gives_the_same_training(monkeypatch, tmp_path, tiny_dataset):
+    """The GPU path (a neighbour plan from each batch's host cells, issue 16) trains the
+    same model as vesin's search, to float32 summation order."""
+    from chggen_flows.core.model import neighbors
+
+    config = _config(tmp_path / "vesin", val_fraction=0.0, checkpoint_every_steps=1000)
+    first = train(config, dataset=tiny_dataset, max_steps=3)
+    monkeypatch.setattr(neighbors, "BATCHED_SEARCH_DEVICES", ("cpu", "cuda"))
+    batched = config.model_copy(update={"output_dir": tmp_path / "batched"})
+    second = train(batched, dataset=tiny_dataset, max_steps=3)
+    a = torch.load(first.last_checkpoint, weights_only=True)["resume"]
+    b = torch.load(second.last_checkpoint, weights_only=True)["resume"]
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-6)
