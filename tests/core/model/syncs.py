@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 # Tensor methods whose result lives on the host (or whose size depends on the data)
 _TENSOR_METHODS = (
@@ -84,38 +85,18 @@ def count_host_syncs() -> Iterator[SyncCounter]:
     saved: list[tuple[object, str, object]] = []
 
     def patch(owner: object, name: str, replacement: object) -> None:
-        saved.append((owner, name, owner.__dict__.get(name, getattr(owner, name))))
+        # only Python-level attributes (modules, Python classes) are patched: setting and
+        # restoring a dunder on torch.Tensor would change its C type slots for good
+        # (0-d tensors then pass for sequences in torch.tensor)
+        saved.append((owner, name, getattr(owner, name)))
         setattr(owner, name, replacement)
 
-    for name in _TENSOR_METHODS:
-        patch(torch.Tensor, name, counter.wrap(f"Tensor.{name}", getattr(torch.Tensor, name)))
-    for name in _TORCH_FUNCTIONS:
-        patch(torch, name, counter.wrap(f"torch.{name}", getattr(torch, name)))
     patch(
         torch,
         "tensor",
         counter.wrap(
             "torch.tensor(tensor data)", torch.tensor, lambda data, *a, **k: _holds_tensor(data)
         ),
-    )
-    patch(
-        torch.Tensor,
-        "__getitem__",
-        counter.wrap("boolean mask index", torch.Tensor.__getitem__, lambda t, i: _is_bool_mask(i)),
-    )
-
-    def without_size(first, repeats=None, *args, **kwargs):
-        return isinstance(repeats, torch.Tensor) and kwargs.get("output_size") is None
-
-    patch(
-        torch,
-        "repeat_interleave",
-        counter.wrap("repeat_interleave", torch.repeat_interleave, without_size),
-    )
-    patch(
-        torch.Tensor,
-        "repeat_interleave",
-        counter.wrap("repeat_interleave", torch.Tensor.repeat_interleave, without_size),
     )
     try:
         from vesin_torch import NeighborList
@@ -124,7 +105,37 @@ def count_host_syncs() -> Iterator[SyncCounter]:
     except ImportError:  # pragma: no cover - vesin-torch is a dependency
         pass
     try:
-        yield counter
+        with _CountingMode(counter):
+            yield counter
     finally:
         for owner, name, original in reversed(saved):
             setattr(owner, name, original)
+
+
+class _CountingMode(TorchFunctionMode):
+    """Sees every torch function and Tensor method call without patching torch."""
+
+    def __init__(self, counter: SyncCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        kind = None
+        if name in _TENSOR_METHODS or name in _TORCH_FUNCTIONS:
+            kind = name
+        elif name == "__getitem__" and len(args) > 1 and _is_bool_mask(args[1]):
+            kind = "boolean mask index"
+        elif name == "repeat_interleave":
+            repeats = args[1] if len(args) > 1 else kwargs.get("repeats")
+            if isinstance(repeats, torch.Tensor) and kwargs.get("output_size") is None:
+                kind = "repeat_interleave"
+        counter = self.counter
+        if kind is not None and counter._depth == 0:
+            counter.by_kind[kind] += 1
+        counter._depth += 1
+        try:
+            return func(*args, **kwargs)
+        finally:
+            counter._depth -= 1
