@@ -139,17 +139,28 @@ def operations_hold(
     (same species, each atom to a distinct atom)."""
     frac, lattice = structure.frac_coords, structure.lattice.matrix
     numbers = np.array(species_numbers(structure))
-    for r, t in zip(rotations, translations, strict=True):
-        images = frac @ r.T + t
-        for kind in np.unique(numbers):
-            idx = np.flatnonzero(numbers == kind)
-            dist = np.linalg.norm(
-                _periodic(frac[idx][None, :, :] - images[idx][:, None, :]) @ lattice, axis=2
-            )
-            rows, cols = linear_sum_assignment(dist)
-            if dist[rows, cols].max() > tolerance:
-                return False
-    return True
+    return all(
+        _match(frac, frac @ r.T + t, numbers, lattice)[1] <= tolerance
+        for r, t in zip(rotations, translations, strict=True)
+    )
+
+
+def _match(
+    frac: np.ndarray, images: np.ndarray, numbers: np.ndarray, lattice: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Atom each image lands on (a bijective assignment per species) and the largest
+    distance of that assignment (Å)."""
+    perm = np.empty(len(frac), dtype=int)
+    worst = 0.0
+    for kind in np.unique(numbers):
+        idx = np.flatnonzero(numbers == kind)
+        dist = np.linalg.norm(
+            _periodic(frac[idx][None, :, :] - images[idx][:, None, :]) @ lattice, axis=2
+        )
+        rows, cols = linear_sum_assignment(dist)
+        perm[idx[rows]] = idx[cols]
+        worst = max(worst, float(dist[rows, cols].max()))
+    return perm, worst
 
 
 class _Operations:
@@ -205,19 +216,11 @@ def _guest_matches(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per operation: the guest each guest goes to (bijective per species) and the
     largest distance of that assignment (Å)."""
-    perms = np.empty((len(ops), len(frac)), dtype=int)
-    worst = np.zeros(len(ops))
-    for k in range(len(ops)):
-        images = frac @ ops.rotations[k].T + ops.translations[k]
-        for kind in np.unique(numbers):
-            idx = np.flatnonzero(numbers == kind)
-            dist = np.linalg.norm(
-                _periodic(frac[idx][None, :, :] - images[idx][:, None, :]) @ lattice, axis=2
-            )
-            rows, cols = linear_sum_assignment(dist)
-            perms[k, idx[rows]] = idx[cols]
-            worst[k] = max(worst[k], float(dist[rows, cols].max()))
-    return perms, worst
+    matches = [
+        _match(frac, frac @ ops.rotations[k].T + ops.translations[k], numbers, lattice)
+        for k in range(len(ops))
+    ]
+    return np.array([p for p, _ in matches]), np.array([w for _, w in matches])
 
 
 def _apply(ops: _Operations, k: int, x: np.ndarray) -> np.ndarray:

@@ -59,15 +59,19 @@ class SyncCounter:
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if self._depth == 0 and counts(*args, **kwargs):
-                self.by_kind[kind] += 1
-            self._depth += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self._depth -= 1
+            return self.call(kind if counts(*args, **kwargs) else None, fn, args, kwargs)
 
         return wrapper
+
+    def call(self, kind: str | None, fn, args, kwargs):
+        """Run ``fn``, counting one ``kind`` sync if it is the outermost counted call."""
+        if kind is not None and self._depth == 0:
+            self.by_kind[kind] += 1
+        self._depth += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._depth -= 1
 
 
 @contextlib.contextmanager
@@ -131,11 +135,4 @@ class _CountingMode(TorchFunctionMode):
             repeats = args[1] if len(args) > 1 else kwargs.get("repeats")
             if isinstance(repeats, torch.Tensor) and kwargs.get("output_size") is None:
                 kind = "repeat_interleave"
-        counter = self.counter
-        if kind is not None and counter._depth == 0:
-            counter.by_kind[kind] += 1
-        counter._depth += 1
-        try:
-            return func(*args, **kwargs)
-        finally:
-            counter._depth -= 1
+        return self.counter.call(kind, func, args, kwargs)
