@@ -34,7 +34,6 @@ import argparse
 import json
 import platform
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,32 +106,13 @@ def count_syncs(model, structures: list[Structure], device: torch.device) -> dic
     """CUDA syncs per model call of the sampler (sync debug mode warns at each one)."""
     if device.type != "cuda":
         return {"skipped": "CUDA only (torch.cuda.set_sync_debug_mode)"}
-    from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, reverse_diffusion
+    from chggen_flows.core.generation.sampler import SamplingJob, cuda_syncs_per_model_call
 
     jobs = [
         SamplingJob([site.specie.Z for site in s], s.lattice.matrix, seed=i)
         for i, s in enumerate(structures)
     ]
-    settings = SamplerSettings(n_levels=4, n_corrector=1, min_distance=0.0)
-    figures = {}
-    for levels in (2, 4):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
-            try:
-                results = reverse_diffusion(
-                    model, jobs, settings, list(range(levels, -1, -1)), device
-                )
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
-        syncs = sum("synchroniz" in str(w.message).lower() for w in caught)
-        figures[levels] = (syncs, results[0].model_calls)
-    (few, calls_few), (many, calls_many) = figures[2], figures[4]
-    return {
-        "structures": len(jobs),
-        "syncs_per_model_call": (many - few) / (calls_many - calls_few),
-        "syncs_per_chunk_setup": few - calls_few * (many - few) / (calls_many - calls_few),
-    }
+    return {"structures": len(jobs), **cuda_syncs_per_model_call(model, jobs, device, (2, 4))}
 
 
 def run_sampling(

@@ -10,7 +10,7 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition
 
-from chggen_flows.makers.generate import generated_record, volume_hull
+from chggen_flows.makers.generate import generated_record, seed_requests
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
@@ -53,7 +53,6 @@ class BaselineMaker(Maker):
     def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
         """One random structure per seed; a seed PyXtal cannot fill is kept, rejected."""
         from chggen_flows.core.baseline import BaselineSettings, random_search
-        from chggen_flows.core.generation import GenerationRequest
         from chggen_flows.errors import InputError
 
         settings = BaselineSettings(**self.baseline)
@@ -63,14 +62,10 @@ class BaselineMaker(Maker):
             {"baseline": self.baseline, "v0": self.v0, "n_seeds": len(seeds)},
             seeds=[s.seed for s in seeds],
         )
-        elements = sorted({el.symbol for seed in seeds for el in Composition(seed.composition)})
-        hull = None if self.v0 is not None or not seeds else volume_hull(self.reference, elements)
+        requests, hull = seed_requests(seeds, self.v0, self.reference)
         records, structures = [], []
-        for seed in seeds:
+        for seed, request in zip(seeds, requests, strict=True):
             comp = Composition(seed.composition)
-            request = GenerationRequest(
-                comp, seed.formula_units, v0=self.v0, seed=seed.seed, lattice_seed=seed.lattice_seed
-            )
             base = {
                 "campaign": campaign,
                 "candidate_id": seed.candidate_id,

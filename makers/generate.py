@@ -44,6 +44,31 @@ def volume_hull(reference: str | None, elements: Sequence[str] | Composition) ->
         return None
 
 
+def seed_requests(
+    seeds: Sequence[CandidateSeed], v0: float | None, reference: str | None
+) -> tuple[list[Any], Any]:
+    """One ``GenerationRequest`` per seed and the hull that gives their V0 (or None).
+
+    Both arms build their cells here, so a candidate and its baseline twin share the
+    lattice seed, the formula units and the volume.
+    """
+    from chggen_flows.core.generation import GenerationRequest
+
+    elements = sorted({el.symbol for seed in seeds for el in Composition(seed.composition)})
+    hull = None if v0 is not None or not seeds else volume_hull(reference, elements)
+    requests = [
+        GenerationRequest(
+            Composition(seed.composition),
+            seed.formula_units,
+            v0=v0,
+            seed=seed.seed,
+            lattice_seed=seed.lattice_seed,
+        )
+        for seed in seeds
+    ]
+    return requests, hull
+
+
 @lru_cache(maxsize=4)
 def _provider(reference: str) -> Any:
     from chggen_flows.core.stability import get_reference
@@ -101,7 +126,7 @@ class GenerateMaker(Maker):
     checkpoint
         Score-model checkpoint; None uses the shipped model.
     device
-        ``auto``, ``cpu`` or ``cuda``.
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     sampler
         Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
     v0
@@ -124,11 +149,7 @@ class GenerateMaker(Maker):
     def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
         """Generate one candidate per seed; invalid ones are kept, marked with the reason."""
         from chggen_flows.core.device import resolve_device
-        from chggen_flows.core.generation import (
-            GenerationRequest,
-            SamplerSettings,
-            generate,
-        )
+        from chggen_flows.core.generation import SamplerSettings, generate
 
         device = str(resolve_device(self.device))
         checkpoint = checkpoint_path(self.checkpoint)
@@ -139,20 +160,9 @@ class GenerateMaker(Maker):
             checkpoint=checkpoint,
             device=device,
         )
-        elements = sorted({el.symbol for seed in seeds for el in Composition(seed.composition)})
-        hull = None if self.v0 is not None or not seeds else volume_hull(self.reference, elements)
         # The core draws each lattice from the seed's lattice seed, so the candidates of
         # one lattice share it, and records V0 and its source once.
-        requests = [
-            GenerationRequest(
-                Composition(seed.composition),
-                seed.formula_units,
-                v0=self.v0,
-                seed=seed.seed,
-                lattice_seed=seed.lattice_seed,
-            )
-            for seed in seeds
-        ]
+        requests, hull = seed_requests(seeds, self.v0, self.reference)
         model = score_model(self.checkpoint, device)
         generated = generate(
             requests, model, SamplerSettings(**self.sampler), device=device, phase_diagram=hull

@@ -47,7 +47,7 @@ class InpaintMaker(Maker):
     checkpoint
         Score-model checkpoint; None uses the shipped model.
     device
-        ``auto``, ``cpu`` or ``cuda``.
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     sampler
         Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
     inpaint

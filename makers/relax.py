@@ -54,7 +54,7 @@ class RelaxMaker(Maker):
         Keyword arguments of :class:`chggen_flows.core.relax.RelaxSettings` (``fmax``,
         ``max_steps``, ``min_distance``, ``batch_size``, ...).
     device
-        ``auto``, ``cpu`` or ``cuda``.
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     """
 
     name: str = "relax"

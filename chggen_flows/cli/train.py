@@ -100,6 +100,11 @@ def train_command(
     focus_repeat: int | None = typer.Option(
         None, "--focus-repeat", help="Times a focus-related structure is shown per epoch (4)."
     ),
+    focus_only: bool | None = typer.Option(
+        None,
+        "--focus-only/--no-focus-only",
+        help="Fine-tune on the --focus structures only; best model by their validation loss.",
+    ),
     save_dataset: Path | None = typer.Option(
         None,
         "--save-dataset",
@@ -130,6 +135,7 @@ def train_command(
         "init_from": init_from,
         "focus": focus or None,
         "focus_repeat": focus_repeat,
+        "focus_only": focus_only,
     }
     if yaml_path and output == Path("runs/score_model"):
         flags.pop("output_dir")  # let the YAML choose unless --output was given

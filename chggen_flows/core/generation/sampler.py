@@ -448,3 +448,43 @@ def _bytes_per_atom(score_fn: ScoreFn, atoms_per_structure: int) -> int:
 def _disable(progress: bool | None) -> bool | None:
     """``progress`` (True/False/None = automatic) as the ``disable`` flag of the helpers."""
     return None if progress is None else not progress
+
+
+def cuda_syncs_per_model_call(
+    score_fn: ScoreFn,
+    jobs: Sequence[SamplingJob],
+    device: torch.device,
+    levels: tuple[int, int] = (2, 5),
+) -> dict[str, float]:
+    """CUDA host synchronisations per model call of the sampler, measured on ``device``.
+
+    Runs the reverse process twice (``levels`` predictor levels, one corrector step)
+    under ``torch.cuda.set_sync_debug_mode("warn")``, which warns at every sync, and
+    takes the difference, so the per-batch set-up and read-out cancel out.
+
+    Returns
+    -------
+    dict
+        ``syncs_per_model_call`` and ``syncs_per_chunk_setup`` (the fixed rest).
+    """
+    import warnings
+
+    if device.type != "cuda":
+        raise InputError("sync counting needs a CUDA device", hint="run it on a GPU node")
+    figures = []
+    for n_levels in levels:
+        settings = SamplerSettings(n_levels=n_levels, n_corrector=1, min_distance=0.0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                results = reverse_diffusion(
+                    score_fn, jobs, settings, list(range(n_levels, -1, -1)), device
+                )
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = sum("synchroniz" in str(w.message).lower() for w in caught)
+        figures.append((syncs, results[0].model_calls))
+    (few, calls_few), (many, calls_many) = figures
+    per_call = (many - few) / (calls_many - calls_few)
+    return {"syncs_per_model_call": per_call, "syncs_per_chunk_setup": few - calls_few * per_call}

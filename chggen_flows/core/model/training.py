@@ -220,6 +220,11 @@ class TrainConfig(BaseModel):
         Chemical systems ("Zn-P-S") whose related training structures (sharing two of
         their elements, or made of them only) are shown ``focus_repeat`` times per
         epoch; their validation structures get their own loss in the history.
+    focus_only
+        System-specific fine-tuning: an epoch is the focus-related training structures
+        only (each ``focus_repeat`` times) and the best model is chosen by the focus
+        validation loss; the general validation loss is still logged, to show what the
+        model forgets elsewhere. Needs ``focus`` (and usually ``init_from``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -232,6 +237,7 @@ class TrainConfig(BaseModel):
     init_from: Path | None = None
     focus: list[str] = Field(default_factory=list)
     focus_repeat: int = Field(default=4, ge=1)
+    focus_only: bool = False
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_val_structures: int = Field(default=512, ge=1)
     epochs: int = Field(default=30, ge=1)
@@ -433,6 +439,7 @@ def _metadata(state: _State, config: TrainConfig) -> dict[str, Any]:
         "max_atoms": config.max_atoms,
         "init_from": str(config.init_from) if config.init_from else None,
         "focus": list(config.focus),
+        "focus_only": config.focus_only,
         "val_fraction": config.val_fraction,
         "seed": config.seed,
     }
@@ -504,6 +511,10 @@ def train(
         raise CheckpointError(f"nothing to resume: {last_path} does not exist")
     if config.sigma_min >= config.sigma_max:
         raise ConfigError("sigma_min must be smaller than sigma_max")
+    if config.focus_only and not config.focus:
+        raise ConfigError(
+            "focus_only needs a chemical system to focus on", hint="add --focus Zn-P-S"
+        )
     ranks = Ranks.from_environment()
     device = ranks.device(config.device)
     if ranks.enabled:
@@ -547,7 +558,15 @@ def _train(
     focus_val = None
     if config.focus:
         related = train_set.related_to(config.focus)
-        epoch_items = torch.cat([epoch_items, related.repeat(config.focus_repeat - 1)])
+        if config.focus_only:
+            if not len(related):
+                raise ConfigError(
+                    f"no training structure is related to {'/'.join(config.focus)}",
+                    hint="add data with these elements, or drop focus_only",
+                )
+            epoch_items = related.repeat(config.focus_repeat)
+        else:
+            epoch_items = torch.cat([epoch_items, related.repeat(config.focus_repeat - 1)])
         all_val = dataset.subset(val_idx)
         focus_val = all_val.subset(all_val.related_to(config.focus))
         info(
@@ -761,14 +780,17 @@ def _end_epoch(
     by_decade = losses(val_set) if len(val_set) else {}
     focus_by_decade = losses(focus_val) if focus_val is not None and len(focus_val) else None
     val = sum(by_decade.values()) / len(by_decade) if by_decade else math.nan
+    focus = sum(focus_by_decade.values()) / len(focus_by_decade) if focus_by_decade else math.nan
+    # a system-specific fine-tune is judged on its own system's structures
+    chosen = focus if config.focus_only and math.isfinite(focus) else val
     state.epoch += 1
     state.step_in_epoch = 0
     train_loss = state.epoch_loss_sum / max(1, state.epoch_steps)
     state.epoch_loss_sum, state.epoch_steps = 0.0, 0
-    improved = math.isfinite(val) and val < state.best_val * (1 - 1e-3)
+    improved = math.isfinite(chosen) and chosen < state.best_val * (1 - 1e-3)
     if improved:
-        state.best_val, state.bad_epochs = val, 0
-    elif math.isfinite(val):
+        state.best_val, state.bad_epochs = chosen, 0
+    elif math.isfinite(chosen):
         state.bad_epochs += 1
         if state.bad_epochs > config.lr_patience:
             state.lr_scale *= config.lr_factor
@@ -786,14 +808,14 @@ def _end_epoch(
         }
     )
     if focus_by_decade is not None:
-        state.history[-1]["val_focus_loss"] = sum(focus_by_decade.values()) / len(focus_by_decade)
+        state.history[-1]["val_focus_loss"] = focus
         state.history[-1]["val_focus_by_decade"] = focus_by_decade
     if not ranks.is_main:
         return
     logger.info(
         "epoch %d: train %.4f val %.4f %s", state.epoch, train_loss, val, json.dumps(by_decade)
     )
-    if improved or not math.isfinite(val):
+    if improved or not math.isfinite(chosen):
         atomic_save(model_payload(ema, training=_metadata(state, config)), out / BEST)
     tmp = out / f".{HISTORY}.tmp"
     tmp.write_text(json.dumps(state.history, indent=1))

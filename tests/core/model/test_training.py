@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -381,3 +382,42 @@ def test_batched_neighbour_search_gives_the_same_training(monkeypatch, tmp_path,
     b = torch.load(second.last_checkpoint, weights_only=True)["resume"]
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_focus_only_trains_on_the_system_and_picks_by_its_loss(tmp_path, tiny_dataset):
+    """A system-specific fine-tune: epochs hold only the related structures and the
+    best model is the one with the lowest focus validation loss."""
+    import csv
+    import math
+
+    from chggen_flows.core.model.data import split_by_id
+
+    # the tiny table plus unrelated diamond Si, so the training split mixes both
+    rows = list(csv.DictReader(DATA.open()))
+    silicon = Structure(Lattice.cubic(5.43), ["Si"] * 2, [[0, 0, 0], [0.25, 0.25, 0.25]])
+    rows += [{"material_id": f"si-{i}", "cif": silicon.to(fmt="cif")} for i in range(3)]
+    table = tmp_path / "mixed.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["material_id", "cif"])
+        writer.writeheader()
+        writer.writerows(rows)
+    dataset = read_structures([table])
+    config = _config(
+        tmp_path, data=[table], focus=["Li-Zn"], focus_only=True, focus_repeat=3, epochs=3
+    )
+    train_idx, _ = split_by_id(dataset, config.val_fraction)
+    related = dataset.subset(train_idx).related_to(config.focus)
+    assert 0 < len(related) < len(train_idx)
+    result = train(config, dataset=dataset)
+    history = json.loads((config.output_dir / "history.json").read_text())
+    steps = math.ceil(len(related) * config.focus_repeat / config.batch_size)
+    assert [h["global_step"] for h in history] == [steps, 2 * steps, 3 * steps]
+    focus = [h["val_focus_loss"] for h in history]
+    assert all(math.isfinite(f) for f in focus) and all("val_loss" in h for h in history)
+    best = torch.load(result.best_model, weights_only=True)["training"]
+    assert best["best_val_loss"] == pytest.approx(min(focus))
+    assert best["focus_only"] is True
+    with pytest.raises(ConfigError, match="needs a chemical system"):
+        train(_config(tmp_path / "b", focus_only=True), dataset=tiny_dataset)
+    with pytest.raises(ConfigError, match="no training structure is related"):
+        train(_config(tmp_path / "c", focus=["Cs-I"], focus_only=True), dataset=tiny_dataset)
