@@ -351,6 +351,31 @@ def _host_reach(
 
 
 @torch.no_grad()
+def _check_elements(model: ScoreModel, dataset: CrystalDataset) -> None:
+    """The data's elements are checked here, once: the forward's own check reads the
+    device (a host sync) at every call."""
+    unknown = sorted(set(dataset.elements) - set(model.elements))
+    if unknown:
+        raise ConfigError(
+            f"the model does not know element(s) {', '.join(unknown)} of the data",
+            hint="train from scratch, or fine-tune on structures of the model's elements",
+        )
+
+
+def _score_fn(model: ScoreModel, host: Batch, device: torch.device) -> Callable[..., Any]:
+    """The model as the loss calls it for one batch, with nothing read from the device.
+
+    The data's elements are checked once per run (not at every forward, a host sync),
+    and on a GPU the neighbour candidates are planned from the batch's host cells (the
+    forward would otherwise copy the cells back from the device).
+    """
+    score_fn = functools.partial(model, check_species=False)
+    if uses_batched_search(device):
+        plan = plan_neighbors(host.lattice, host.counts, model.config.cutoff).to(device)
+        score_fn = functools.partial(score_fn, plan=plan)
+    return score_fn
+
+
 def validation_loss(
     model: ScoreModel,
     dataset: CrystalDataset,
@@ -369,6 +394,7 @@ def validation_loss(
     one process. The losses stay on the device until the end (one host read).
     """
     ranks = ranks or Ranks()
+    _check_elements(model, dataset)
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
     counts = dataset.counts.tolist()
@@ -388,7 +414,7 @@ def validation_loss(
             host = dataset.batch(indices, dtype, "cpu")
             sigma = torch.full((host.num_structures,), mid, dtype=dtype)
             loss = dsm_loss(
-                model,
+                _score_fn(model, host, device),
                 _batch_on(host, device),
                 _to_device(sigma, device),
                 _to_device(noise, device).to(dtype),
@@ -594,16 +620,7 @@ def _train(
     model.to(device).train()
     ema.to(device).eval()
     ema.requires_grad_(False)
-    # the data's elements are checked here, once: the forward's own check reads the
-    # device (a host sync) at every step
-    unknown = sorted(set(dataset.elements) - set(model.elements))
-    if unknown:
-        raise ConfigError(
-            f"the model does not know element(s) {', '.join(unknown)} of the data",
-            hint="train from scratch, or fine-tune on structures of the model's elements",
-        )
-    checked_model = functools.partial(model, check_species=False)
-    batched_search, cutoff = uses_batched_search(device), model.config.cutoff
+    _check_elements(model, dataset)
     if ranks.enabled:
         broadcast_from_main(model)
         broadcast_from_main(ema)
@@ -659,14 +676,8 @@ def _train(
                 if len(idx):
                     host = train_set.batch(idx, torch.float32, "cpu")
                     sigma = sigma.float()
-                    score_fn = checked_model
-                    if batched_search:
-                        # the batch's neighbour candidates from its host cells: the
-                        # forward would otherwise copy the cells back from the device
-                        plan = plan_neighbors(host.lattice, host.counts, cutoff).to(device)
-                        score_fn = functools.partial(checked_model, plan=plan)
                     loss = dsm_loss(
-                        score_fn,
+                        _score_fn(model, host, device),
                         _batch_on(host, device),
                         _to_device(sigma, device),
                         _to_device(noise, device),

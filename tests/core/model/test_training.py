@@ -278,7 +278,11 @@ def test_a_checkpoint_of_the_previous_loop_continues_exactly(tmp_path):
     run.mkdir()
     shutil.copy(V2_RUN, run / "last.pt")
     payload = torch.load(run / "last.pt", weights_only=True)
-    config = read_train_config(run).model_copy(update={"output_dir": run, "data": [V2_DATA]})
+    # one thread: with two, a loaded machine can change how reductions are split (and
+    # so their rounding) between the two runs compared here
+    config = read_train_config(run).model_copy(
+        update={"output_dir": run, "data": [V2_DATA], "threads": 1}
+    )
     dataset = read_structures(config.data, max_atoms=config.max_atoms)
     result = train(config, resume=True, dataset=dataset, max_steps=2)
     model, ema, state, rng = _reference_steps(config, dataset, 2, payload)
@@ -421,3 +425,22 @@ def test_focus_only_trains_on_the_system_and_picks_by_its_loss(tmp_path, tiny_da
         train(_config(tmp_path / "b", focus_only=True), dataset=tiny_dataset)
     with pytest.raises(ConfigError, match="no training structure is related"):
         train(_config(tmp_path / "c", focus=["Cs-I"], focus_only=True), dataset=tiny_dataset)
+
+
+def test_training_and_validation_check_the_elements_once(monkeypatch, tmp_path, tiny_dataset):
+    """Neither the steps nor the validation ask the forward to check the species (a
+    host sync per call); validation checks the data's elements itself, once."""
+    calls = []
+    forward = ScoreModel.forward
+
+    def recording_forward(self, *args, check_species=True, **kwargs):
+        calls.append(check_species)
+        return forward(self, *args, check_species=check_species, **kwargs)
+
+    monkeypatch.setattr(ScoreModel, "forward", recording_forward)
+    train(_config(tmp_path, epochs=1), dataset=tiny_dataset)
+    assert calls and not any(calls)
+    small = tiny_dataset.subset([2, 3])  # Li-Zn: a model of these lacks O, P, S
+    narrow = ScoreModel(_config(tmp_path / "b").model_config_for(small))
+    with pytest.raises(ConfigError, match="does not know element"):
+        validation_loss(narrow, tiny_dataset, 0.01, 0.3, 6, torch.device("cpu"))
