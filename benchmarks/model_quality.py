@@ -124,11 +124,14 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--no-random", action="store_true", help="skip the random baseline")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: all cores)"
+    )
     args = parser.parse_args()
 
     checkpoints = args.checkpoint or [None]
     models = {str(c or "shipped"): load_score_model(c, device="cpu") for c in checkpoints}
-    relaxer = BatchRelaxer(RelaxSettings(max_steps=args.max_steps))
+    relaxer = BatchRelaxer(RelaxSettings(max_steps=args.max_steps, threads=args.threads))
     rng = np.random.default_rng(args.seed)
     results = []
     for item in args.formulas.split(","):

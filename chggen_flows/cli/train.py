@@ -105,6 +105,11 @@ def train_command(
         "--focus-only/--no-focus-only",
         help="Fine-tune on the --focus structures only; best model by their validation loss.",
     ),
+    holdout: list[str] = typer.Option(
+        None,
+        "--holdout",
+        help="Chemical system (Zn-P-S) whose structures are left out of training; repeatable.",
+    ),
     save_dataset: Path | None = typer.Option(
         None,
         "--save-dataset",
@@ -136,6 +141,7 @@ def train_command(
         "focus": focus or None,
         "focus_repeat": focus_repeat,
         "focus_only": focus_only,
+        "holdout": holdout or None,
     }
     if yaml_path and output == Path("runs/score_model"):
         flags.pop("output_dir")  # let the YAML choose unless --output was given

@@ -161,20 +161,22 @@ class CrystalDataset:
         (ZnS, Cu3PS4 and Zn3P2 for Zn-P-S: the local motifs a Zn-P-S crystal is made of)
         or when all its elements belong to it (the elements themselves).
         """
-        from pymatgen.core.periodic_table import Element
-
-        systems = []
-        for text in chemical_systems:
-            symbols = [s for s in str(text).replace(",", "-").split("-") if s]
-            if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
-                raise InputError(
-                    f"{text!r} is not a chemical system", hint="write it as elements, e.g. Zn-P-S"
-                )
-            systems.append(frozenset(Element(s).Z for s in symbols))
+        systems = _systems(chemical_systems)
         keep = [
             i
             for i, elements in enumerate(self.element_sets())
             if any(len(elements & sys) >= min(2, len(sys)) or elements <= sys for sys in systems)
+        ]
+        return torch.tensor(keep, dtype=torch.long)
+
+    def containing(self, chemical_systems: Sequence[str]) -> torch.Tensor:
+        """Indices of structures that hold every element of one of ``chemical_systems``
+        (for Zn-P-S: ZnPS3, Zn3(PS4)2, CuZnPS4, ... but not ZnS)."""
+        systems = _systems(chemical_systems)
+        keep = [
+            i
+            for i, elements in enumerate(self.element_sets())
+            if any(sys <= elements for sys in systems)
         ]
         return torch.tensor(keep, dtype=torch.long)
 
@@ -218,6 +220,21 @@ class CrystalDataset:
             batch=owner.to(device),
             counts=tuple(counts.tolist()),
         )
+
+
+def _systems(chemical_systems: Sequence[str]) -> list[frozenset[int]]:
+    """Chemical systems ("Zn-P-S") as sets of atomic numbers; a clear error otherwise."""
+    from pymatgen.core.periodic_table import Element
+
+    systems = []
+    for text in chemical_systems:
+        symbols = [s for s in str(text).replace(",", "-").split("-") if s]
+        if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
+            raise InputError(
+                f"{text!r} is not a chemical system", hint="write it as elements, e.g. Zn-P-S"
+            )
+        systems.append(frozenset(Element(s).Z for s in symbols))
+    return systems
 
 
 def _read_table(path: Path) -> list[tuple[str, str]]:

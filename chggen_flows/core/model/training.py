@@ -225,6 +225,10 @@ class TrainConfig(BaseModel):
         only (each ``focus_repeat`` times) and the best model is chosen by the focus
         validation loss; the general validation loss is still logged, to show what the
         model forgets elsewhere. Needs ``focus`` (and usually ``init_from``).
+    holdout
+        Chemical systems whose structures (those holding all of a system's elements)
+        are removed from the training split, e.g. to measure what the related
+        chemistry alone teaches a model about an unseen system.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -238,6 +242,7 @@ class TrainConfig(BaseModel):
     focus: list[str] = Field(default_factory=list)
     focus_repeat: int = Field(default=4, ge=1)
     focus_only: bool = False
+    holdout: list[str] = Field(default_factory=list)
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_val_structures: int = Field(default=512, ge=1)
     epochs: int = Field(default=30, ge=1)
@@ -466,6 +471,7 @@ def _metadata(state: _State, config: TrainConfig) -> dict[str, Any]:
         "init_from": str(config.init_from) if config.init_from else None,
         "focus": list(config.focus),
         "focus_only": config.focus_only,
+        "holdout": list(config.holdout),
         "val_fraction": config.val_fraction,
         "seed": config.seed,
     }
@@ -576,6 +582,12 @@ def _train(
             config.data, max_atoms=config.max_atoms, progress=progress if ranks.is_main else False
         )
     train_idx, val_idx = split_by_id(dataset, config.val_fraction)
+    if config.holdout:
+        held = set(dataset.subset(train_idx).containing(config.holdout).tolist())
+        train_idx = torch.as_tensor(
+            [i for k, i in enumerate(train_idx.tolist()) if k not in held], dtype=torch.long
+        )
+        info("holdout %s: %d training structures removed", "/".join(config.holdout), len(held))
     train_set = dataset.subset(train_idx)
     val_set = dataset.subset(val_idx[: config.max_val_structures])
     if len(train_set) == 0:

@@ -22,7 +22,7 @@ from chggen_flows.core.model.training import (
     train,
     validation_loss,
 )
-from chggen_flows.errors import CheckpointError, ConfigError
+from chggen_flows.errors import CheckpointError, ConfigError, InputError
 
 DATA = Path(__file__).parents[2] / "test_data" / "model" / "tiny_structures.csv"
 
@@ -444,3 +444,25 @@ def test_training_and_validation_check_the_elements_once(monkeypatch, tmp_path, 
     narrow = ScoreModel(_config(tmp_path / "b").model_config_for(small))
     with pytest.raises(ConfigError, match="does not know element"):
         validation_loss(narrow, tiny_dataset, 0.01, 0.3, 6, torch.device("cpu"))
+
+
+def test_holdout_removes_the_system_from_training(tmp_path, tiny_dataset):
+    """--holdout Zn-S drops every training structure holding Zn and S (ZnS, ZnSO4),
+    keeps the rest, and is recorded with the model."""
+    from chggen_flows.core.model.data import split_by_id
+
+    config = _config(tmp_path, val_fraction=0.0, epochs=1, holdout=["Zn-S"])
+    train_idx, _ = split_by_id(tiny_dataset, config.val_fraction)
+    held = tiny_dataset.subset(train_idx).containing(["Zn-S"])
+    symbols = [tiny_dataset.subset([i]).element_sets()[0] for i in range(len(tiny_dataset))]
+    assert sorted(held.tolist()) == [i for i, e in enumerate(symbols) if {30, 16} <= e]
+    result = train(config, dataset=tiny_dataset)
+    full = train(_config(tmp_path / "b", val_fraction=0.0, epochs=1), dataset=tiny_dataset)
+    seen = json.loads((config.output_dir / "history.json").read_text())[-1]["atoms_seen"]
+    seen_full = json.loads((full.output_dir / "history.json").read_text())[-1]["atoms_seen"]
+    held_atoms = int(tiny_dataset.counts[held].sum())
+    assert seen == seen_full - held_atoms
+    saved = torch.load(result.best_model, weights_only=True)["training"]
+    assert saved["holdout"] == ["Zn-S"]
+    with pytest.raises(InputError, match="not a chemical system"):
+        tiny_dataset.containing(["Zn-Xx"])
