@@ -87,13 +87,13 @@ def auto_batch_size(
 ) -> int:
     """Structures per CHGNet call for structures of the given sizes on ``device``.
 
-    ``atoms_per_call`` replaces :data:`CUDA_ATOMS_PER_CALL` on CUDA (a measured size,
-    :func:`cuda_atoms_per_call`).
+    ``atoms_per_call`` (a measured size, :func:`cuda_atoms_per_call`) replaces the
+    device's default: :data:`CUDA_ATOMS_PER_CALL` on CUDA, the CPU rule otherwise.
     """
     if not n_atoms:
         return 1
     mean = max(1.0, float(np.mean(n_atoms)))
-    if device.type == "cuda":
+    if atoms_per_call or device.type == "cuda":
         atoms = atoms_per_call or CUDA_ATOMS_PER_CALL
         return max(1, min(len(n_atoms), int(atoms // mean)))
     return max(1, min(len(n_atoms), MAX_CPU_BATCH, round(CPU_ATOMS_PER_CALL / mean)))

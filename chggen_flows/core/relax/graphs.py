@@ -24,12 +24,15 @@ import os
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from pymatgen.core import Lattice, Structure
+
+from chggen_flows.errors import ResourceError
 
 # (lattice matrix (3, 3) Å with vectors as rows, atomic numbers (n,), Cartesian
 # positions (n, 3) Å): one structure as the relaxer holds it between steps.
@@ -157,16 +160,39 @@ def _build_chunk(frames: list[Frame]) -> list[dict[str, Any]]:
 class PendingGraphs:
     """Graphs being built; :meth:`result` waits for them, in input order."""
 
-    def __init__(self, futures: list[Future] | None = None, graphs: list[Any] | None = None):
+    def __init__(
+        self,
+        futures: list[Future] | None = None,
+        graphs: list[Any] | None = None,
+        builder: GraphBuilder | None = None,
+    ) -> None:
         self._futures = futures
         self._graphs = graphs
+        self._builder = builder
 
     def result(self) -> list[Any]:
-        """The graphs; a worker's exception is raised here, as it would be in-process."""
+        """The graphs; a worker's exception is raised here, as it would be in-process.
+
+        Raises
+        ------
+        ResourceError
+            When a worker process died (killed, or it could not start); the pool is
+            then closed, and the next build starts a new one.
+        """
         if self._graphs is None:
-            chunks = [f.result() for f in self._futures or []]
+            try:
+                chunks = [f.result() for f in self._futures or []]
+            except BrokenProcessPool as exc:
+                if self._builder is not None:
+                    self._builder.close()
+                raise ResourceError(
+                    f"a CHGNet graph worker process died ({exc})",
+                    hint="a script that starts workers needs the 'if __name__ == \"__main__\":' "
+                    "guard; a worker killed for memory: use fewer graph_workers (0 builds "
+                    "the graphs in-process)",
+                ) from exc
             self._graphs = [graph_from_arrays(v) for chunk in chunks for v in chunk]
-            self._futures = None
+            self._futures = self._builder = None
         return self._graphs
 
 
@@ -223,7 +249,7 @@ class GraphBuilder:
             for a, b in itertools.pairwise(bounds)
             if b > a
         ]
-        return PendingGraphs(futures=futures)
+        return PendingGraphs(futures=futures, builder=self)
 
     def build_frames(self, frames: Sequence[Frame]) -> list[Any]:
         """The graphs of ``frames``, in order."""
