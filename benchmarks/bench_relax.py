@@ -60,7 +60,9 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def forward_sweep(relaxer, structures: list, batches: list[int], workers: int) -> dict:
+def forward_sweep(
+    relaxer, structures: list, batches: list[int], workers: int, forward: bool = True
+) -> dict:
     """Per structures per call: graph building (in-process, pool), one efs call, memory.
 
     Times are the best of two repeats (the machine's load moves single runs); the
@@ -101,6 +103,9 @@ def forward_sweep(relaxer, structures: list, batches: list[int], workers: int) -
             # spends (frames out, arrays in, CrystalGraph objects), the rest is the
             # workers' and overlaps CHGNet's call when pipelined
             row["graph_pool_s"], row["graph_pool_parent_cpu_s"] = best, best_cpu
+        if not forward:
+            rows.append(row)
+            continue
         best, best_cpu = float("inf"), float("inf")
         for _ in range(2):
             if cuda:
@@ -134,11 +139,34 @@ def print_sweep(sweep: dict) -> None:
     head = "   batch  atoms  graphs in-proc (s)  share"
     if workers:
         head += "  graphs pool (s)  share  pool, parent CPU (s)"
-    head += "  forward (s)  atoms/s (forward)"
+    forward = all("forward_s" in r for r in sweep["rows"])
+    if forward:
+        head += "  forward (s)  atoms/s (forward)"
+    else:
+        head = (
+            head.replace("  share", "")
+            + "  ms/structure in-proc"
+            + (", pool wall, pool parent CPU" if workers else "")
+        )
     if any("peak_gpu_mib" in r for r in sweep["rows"]):
         head += "  peak GPU (MiB)  kB/atom"
     print(head)
     for r in sweep["rows"]:
+        if not forward:
+            per = [r["graph_serial_s"]] + (
+                [r["graph_pool_s"], r["graph_pool_parent_cpu_s"]] if workers else []
+            )
+            print(
+                f"  {r['batch']:6d} {r['atoms']:6d}  {r['graph_serial_s']:18.4f}"
+                + (
+                    f"  {r['graph_pool_s']:15.4f}  {r['graph_pool_parent_cpu_s']:20.4f}"
+                    if workers
+                    else ""
+                )
+                + "  "
+                + " / ".join(f"{1e3 * t / r['batch']:.3f}" for t in per)
+            )
+            continue
         line = (
             f"  {r['batch']:6d} {r['atoms']:6d}  {r['graph_serial_s']:18.4f}"
             f"  {r['graph_serial_s'] / (r['graph_serial_s'] + r['forward_s']):5.0%}"
@@ -217,7 +245,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         )
     )
     if variant == "sweep":
-        return forward_sweep(relaxer, structures, args.batches, relaxer.graphs.workers)
+        return forward_sweep(
+            relaxer, structures, args.batches, relaxer.graphs.workers, not args.graphs_only
+        )
     start = time.perf_counter(), time.process_time()
     if variant == "batched":
         if relaxer.graphs.workers:  # start the workers first: seconds, once per relaxer
@@ -278,6 +308,9 @@ def main() -> None:
         help="structures per call in the sweep, comma-separated (e.g. 1,8,32,128,512)",
     )
     parser.add_argument("--only", choices=["compare", "sweep"], default=None)
+    parser.add_argument(
+        "--graphs-only", action="store_true", help="sweep: time graph building, no CHGNet calls"
+    )
     parser.add_argument(
         "--variant",
         choices=["batched", "struct_optimizer", "authors_defaults", "sweep"],
