@@ -18,6 +18,7 @@ out of memory is retried with half as many structures per call.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import time
 import warnings
@@ -386,13 +387,16 @@ class BatchRelaxer:
         """Atoms per call that fit the free GPU memory, from one probe call.
 
         The probe evaluates the first structures (about :data:`PROBE_ATOMS` atoms,
-        at least one structure) with the peak statistics reset; its peak above the
-        memory allocated before it, per atom, scales to :data:`MEMORY_FRACTION` of the
-        free memory (:func:`cuda_atoms_per_call`).
+        repeated when there are fewer, at least one structure) with the peak
+        statistics reset; its peak above the memory allocated before it, per atom,
+        scales to :data:`MEMORY_FRACTION` of the free memory
+        (:func:`cuda_atoms_per_call`). Repeating keeps a small first run (a warm-up)
+        from measuring mostly the per-call overhead.
         """
         assert self.memory is not None
-        probe, atoms = [], 0
-        for structure in structures:
+        probe: list[Structure] = []
+        atoms = 0
+        for structure in itertools.cycle(structures):
             if probe and atoms + len(structure) > PROBE_ATOMS:
                 break
             probe.append(structure)

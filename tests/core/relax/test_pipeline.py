@@ -256,6 +256,24 @@ def test_first_batch_measures_the_atoms_per_call(model, structures, monkeypatch)
     assert len(sizes) == calls + again.n_steps + 1
 
 
+def test_a_small_first_run_probes_repeated_structures(model, structures, monkeypatch) -> None:
+    memory = FakeMemory()
+    predict_graph = model.predict_graph
+
+    def counting(graphs, **kw):
+        if not memory.probe_atoms:
+            memory.probe_atoms = sum(len(g.atomic_number) for g in graphs)
+        return predict_graph(graphs, **kw)
+
+    settings = RelaxSettings(max_steps=0, device="cpu", threads=1, graph_workers=0)
+    relaxer = BatchRelaxer(settings, model=model)
+    relaxer.memory = memory
+    monkeypatch.setattr(model, "predict_graph", counting)
+    (record,) = relaxer.relax([structures[2]], progress=False)  # 2 atoms
+    assert record.ok and memory.probe_atoms == PROBE_ATOMS
+    assert relaxer.atoms_per_call == 720
+
+
 def test_graph_workers_setting() -> None:
     assert RelaxSettings().graph_workers is None
     assert RelaxSettings(graph_workers=0).graph_workers == 0
