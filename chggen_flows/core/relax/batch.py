@@ -9,8 +9,8 @@ A structure leaves the batch as soon as it converges or runs out of steps, and t
 next waiting structure takes its place, so the batch stays full until the queue ends.
 
 The graphs can be built in worker processes (``RelaxSettings.graph_workers``,
-:mod:`chggen_flows.core.relax.graphs`); the batch is then relaxed in two halves, so one
-half's graphs are built while CHGNet evaluates the other. On CUDA the structures per
+:mod:`chggen_flows.core.relax.graphs`); the structures are then relaxed in two groups of
+one call each, so one group's graphs are built while CHGNet evaluates the other. On CUDA the structures per
 call are sized from a measured probe call and the free GPU memory, and a call that runs
 out of memory is retried with half as many structures per call.
 """
@@ -250,9 +250,11 @@ class BatchRelaxer:
         An already loaded ``chgnet.model.CHGNet`` to share between relaxers; by
         default the one named by ``settings.model_path`` is loaded.
     pipeline
-        Relax the batch in two halves, one's graphs built while CHGNet evaluates the
-        other; ``None``: when graphs are built in workers (without them the halves
-        only make the calls smaller). The trajectories do not depend on it.
+        Relax two groups of structures (each up to one call's worth), one group's
+        graphs built by the workers while CHGNet evaluates the other; ``None``: when
+        there are graph workers (in-process building cannot overlap the call, so a
+        second group would only hold more structures in memory). The trajectories do
+        not depend on it beyond float32 rounding of calls with other batch mates.
 
     Examples
     --------

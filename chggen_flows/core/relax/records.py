@@ -55,9 +55,10 @@ class RelaxSettings:
         (:func:`chggen_flows.core.relax.graphs.default_graph_workers`): 0 on the CPU,
         whose cores CHGNet itself keeps busy; on CUDA the usable cores but one, at most
         8, since there the graphs (~1.7 ms per 12-atom structure on one core) would
-        otherwise leave the GPU waiting. With workers the batch is relaxed in two
-        halves, one's graphs built while CHGNet evaluates the other. Workers start on
-        the first relaxation (a few seconds each, spawned) and live until the relaxer
+        otherwise leave the GPU waiting. With workers the structures are relaxed in
+        two groups of ``batch_size`` each, one group's graphs built while CHGNet
+        evaluates the other (structures per call, automatic or not). Workers start
+        on the first relaxation (a few seconds, spawned) and live until the relaxer
         is closed; a script that uses them needs the ``if __name__ == "__main__":``
         guard of all multiprocessing code.
     """
