@@ -10,9 +10,9 @@ next waiting structure takes its place, so the batch stays full until the queue 
 
 The graphs can be built in worker processes (``RelaxSettings.graph_workers``,
 :mod:`chggen_flows.core.relax.graphs`); the structures are then relaxed in two groups of
-one call each, so one group's graphs are built while CHGNet evaluates the other. On CUDA the structures per
-call are sized from a measured probe call and the free GPU memory, and a call that runs
-out of memory is retried with half as many structures per call.
+one call each, so one group's graphs are built while CHGNet evaluates the other. On CUDA
+the structures per call are sized from a measured probe call and the free GPU memory,
+and a call that runs out of memory is retried with half as many structures per call.
 """
 
 from __future__ import annotations
@@ -407,7 +407,6 @@ class BatchRelaxer:
         before = self.memory.start()
         self._evaluate(graphs, task)
         peak = self.memory.peak()
-        del graphs
         return cuda_atoms_per_call((peak - before) / atoms, self.memory.free())
 
     # -- relaxation --------------------------------------------------------------
@@ -418,8 +417,7 @@ class BatchRelaxer:
         return log_def, deformation(log_def)
 
     def _frames(self, jobs: list[_Job], f: np.ndarray | None) -> list[Frame]:
-        """Lattices and positions at the jobs' degrees of freedom (ASE's filter
-        ``set_positions``)."""
+        """Cells and positions at the jobs' degrees of freedom (``set_positions``)."""
         frames = []
         for k, job in enumerate(jobs):
             cell, positions = job.initial.lattice.matrix, job.x[: job.n]
