@@ -158,6 +158,15 @@ def _build_chunk(frames: list[Frame]) -> list[dict[str, Any]]:
 
 
 # -- parent side ------------------------------------------------------------------
+def _worker_died(exc: BrokenProcessPool) -> ResourceError:
+    return ResourceError(
+        f"a CHGNet graph worker process died ({exc})",
+        hint="a script that starts workers needs the 'if __name__ == \"__main__\":' guard; "
+        "a worker killed for memory: use fewer graph_workers (0 builds the graphs "
+        "in-process)",
+    )
+
+
 class PendingGraphs:
     """Graphs being built; :meth:`result` waits for them, in input order."""
 
@@ -186,12 +195,7 @@ class PendingGraphs:
             except BrokenProcessPool as exc:
                 if self._builder is not None:
                     self._builder.close()
-                raise ResourceError(
-                    f"a CHGNet graph worker process died ({exc})",
-                    hint="a script that starts workers needs the 'if __name__ == \"__main__\":' "
-                    "guard; a worker killed for memory: use fewer graph_workers (0 builds "
-                    "the graphs in-process)",
-                ) from exc
+                raise _worker_died(exc) from exc
             self._graphs = [graph_from_arrays(v) for chunk in chunks for v in chunk]
             self._futures = self._builder = None
         return self._graphs
@@ -245,11 +249,15 @@ class GraphBuilder:
         pool = self._executor()
         n_chunks = min(len(frames), self.workers * CHUNKS_PER_WORKER)
         bounds = np.linspace(0, len(frames), n_chunks + 1).round().astype(int)
-        futures = [
-            pool.submit(_build_chunk, list(frames[a:b]))
-            for a, b in itertools.pairwise(bounds)
-            if b > a
-        ]
+        try:
+            futures = [
+                pool.submit(_build_chunk, list(frames[a:b]))
+                for a, b in itertools.pairwise(bounds)
+                if b > a
+            ]
+        except BrokenProcessPool as exc:  # a worker died since the last build
+            self.close()
+            raise _worker_died(exc) from exc
         return PendingGraphs(futures=futures, builder=self)
 
     def build_frames(self, frames: Sequence[Frame]) -> list[Any]:

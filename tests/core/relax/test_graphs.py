@@ -138,3 +138,37 @@ def test_default_graph_workers() -> None:
     assert default_graph_workers(cuda, cpu_count=16) == 8
     assert default_graph_workers(cuda, cpu_count=4) == 3
     assert default_graph_workers(cuda, cpu_count=1) == 0
+
+
+def test_a_dead_worker_is_a_resource_error_and_the_next_build_restarts(model) -> None:
+    import os
+    import signal
+    import time
+
+    from chggen_flows.errors import ResourceError
+
+    frames = [frame_of(s) for s in small_structures()]
+    with GraphBuilder(model.graph_converter, workers=1) as pool:
+        pool.build_frames(frames[:1])
+        for pid in list(pool._pool._processes):  # e.g. killed for memory
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ResourceError, match="graph worker process died") as caught:
+            pool.build_frames(frames)
+        assert "__main__" in caught.value.hint
+        assert pool._pool is None
+        assert len(pool.build_frames(frames)) == len(frames)
+        # a death noticed before the next submission is the same error
+        for pid in list(pool._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(1.0)  # the pool's manager thread marks the pool broken
+        with pytest.raises(ResourceError, match="graph worker process died"):
+            pool.build_frames(frames)
+        assert len(pool.build_frames(frames)) == len(frames)
+
+
+def test_no_automatic_workers_in_a_daemonic_process(monkeypatch) -> None:
+    import multiprocessing
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+    assert default_graph_workers(torch.device("cuda"), cpu_count=16) == 0
