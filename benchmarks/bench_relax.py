@@ -53,17 +53,134 @@ def load_structures(csv: Path, n: int, seed: int) -> list:
     raise SystemExit(f"only {len(picked)} structures of 20-60 atoms in {csv}")
 
 
-def forward_sweep(model, structures: list) -> dict:
-    """Seconds for one energy+force+stress CHGNet pass over all structures, per batch size."""
-    graphs = [model.graph_converter(s) for s in structures]
-    model.predict_graph(graphs[:2], task="efs", batch_size=2)  # warm-up
-    times, cpu = {}, {}
-    for size in (1, 2, 4, 8, 16, 32):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        model.predict_graph(graphs, task="efs", batch_size=size)
-        times[size] = time.perf_counter() - start
-        cpu[size] = time.process_time() - start_cpu
-    return {"variant": "sweep", "times": times, "cpu": cpu}
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_sweep(
+    relaxer, structures: list, batches: list[int], workers: int, forward: bool = True
+) -> dict:
+    """Per structures per call: graph building (in-process, pool), one efs call, memory.
+
+    Times are the best of two repeats (the machine's load moves single runs); the
+    graph times are what the relaxing process spends (building, or sending frames and
+    receiving arrays).
+    """
+    import torch
+
+    from chggen_flows.core.relax.graphs import GraphBuilder, frame_of
+
+    model, device = relaxer.model, relaxer.device
+    cuda = device.type == "cuda"
+    pool = GraphBuilder(model.graph_converter, workers) if workers > 0 else None
+    serial = GraphBuilder(model.graph_converter, 0)
+    rows = []
+    warm = serial.build(structures[:2])
+    model.predict_graph(warm, task="efs", batch_size=2)  # warm-up
+    if pool is not None:
+        pool.build(structures[:2])  # start the workers
+    for size in batches:
+        chosen = [structures[i % len(structures)] for i in range(size)]
+        frames = [frame_of(s) for s in chosen]
+        row: dict = {"batch": size, "atoms": sum(len(s) for s in chosen)}
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            graphs = serial.build_frames(frames)
+            best = min(best, time.perf_counter() - start)
+        row["graph_serial_s"] = best
+        if pool is not None:
+            best, best_cpu = float("inf"), float("inf")
+            for _ in range(2):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                pool.build_frames(frames)
+                best = min(best, time.perf_counter() - start)
+                best_cpu = min(best_cpu, time.process_time() - start_cpu)
+            # wall: until the graphs are back; CPU: what the relaxing process itself
+            # spends (frames out, arrays in, CrystalGraph objects), the rest is the
+            # workers' and overlaps CHGNet's call when pipelined
+            row["graph_pool_s"], row["graph_pool_parent_cpu_s"] = best, best_cpu
+        if not forward:
+            rows.append(row)
+            continue
+        best, best_cpu = float("inf"), float("inf")
+        for _ in range(2):
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+                before = torch.cuda.memory_allocated(device)
+            _sync(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.predict_graph(graphs, task="efs", batch_size=size)
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+            best_cpu = min(best_cpu, time.process_time() - start_cpu)
+        row["forward_s"], row["forward_cpu_s"] = best, best_cpu
+        if cuda:
+            peak = torch.cuda.max_memory_allocated(device) - before
+            row["peak_gpu_mib"] = peak / 2**20
+            row["bytes_per_atom"] = peak / row["atoms"]
+        rows.append(row)
+    if pool is not None:
+        pool.close()
+    return {"variant": "sweep", "device": str(device), "workers": workers, "rows": rows}
+
+
+def print_sweep(sweep: dict) -> None:
+    """The sweep as a table: graph time per call, its share of a step, forward time."""
+    workers = sweep["workers"]
+    print(
+        f"  one efs call per batch size ({sweep['device']}; graphs in-process"
+        + (f" and with {workers} worker(s))" if workers else ")")
+    )
+    head = "   batch  atoms  graphs in-proc (s)  share"
+    if workers:
+        head += "  graphs pool (s)  share  pool, parent CPU (s)"
+    forward = all("forward_s" in r for r in sweep["rows"])
+    if forward:
+        head += "  forward (s)  atoms/s (forward)"
+    else:
+        head = (
+            head.replace("  share", "")
+            + "  ms/structure in-proc"
+            + (", pool wall, pool parent CPU" if workers else "")
+        )
+    if any("peak_gpu_mib" in r for r in sweep["rows"]):
+        head += "  peak GPU (MiB)  kB/atom"
+    print(head)
+    for r in sweep["rows"]:
+        if not forward:
+            per = [r["graph_serial_s"]] + (
+                [r["graph_pool_s"], r["graph_pool_parent_cpu_s"]] if workers else []
+            )
+            print(
+                f"  {r['batch']:6d} {r['atoms']:6d}  {r['graph_serial_s']:18.4f}"
+                + (
+                    f"  {r['graph_pool_s']:15.4f}  {r['graph_pool_parent_cpu_s']:20.4f}"
+                    if workers
+                    else ""
+                )
+                + "  "
+                + " / ".join(f"{1e3 * t / r['batch']:.3f}" for t in per)
+            )
+            continue
+        line = (
+            f"  {r['batch']:6d} {r['atoms']:6d}  {r['graph_serial_s']:18.4f}"
+            f"  {r['graph_serial_s'] / (r['graph_serial_s'] + r['forward_s']):5.0%}"
+        )
+        if workers:
+            line += (
+                f"  {r['graph_pool_s']:15.4f}"
+                f"  {r['graph_pool_s'] / (r['graph_pool_s'] + r['forward_s']):5.0%}"
+                f"  {r['graph_pool_parent_cpu_s']:20.4f}"
+            )
+        line += f"  {r['forward_s']:11.4f}  {r['atoms'] / r['forward_s']:17.0f}"
+        if "peak_gpu_mib" in r:
+            line += f"  {r['peak_gpu_mib']:14.1f}  {r['bytes_per_atom'] / 1e3:7.1f}"
+        print(line)
 
 
 def relax_one_by_one(optimizer, structures: list, steps: int) -> tuple[list, list]:
@@ -124,13 +241,22 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
             device=args.device,
             batch_size=args.batch_size,
             threads=args.threads,
+            graph_workers=args.graph_workers,
         )
     )
     if variant == "sweep":
-        return forward_sweep(relaxer.model, structures)
+        return forward_sweep(
+            relaxer, structures, args.batches, relaxer.graphs.workers, not args.graphs_only
+        )
     start = time.perf_counter(), time.process_time()
     if variant == "batched":
+        if relaxer.graphs.workers:  # start the workers first: seconds, once per relaxer
+            relaxer.predict_energies(structures[:2])
+            relaxer.graph_time = relaxer.forward_time = 0.0
+        _sync(relaxer.device)
+        start = time.perf_counter(), time.process_time()
         records = relaxer.relax(structures, progress=False)
+        _sync(relaxer.device)
         energies = [r.final_energy_per_atom for r in records]
         steps = [r.n_steps for r in records]
     else:
@@ -157,6 +283,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         energies=energies,
         steps=steps,
         device=str(relaxer.device),
+        graph_workers=relaxer.graphs.workers,
+        atoms_per_call=relaxer.atoms_per_call,
+        out_of_memory_retries=relaxer.out_of_memory_retries,
     )
 
 
@@ -170,6 +299,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--batch-size", type=int, default=None, help="default: automatic")
     parser.add_argument(
+        "--graph-workers", type=int, default=None, help="graph processes; default: automatic"
+    )
+    parser.add_argument(
+        "--batches",
+        type=lambda text: [int(b) for b in text.split(",")],
+        default=[1, 2, 4, 8, 16, 32],
+        help="structures per call in the sweep, comma-separated (e.g. 1,8,32,128,512)",
+    )
+    parser.add_argument("--only", choices=["compare", "sweep"], default=None)
+    parser.add_argument(
+        "--graphs-only", action="store_true", help="sweep: time graph building, no CHGNet calls"
+    )
+    parser.add_argument(
         "--variant",
         choices=["batched", "struct_optimizer", "authors_defaults", "sweep"],
         help=argparse.SUPPRESS,
@@ -179,6 +321,16 @@ def main() -> None:
         print(json.dumps(run_variant(args.variant, args)))
         return
 
+    if args.only != "sweep":
+        compare(args)
+    if args.only != "compare":
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--variant", "sweep"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        print_sweep(json.loads(out.strip().splitlines()[-1]))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """The three relaxations, each in its own process, and their figures."""
     results = {}
     # The authors' variant runs without this library's thread settings (no
     # OPENBLAS_NUM_THREADS=1, torch's default pool), as their scripts did.
@@ -188,9 +340,6 @@ def main() -> None:
         env = plain_env if variant == "authors_defaults" else None
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
-    cmd = [sys.executable, __file__, *sys.argv[1:], "--variant", "sweep"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    sweep = json.loads(out.strip().splitlines()[-1])
     ref, bat, authors = (
         results["struct_optimizer"],
         results["batched"],
@@ -201,11 +350,19 @@ def main() -> None:
 
     from chggen_flows.core.relax import auto_batch_size
 
-    size = args.batch_size or auto_batch_size(bat["n_atoms"], torch.device(bat["device"]))
+    size = args.batch_size or auto_batch_size(
+        bat["n_atoms"], torch.device(bat["device"]), bat["atoms_per_call"]
+    )
     print(
         f"{args.n} structures, {min(bat['n_atoms'])}-{max(bat['n_atoms'])} atoms "
         f"(mean {np.mean(bat['n_atoms']):.0f}), <= {args.steps} steps, {bat['device']}, "
-        f"batch size {size}"
+        f"batch size {size}, graph workers {bat['graph_workers']}"
+        + (f", measured atoms per call {bat['atoms_per_call']}" if bat["atoms_per_call"] else "")
+        + (
+            f", out-of-memory retries {bat['out_of_memory_retries']}"
+            if bat["out_of_memory_retries"]
+            else ""
+        )
     )
     for r in (ref, bat):
         print(
@@ -230,18 +387,12 @@ def main() -> None:
     )
     print(
         f"  batched wall / its CHGNet forward time: {bat['wall_s'] / bat['forward_s']:.2f}; "
-        f"/ (graphs + forward): {bat['wall_s'] / (bat['graph_s'] + bat['forward_s']):.2f}"
+        f"/ (graphs + forward): {bat['wall_s'] / (bat['graph_s'] + bat['forward_s']):.2f}; "
+        f"graphs (building or waiting) {bat['graph_s'] / bat['wall_s']:.0%} of the wall time"
     )
     print(
         f"  |E_batched - E_StructOptimizer| eV/atom: median {np.median(diff):.1e}, "
         f"max {diff.max():.1e}"
-    )
-    print(
-        "  bare CHGNet efs pass over all structures, speed-up vs batch size 1 (wall / CPU): "
-        + ", ".join(
-            f"{b}: {sweep['times']['1'] / t:.2f}x / {sweep['cpu']['1'] / sweep['cpu'][b]:.2f}x"
-            for b, t in sweep["times"].items()
-        )
     )
 
 

@@ -53,3 +53,7 @@ class ReferenceDataError(ChggenError):
 
 class CampaignError(ChggenError):
     """A campaign cannot be submitted, found, resumed or queried."""
+
+
+class ResourceError(ChggenError):
+    """The machine lacks what a job needs: GPU memory, worker processes."""

@@ -71,6 +71,11 @@ def relax(
         None, "--model", help="CHGNet checkpoint (default: pretrained model from the wheel)."
     ),
     threads: int | None = typer.Option(None, help="torch CPU threads (default: settings)."),
+    graph_workers: int | None = typer.Option(
+        None,
+        help="Processes that build CHGNet graphs (0: in-process; default: 0 on CPU, "
+        "on CUDA the cores but one, at most 8).",
+    ),
     symprec: float = typer.Option(0.1, help="symprec (Å) of the final space-group classification."),
     angle_tolerance: float = typer.Option(
         10.0, help="Angle tolerance (deg) of the classification."
@@ -96,8 +101,10 @@ def relax(
         device=app_settings.device,
         model_path=model,
         threads=app_settings.threads,
+        graph_workers=graph_workers,
     )
-    records = BatchRelaxer(settings).relax([s for _, s in named])
+    with BatchRelaxer(settings) as relaxer:
+        records = relaxer.relax([s for _, s in named])
     summary: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(settings).items()}}
     entries, cifs = [], {}
     table = Table(title=f"CHGNet relaxation ({len(records)} structures)")

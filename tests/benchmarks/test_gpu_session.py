@@ -33,7 +33,8 @@ def test_gpu_session_runs_on_cpu_with_the_tiny_preset(tmp_path):
     session = _load_script()
     out = tmp_path / "out"
     args = ["--dataset", str(dataset), "--out", str(out), "--device", "cpu", "--tiny"]
-    figures = session.main([*args, "--threads", "1", "--single", "2"])
+    # one graph worker: the GPU run's path (workers + pipeline), on the CPU
+    figures = session.main([*args, "--threads", "1", "--single", "2", "--graph-workers", "1"])
     saved = json.loads((out / "gpu_session.json").read_text())
     assert saved["training"]["steps"] > 0 and saved["training"]["atoms_per_s"] > 0
     assert Path(saved["training"]["checkpoint"]).exists()
@@ -44,6 +45,7 @@ def test_gpu_session_runs_on_cpu_with_the_tiny_preset(tmp_path):
     relax = saved["relaxation"]
     assert relax["structures"] == 2 and relax["batch_relaxer_s"] > 0
     assert relax["median_abs_energy_difference_ev_per_atom"] < 1e-3
+    assert relax["graph_workers"] == 1 and relax["pipeline"] and relax["graph_s"] > 0
     assert figures["device"] == "cpu"
 
 

@@ -163,6 +163,12 @@ BAD_SECTIONS = [
     ("relax", {"model_path": 5}, "relax.model_path", "expected a string or a path or null"),
     ("relax", {"save_trajectory": "no"}, "relax.save_trajectory", "expected true or false"),
     ("relax", {"threads": 0}, "relax.threads", "threads must be >= 1"),
+    (
+        "relax",
+        {"graph_workers": -1},
+        "relax.graph_workers",
+        "graph_workers must be an integer >= 0",
+    ),
     ("framework", {"ladr": []}, "framework.ladr", "did you mean 'ladder'?"),
     ("framework", {"ladder": []}, "framework.ladder", "ladder is empty"),
     ("framework", {"ladder": [[0.1, -10]]}, "framework.ladder", "positive tolerances"),

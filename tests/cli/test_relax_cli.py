@@ -23,7 +23,11 @@ def test_relax_writes_cifs_and_summary(cli, tmp_path: Path) -> None:
     for name in ("ZnS_mp-560588", "ZnPS3_mp-3342"):
         shutil.copy(DATA / f"{name}.cif", inputs)
     out = tmp_path / "out"
-    res = cli("relax", inputs, "--out", out, "--steps", "5", "--device", "cpu", "--threads", "1")
+    # one graph worker process: the GPU default's path, on the CPU
+    res = cli(
+        "relax", inputs, "--out", out, "--steps", "5", "--device", "cpu", "--threads", "1",
+        "--graph-workers", "1",
+    )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     summary = json.loads((out / "summary.json").read_text())
     entries = {e["name"]: e for e in summary["structures"]}
@@ -51,6 +55,8 @@ def test_relax_bad_input_exits_2(cli, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no structure files" in res.stderr
     res = cli("relax", DATA / "ZnS_mp-560588.cif", "--out", out, "--model", tmp_path / "x.pth")
     assert res.exit_code == 2 and "checkpoint" in res.stderr
+    res = cli("relax", DATA / "ZnS_mp-560588.cif", "--out", out, "--graph-workers", "-1")
+    assert res.exit_code == 2 and "graph_workers" in res.stderr
     assert not out.exists() or not list(out.iterdir())
 
 

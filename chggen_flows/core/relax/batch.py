@@ -7,10 +7,19 @@ energies, forces and stresses, and takes one FIRE step per structure
 (:mod:`chggen_flows.core.relax.fire`, which mirrors ASE's FIRE + FrechetCellFilter).
 A structure leaves the batch as soon as it converges or runs out of steps, and the
 next waiting structure takes its place, so the batch stays full until the queue ends.
+
+The graphs can be built in worker processes (``RelaxSettings.graph_workers``,
+:mod:`chggen_flows.core.relax.graphs`); the structures are then relaxed in two groups of
+one call each, so one group's graphs are built while CHGNet evaluates the other. On CUDA
+the structures per call are sized from a measured probe call and the free GPU memory,
+and a call that runs out of memory is retried with half as many structures per call.
 """
 
 from __future__ import annotations
 
+import gc
+import itertools
+import math
 import time
 import warnings
 from collections import deque
@@ -39,32 +48,123 @@ from chggen_flows.core.relax.fire import (
     deformation,
     fire_step,
 )
+from chggen_flows.core.relax.graphs import (
+    Frame,
+    GraphBuilder,
+    PendingGraphs,
+    default_graph_workers,
+    frame_of,
+)
 from chggen_flows.core.relax.metrics import displacement_rmsd, energy_drop
 from chggen_flows.core.relax.records import RelaxRecord, RelaxSettings
-from chggen_flows.errors import CheckpointError, InputError
+from chggen_flows.errors import CheckpointError, InputError, ResourceError
 from chggen_flows.progress import make_progress, progress_enabled
 
 # Atoms per model call that keep a device busy without wasting memory. CPU, measured on
 # 2 cores (one energy+forces+stress pass, docs/performance.md): cells of ~9 atoms run
 # 1.3-1.4x faster in batches of 2-8, cells of ~18 atoms 1.1-1.26x, cells of ~34 atoms
 # gain nothing at 2 and lose 6-34% at 4-16; about 48 atoms per call is the sweet spot.
-# CUDA: a conservative guess (unmeasured).
+# CUDA: measured per run instead (a probe call of about PROBE_ATOMS atoms gives the peak
+# bytes per atom, and MEMORY_FRACTION of the free GPU memory is used, see
+# cuda_atoms_per_call). CUDA_ATOMS_PER_CALL is now the cap of that measurement and the
+# size used when it cannot be made (a batch_size given, no memory statistics): 8,192
+# atoms is an unmeasured guess at where a GPU's throughput stops growing with the batch
+# (CHGNet is small: 0.4 M parameters), not a memory limit, so it is not raised blindly.
 CPU_ATOMS_PER_CALL = 48
 CUDA_ATOMS_PER_CALL = 8192
 MAX_CPU_BATCH = 16
+PROBE_ATOMS = 512
+# Memory for the activations of a call, as a share of the free memory after the probe:
+# the peak varies with the neighbour density of the structures (a probe sees a few), and
+# the allocator fragments.
+MEMORY_FRACTION = 0.6
 # A kept operation still holds after a constrained relaxation if it maps the structure
 # onto itself this closely (Å): FIRE steps are symmetric, only rounding accumulates.
 HELD_TOLERANCE = 0.01
 
 
-def auto_batch_size(n_atoms: Sequence[int], device: torch.device) -> int:
-    """Structures per CHGNet call for structures of the given sizes on ``device``."""
+def auto_batch_size(
+    n_atoms: Sequence[int], device: torch.device, atoms_per_call: int | None = None
+) -> int:
+    """Structures per CHGNet call for structures of the given sizes on ``device``.
+
+    ``atoms_per_call`` (a measured size, :func:`cuda_atoms_per_call`) replaces the
+    device's default: :data:`CUDA_ATOMS_PER_CALL` on CUDA, the CPU rule otherwise.
+    """
     if not n_atoms:
         return 1
     mean = max(1.0, float(np.mean(n_atoms)))
-    if device.type == "cuda":
-        return max(1, min(len(n_atoms), int(CUDA_ATOMS_PER_CALL // mean)))
+    if atoms_per_call or device.type == "cuda":
+        atoms = atoms_per_call or CUDA_ATOMS_PER_CALL
+        return max(1, min(len(n_atoms), int(atoms // mean)))
     return max(1, min(len(n_atoms), MAX_CPU_BATCH, round(CPU_ATOMS_PER_CALL / mean)))
+
+
+def cuda_atoms_per_call(
+    bytes_per_atom: float,
+    free_bytes: float,
+    fraction: float = MEMORY_FRACTION,
+    cap: int = CUDA_ATOMS_PER_CALL,
+) -> int:
+    """Atoms per CHGNet call that fit ``fraction`` of ``free_bytes`` of GPU memory.
+
+    Parameters
+    ----------
+    bytes_per_atom
+        Peak memory of a probe call above what was allocated before it, per atom.
+    free_bytes
+        Free device memory after the probe (``torch.cuda.mem_get_info``, with the
+        allocator's cache emptied).
+    fraction
+        Share of the free memory to use (the rest absorbs denser structures than the
+        probe's and fragmentation).
+    cap
+        Upper bound, also returned when the measurement is unusable (zero, negative or
+        not finite, e.g. without memory statistics).
+
+    Returns
+    -------
+    int
+        At least 1 and at most ``cap``.
+    """
+    if not (math.isfinite(bytes_per_atom) and bytes_per_atom > 0 and math.isfinite(free_bytes)):
+        return cap
+    return int(max(1, min(cap, fraction * max(free_bytes, 0.0) // bytes_per_atom)))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device running out of memory (torch's, cuBLAS's, vesin's)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+class CudaMemory:
+    """The CUDA memory statistics the relaxer sizes its calls by (replaceable in tests)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def start(self) -> int:
+        """Reset the peak statistics; bytes allocated now."""
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return torch.cuda.memory_allocated(self.device)
+
+    def peak(self) -> int:
+        """Largest allocation since :meth:`start` (bytes)."""
+        torch.cuda.synchronize(self.device)
+        return torch.cuda.max_memory_allocated(self.device)
+
+    def free(self) -> int:
+        """Free device memory (bytes), the allocator's cached blocks returned first."""
+        torch.cuda.empty_cache()
+        return torch.cuda.mem_get_info(self.device)[0]
+
+    def release(self) -> None:
+        """Return the memory of a failed call (its tensors must be unreachable by now)."""
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def load_chgnet(model_path: str | Path | None, device: torch.device):
@@ -123,6 +223,7 @@ class _Job:
     index: int
     initial: Structure
     x: np.ndarray
+    numbers: np.ndarray
     fire: FireState = field(default_factory=FireState)
     steps: int = 0
     initial_energy: float = float("nan")
@@ -148,15 +249,26 @@ class BatchRelaxer:
     model
         An already loaded ``chgnet.model.CHGNet`` to share between relaxers; by
         default the one named by ``settings.model_path`` is loaded.
+    pipeline
+        Relax two groups of structures (each up to one call's worth), one group's
+        graphs built by the workers while CHGNet evaluates the other; ``None``: when
+        there are graph workers (in-process building cannot overlap the call, so a
+        second group would only hold more structures in memory). The trajectories do
+        not depend on it beyond float32 rounding of calls with other batch mates.
 
     Examples
     --------
-    >>> relaxer = BatchRelaxer(RelaxSettings(fmax=0.1, max_steps=500))
-    >>> records = relaxer.relax(structures)          # same order as the input
+    >>> with BatchRelaxer(RelaxSettings(fmax=0.1, max_steps=500)) as relaxer:
+    ...     records = relaxer.relax(structures)  # same order as the input
     >>> [(r.de, r.rmsd, r.converged) for r in records]
     """
 
-    def __init__(self, settings: RelaxSettings | None = None, model: Any = None) -> None:
+    def __init__(
+        self,
+        settings: RelaxSettings | None = None,
+        model: Any = None,
+        pipeline: bool | None = None,
+    ) -> None:
         self.settings = settings or RelaxSettings()
         self.device = resolve_device(self.settings.device)
         if self.device.type == "cpu":
@@ -166,23 +278,90 @@ class BatchRelaxer:
         else:
             model.graph_converter.set_isolated_atom_response("ignore")
             self.model = model.to(self.device).eval()
-        # Seconds spent building crystal graphs and in CHGNet's forward/backward, so
-        # the optimiser's own overhead can be measured (benchmarks/bench_relax.py).
+        workers = self.settings.graph_workers
+        if workers is None:
+            workers = default_graph_workers(self.device)
+        self.graphs = GraphBuilder(self.model.graph_converter, workers)
+        self.pipeline = workers > 0 if pipeline is None else pipeline
+        # Seconds spent building (or waiting for) crystal graphs and in CHGNet's
+        # forward/backward, so the optimiser's own overhead can be measured
+        # (benchmarks/bench_relax.py).
         self.graph_time = 0.0
         self.forward_time = 0.0
+        # CUDA sizing: the memory statistics, the atoms per call measured on the first
+        # automatic batch, and the structures per call after an out-of-memory error
+        # (halved at each one, kept for the relaxer's life).
+        self.memory: CudaMemory | None = (
+            CudaMemory(self.device) if self.device.type == "cuda" else None
+        )
+        self.atoms_per_call: int | None = None
+        self.max_per_call: int | None = None
+        self.out_of_memory_retries = 0
+
+    def close(self) -> None:
+        """Stop the graph worker processes, if any (a later relaxation restarts them)."""
+        self.graphs.close()
+
+    def __enter__(self) -> BatchRelaxer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- model calls -------------------------------------------------------------
-    def _predict(self, structures: Sequence[Structure], task: str) -> list[dict[str, Any]]:
+    def _submit(self, frames: Sequence[Frame]) -> PendingGraphs:
         start = time.perf_counter()
-        graphs = [self.model.graph_converter(s) for s in structures]
-        built = time.perf_counter()
-        with warnings.catch_warnings():
-            # CHGNet 0.3 converts a grad-tracking volume tensor on every call; harmless.
-            warnings.filterwarnings("ignore", "Converting a tensor with requires_grad")
-            out = self.model.predict_graph(graphs, task=task, batch_size=len(graphs))
-        self.graph_time += built - start
-        self.forward_time += time.perf_counter() - built
+        pending = self.graphs.submit(frames)
+        self.graph_time += time.perf_counter() - start
+        return pending
+
+    def _graphs_of(self, pending: PendingGraphs) -> list[Any]:
+        start = time.perf_counter()
+        graphs = pending.result()
+        self.graph_time += time.perf_counter() - start
+        return graphs
+
+    def _evaluate(self, graphs: list[Any], task: str) -> list[dict[str, Any]]:
+        """One CHGNet evaluation of ``graphs``; on running out of memory, halve and retry."""
+        start = time.perf_counter()
+        while True:
+            size = min(len(graphs), self.max_per_call or len(graphs))
+            out, failure = None, None
+            try:
+                with warnings.catch_warnings():
+                    # CHGNet 0.3 converts a grad-tracking volume tensor on every call.
+                    warnings.filterwarnings("ignore", "Converting a tensor with requires_grad")
+                    out = self.model.predict_graph(graphs, task=task, batch_size=size)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                # Only the message: the exception's traceback holds the failed call's
+                # tensors, which are freed when this block ends.
+                failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if failure is None:
+                break
+            if self.memory is not None:
+                self.memory.release()
+            if size <= 1:
+                raise ResourceError(
+                    f"CHGNet ran out of device memory on a single structure ({failure})",
+                    hint="relax the largest structures on the CPU (device='cpu') or on a GPU "
+                    "with more free memory; check no other process holds the GPU",
+                )
+            self.max_per_call = size // 2
+            self.out_of_memory_retries += 1
+            warnings.warn(
+                f"CHGNet ran out of device memory at {size} structures per call; "
+                f"retrying with {self.max_per_call}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.forward_time += time.perf_counter() - start
         return [out] if isinstance(out, dict) else out
+
+    def _predict(self, structures: Sequence[Structure], task: str) -> list[dict[str, Any]]:
+        graphs = self._graphs_of(self._submit([frame_of(s) for s in structures]))
+        return self._evaluate(graphs, task)
 
     def predict_energies(
         self, structures: Sequence[Structure], batch_size: int | None = None
@@ -197,12 +376,38 @@ class BatchRelaxer:
             Structures per call; default from the settings or chosen automatically.
         """
         size = batch_size or self.settings.batch_size
-        size = size or auto_batch_size([len(s) for s in structures], self.device)
+        size = size or auto_batch_size(
+            [len(s) for s in structures], self.device, self.atoms_per_call
+        )
         energies: list[float] = []
         for start in range(0, len(structures), size):
             chunk = structures[start : start + size]
             energies += [float(p["e"]) for p in self._predict(chunk, task="e")]
         return energies
+
+    def _measure_atoms_per_call(self, structures: Sequence[Structure], task: str) -> int:
+        """Atoms per call that fit the free GPU memory, from one probe call.
+
+        The probe evaluates the first structures (about :data:`PROBE_ATOMS` atoms,
+        repeated when there are fewer, at least one structure) with the peak
+        statistics reset; its peak above the memory allocated before it, per atom,
+        scales to :data:`MEMORY_FRACTION` of the free memory
+        (:func:`cuda_atoms_per_call`). Repeating keeps a small first run (a warm-up)
+        from measuring mostly the per-call overhead.
+        """
+        assert self.memory is not None
+        probe: list[Structure] = []
+        atoms = 0
+        for structure in itertools.cycle(structures):
+            if probe and atoms + len(structure) > PROBE_ATOMS:
+                break
+            probe.append(structure)
+            atoms += len(structure)
+        graphs = self._graphs_of(self._submit([frame_of(s) for s in probe]))
+        before = self.memory.start()
+        self._evaluate(graphs, task)
+        peak = self.memory.peak()
+        return cuda_atoms_per_call((peak - before) / atoms, self.memory.free())
 
     # -- relaxation --------------------------------------------------------------
     def _deformations(self, jobs: list[_Job]) -> tuple[np.ndarray, np.ndarray]:
@@ -211,17 +416,15 @@ class BatchRelaxer:
         log_def = np.stack([j.x[j.n :] for j in jobs]) / n[:, None, None]
         return log_def, deformation(log_def)
 
-    def _structures(self, jobs: list[_Job], f: np.ndarray | None) -> list[Structure]:
-        """Structures at the jobs' degrees of freedom (ASE's filter ``set_positions``)."""
-        structures = []
+    def _frames(self, jobs: list[_Job], f: np.ndarray | None) -> list[Frame]:
+        """Cells and positions at the jobs' degrees of freedom (``set_positions``)."""
+        frames = []
         for k, job in enumerate(jobs):
             cell, positions = job.initial.lattice.matrix, job.x[: job.n]
             if f is not None:
                 cell, positions = cell @ f[k].T, positions @ f[k].T
-            structures.append(
-                Structure(Lattice(cell), job.initial.species, positions, coords_are_cartesian=True)
-            )
-        return structures
+            frames.append((cell, job.numbers, positions))
+        return frames
 
     def _start(self, index: int, structure: Structure, fix_symmetry: bool = False) -> _Job:
         positions = structure.cart_coords
@@ -235,6 +438,7 @@ class BatchRelaxer:
             index=index,
             initial=structure,
             x=x.copy(),
+            numbers=frame_of(structure)[1],
             trajectory=[] if self.settings.save_trajectory else None,
             symmetry=symmetry,
         )
@@ -242,7 +446,7 @@ class BatchRelaxer:
     def _generalised_forces(
         self,
         jobs: list[_Job],
-        current: list[Structure],
+        frames: list[Frame],
         preds: list[dict[str, Any]],
         deform: tuple[np.ndarray, np.ndarray] | None,
     ) -> list[np.ndarray]:
@@ -250,22 +454,20 @@ class BatchRelaxer:
         forces = [np.asarray(p["f"], dtype=float) for p in preds]
         # FixSymmetry: project forces (and below the stress) onto the kept group, so
         # every FIRE step stays in its symmetric subspace.
-        for k, (job, structure) in enumerate(zip(jobs, current, strict=True)):
+        for k, (job, frame) in enumerate(zip(jobs, frames, strict=True)):
             if job.symmetry is not None:
                 rot, trans, mapping, _ = job.symmetry
-                forces[k] = symmetrize_forces(
-                    structure.lattice.matrix, forces[k], rot, trans, mapping
-                )
+                forces[k] = symmetrize_forces(frame[0], forces[k], rot, trans, mapping)
         if deform is None:
             return forces
         log_def, f = deform
         stress = np.stack([np.asarray(p["s"], dtype=float) for p in preds]) * GPA
         # ASE stores stress in Voigt form, i.e. symmetrised.
         stress = 0.5 * (stress + np.swapaxes(stress, 1, 2))
-        for k, (job, structure) in enumerate(zip(jobs, current, strict=True)):
+        for k, (job, frame) in enumerate(zip(jobs, frames, strict=True)):
             if job.symmetry is not None:
-                stress[k] = symmetrize_stress(structure.lattice.matrix, stress[k], job.symmetry[0])
-        cells = np.stack([s.lattice.matrix for s in current])
+                stress[k] = symmetrize_stress(frame[0], stress[k], job.symmetry[0])
+        cells = np.stack([frame[0] for frame in frames])
         n = np.array([j.n for j in jobs], dtype=float)
         cell_forces = cell_generalised_forces(log_def, stress, cells, n)
         return [np.vstack([fa @ fi, fc]) for fa, fi, fc in zip(forces, f, cell_forces, strict=True)]
@@ -344,59 +546,107 @@ class BatchRelaxer:
                 queue.append((i, structure, bool(constrained[i])))
             else:
                 records[i] = RelaxRecord(structure=structure, rejected_reason=reason)
-        batch = s.batch_size or auto_batch_size([len(st) for _, st, _ in queue], self.device)
         task = "efs" if s.relax_cell else "ef"
+        if queue and s.batch_size is None and self.memory is not None and not self.atoms_per_call:
+            self.atoms_per_call = self._measure_atoms_per_call([st for _, st, _ in queue], task)
+        batch = s.batch_size or auto_batch_size(
+            [len(st) for _, st, _ in queue], self.device, self.atoms_per_call
+        )
+        # Pipelined: two groups of up to `batch` structures each (one call's worth),
+        # split evenly when the queue is short so both halves have work.
+        n_groups = 2 if self.pipeline and len(queue) > 1 else 1
+        capacity = min(batch, math.ceil(len(queue) / n_groups)) if queue else batch
+        groups = [_Group() for _ in range(n_groups)]
+
+        def launch(group: _Group) -> None:
+            """Refill ``group`` from the queue and start building its graphs."""
+            while queue and len(group.jobs) < capacity:
+                group.jobs.append(self._start(*queue.popleft()))
+            if group.jobs:
+                group.deform = self._deformations(group.jobs) if s.relax_cell else None
+                f = None if group.deform is None else group.deform[1]
+                group.frames = self._frames(group.jobs, f)
+                group.pending = self._submit(group.frames)
 
         show = progress_enabled(None if progress is None else not progress)
         with make_progress(transient=True) if show else _NoProgress() as bar:
             bar_task = bar.add_task("CHGNet relax", total=len(structures), status="")
             bar.advance(bar_task, len(structures) - len(queue))
-            active: list[_Job] = []
-            while queue or active:
-                while queue and len(active) < batch:
-                    active.append(self._start(*queue.popleft()))
-                deform = self._deformations(active) if s.relax_cell else None
-                current = self._structures(active, None if deform is None else deform[1])
-                preds = self._predict(current, task=task)
-                forces = self._generalised_forces(active, current, preds, deform)
-                still: list[tuple[_Job, np.ndarray]] = []
-                for job, structure, pred, gf in zip(active, current, preds, forces, strict=True):
-                    record = self._observe(job, structure, pred, gf)
-                    if record is None:
-                        still.append((job, gf))
-                    else:
-                        records[job.index] = record
+            for group in groups:
+                launch(group)
+            # While CHGNet evaluates one group, the workers build the other's graphs.
+            while any(group.jobs for group in groups):
+                for group in groups:
+                    if not group.jobs:
+                        continue
+                    assert group.pending is not None
+                    preds = self._evaluate(self._graphs_of(group.pending), task)
+                    for index, record in self._advance(group, preds):
+                        records[index] = record
                         bar.advance(bar_task)
-                active = [job for job, _ in still]
-                if active:
-                    new_x = fire_step(
-                        [j.x for j in active], [gf for _, gf in still], [j.fire for j in active]
-                    )
-                    for job, x in zip(active, new_x, strict=True):
-                        job.x, job.steps = x, job.steps + 1
+                    launch(group)
         return records  # type: ignore[return-value]
 
+    def _advance(self, group: _Group, preds: list[dict[str, Any]]) -> list[tuple[int, RelaxRecord]]:
+        """Book-keep a group's evaluation and take its FIRE step; the finished records."""
+        forces = self._generalised_forces(group.jobs, group.frames, preds, group.deform)
+        finished: list[tuple[int, RelaxRecord]] = []
+        still: list[tuple[_Job, np.ndarray]] = []
+        for job, frame, pred, gf in zip(group.jobs, group.frames, preds, forces, strict=True):
+            record = self._observe(job, frame, pred, gf)
+            if record is None:
+                still.append((job, gf))
+            else:
+                finished.append((job.index, record))
+        group.jobs = [job for job, _ in still]
+        if group.jobs:
+            new_x = fire_step(
+                [j.x for j in group.jobs], [gf for _, gf in still], [j.fire for j in group.jobs]
+            )
+            for job, x in zip(group.jobs, new_x, strict=True):
+                job.x, job.steps = x, job.steps + 1
+        return finished
+
     def _observe(
-        self, job: _Job, structure: Structure, pred: dict[str, Any], gforces: np.ndarray
+        self, job: _Job, frame: Frame, pred: dict[str, Any], gforces: np.ndarray
     ) -> RelaxRecord | None:
         """Book-keep one evaluation; a record when the job is done, else ``None``."""
         energy = float(pred["e"])
         if job.steps == 0:
             job.initial_energy = energy
         fmax = float(np.linalg.norm(gforces, axis=1).max())
+        # pymatgen structures only where they are kept: building one per step and
+        # structure would cost the parent as much as sending the graphs' work away saves.
+        structure = None
         if job.trajectory is not None:
+            structure = _structure(job, frame)
             job.trajectory.append(
                 {"structure": structure, "energy_per_atom": energy, "max_force": fmax}
             )
         if not (np.isfinite(energy) and np.isfinite(fmax)):
-            return self._finish(
-                job, structure, pred, False, f"non-finite CHGNet output at step {job.steps}"
-            )
+            reason = f"non-finite CHGNet output at step {job.steps}"
+            return self._finish(job, structure or _structure(job, frame), pred, False, reason)
         if fmax < self.settings.fmax:
-            return self._finish(job, structure, pred, True)
+            return self._finish(job, structure or _structure(job, frame), pred, True)
         if job.steps >= self.settings.max_steps:
-            return self._finish(job, structure, pred, False)
+            return self._finish(job, structure or _structure(job, frame), pred, False)
         return None
+
+
+def _structure(job: _Job, frame: Frame) -> Structure:
+    """The structure of ``job`` at ``frame``, with the input's species (oxidation states)."""
+    cell, _, positions = frame
+    return Structure(Lattice(cell), job.initial.species, positions, coords_are_cartesian=True)
+
+
+@dataclass
+class _Group:
+    """Structures relaxed together: one CHGNet call per step; the pipeline has two."""
+
+    jobs: list[_Job] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    deform: tuple[np.ndarray, np.ndarray] | None = None
+    pending: PendingGraphs | None = None
 
 
 class _NoProgress:

@@ -48,6 +48,19 @@ class RelaxSettings:
         torch CPU threads; ``None`` applies :func:`chggen_flows.core.device.configure_threads`'s
         default (all cores). On a machine shared with other busy processes one thread
         can be many times faster (OpenMP threads wait on each other).
+    graph_workers
+        Processes that build CHGNet's crystal graphs (pymatgen neighbour lists, on the
+        CPU) while the model evaluates: 0 builds them in the relaxing process, one
+        structure at a time. ``None`` chooses from the device
+        (:func:`chggen_flows.core.relax.graphs.default_graph_workers`): 0 on the CPU,
+        whose cores CHGNet itself keeps busy; on CUDA the usable cores but one, at most
+        8, since there the graphs (~1.7 ms per 12-atom structure on one core) would
+        otherwise leave the GPU waiting. With workers the structures are relaxed in
+        two groups of ``batch_size`` each, one group's graphs built while CHGNet
+        evaluates the other (structures per call, automatic or not). Workers start
+        on the first relaxation (a few seconds, spawned) and live until the relaxer
+        is closed; a script that uses them needs the ``if __name__ == "__main__":``
+        guard of all multiprocessing code.
     """
 
     fmax: float = 0.1
@@ -59,6 +72,7 @@ class RelaxSettings:
     model_path: str | Path | None = None
     save_trajectory: bool = False
     threads: int | None = None
+    graph_workers: int | None = None
 
     def __post_init__(self) -> None:
         if not self.fmax > 0:
@@ -72,6 +86,15 @@ class RelaxSettings:
             )
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be >= 1, got {self.threads}")
+        if self.graph_workers is not None and (
+            isinstance(self.graph_workers, bool)
+            or not isinstance(self.graph_workers, int)
+            or self.graph_workers < 0
+        ):
+            raise InputError(
+                f"graph_workers must be an integer >= 0, got {self.graph_workers!r}",
+                hint="0 builds graphs in-process; leave it unset to choose from the device",
+            )
         if self.min_distance < 0:
             raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
 
