@@ -50,12 +50,14 @@ def spec_for(
     framework_mode: str = "first",
     guest_symmetry: str = "free",
     baseline: bool = True,
+    checkpoint: str | None = None,
 ) -> CampaignSpec:
     """The benchmark campaign of ``system`` with a PyXtal arm (``quick``: a smoke test).
 
     ``framework_mode`` and ``guest_symmetry`` set ``framework.mode`` and
     ``inpaint.guest_symmetry`` (the symmetry issue's comparison); ``baseline=False``
-    leaves the random-search arm out.
+    leaves the random-search arm out; ``checkpoint`` replaces the shipped score model
+    (e.g. a system fine-tune).
     """
     extra: dict = {"framework": {"mode": framework_mode}}
     if baseline:
@@ -69,7 +71,7 @@ def spec_for(
             "formula_units": [1, 2],
             "lattices_per_composition": 2,
             "candidates_per_lattice": 4,
-            "model": {"device": "cpu"},
+            "model": {"device": "cpu", "checkpoint": checkpoint},
             "stability": {"reference": "offline", "dft": False},
             "batch_size": 48,
             "seed": seed,
@@ -135,6 +137,7 @@ def main() -> None:
         "--guest-symmetry", default="free", help="free, symmetric or compare (inpainting)"
     )
     parser.add_argument("--no-baseline", action="store_true", help="no random-search arm")
+    parser.add_argument("--checkpoint", default=None, help="score model (default: shipped)")
     args = parser.parse_args()
     configure_threads(args.threads)
     spec = spec_for(
@@ -144,6 +147,7 @@ def main() -> None:
         framework_mode=args.framework_mode,
         guest_symmetry=args.guest_symmetry,
         baseline=not args.no_baseline,
+        checkpoint=args.checkpoint,
     )
     campaign = f"bench-{args.system.lower()}-{args.seed}"
     plan = build_flow(spec, campaign)

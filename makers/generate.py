@@ -106,9 +106,9 @@ def generated_record(
 
 def checkpoint_path(checkpoint: str | None) -> str:
     """The checkpoint actually used (the shipped one when None), for provenance."""
-    from chggen_flows.core.model import default_checkpoint_path
+    from chggen_flows.core.model import resolve_checkpoint
 
-    return str(checkpoint or default_checkpoint_path())
+    return str(resolve_checkpoint(checkpoint))
 
 
 @dataclass

@@ -666,7 +666,9 @@ def parse_spec(
 def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
     updates: dict[str, Any] = {}
     if spec.model.checkpoint:
-        path = Path(spec.model.checkpoint).expanduser()
+        from chggen_flows.core.model.checkpoint import resolve_checkpoint
+
+        path = resolve_checkpoint(spec.model.checkpoint)
         path = path if path.is_absolute() else (base_dir / path)
         if not path.is_file():
             raise CheckpointError(

@@ -59,10 +59,10 @@ def check_spec(spec: CampaignSpec) -> None:
     ReferenceDataError
         The E_d reference lacks an element of the campaign.
     """
-    from chggen_flows.core.model.checkpoint import default_checkpoint_path, read_checkpoint
+    from chggen_flows.core.model.checkpoint import read_checkpoint, resolve_checkpoint
     from chggen_flows.core.stability import get_reference
 
-    path = spec.model.checkpoint or default_checkpoint_path()
+    path = resolve_checkpoint(spec.model.checkpoint)
     payload = read_checkpoint(path)
     vocabulary = set(payload.get("config", {}).get("elements", ()))
     elements = spec_elements(spec)

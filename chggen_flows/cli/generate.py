@@ -85,7 +85,9 @@ def generate(
         None, "--guests", help="Guests to place in the host, e.g. Li:4 or Li:2,Na:1."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Score-model file (default: the shipped model)."
+        None,
+        "--checkpoint",
+        help="Score-model file, or shipped:SYSTEM for a shipped fine-tune (shipped:Zn-P-S); default: the shipped model.",
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     seed: int = typer.Option(0, help="Seed; candidate i gets its own stream derived from it."),
@@ -180,7 +182,7 @@ def generate(
         ]
         symbols = set(cell_species(target, formula_units))
         mode = "unconditional"
-    from chggen_flows.core.model import default_checkpoint_path, load_score_model
+    from chggen_flows.core.model import load_score_model, resolve_checkpoint
 
     model = load_score_model(checkpoint, device=device)
     check_elements(model, sorted(symbols))
@@ -197,7 +199,7 @@ def generate(
     counts = rejection_summary(candidates)
     summary = GenerateSummary(
         mode=mode,
-        checkpoint=str(checkpoint or default_checkpoint_path()),
+        checkpoint=str(resolve_checkpoint(checkpoint)),
         n_total=counts["n_total"],
         n_valid=counts["n_valid"],
         n_rejected=counts["n_rejected"],

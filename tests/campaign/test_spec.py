@@ -305,3 +305,20 @@ def test_docs_list_every_key_of_every_settings_section():
         listed = [key for key in allowed_keys(section) if any(f"`{key}`" in r for r in rows)]
         missing = [key for key in allowed_keys(section) if key not in listed]
         assert not missing, f"docs/campaigns.md does not list {section} keys {missing}"
+
+
+def test_shipped_fine_tune_names_resolve_to_package_files(tmp_path):
+    """``shipped:Zn-P-S`` (any element order) names the shipped fine-tune; an unknown
+    system is a CheckpointError that lists what is shipped."""
+    from chggen_flows.core.model import load_score_model, resolve_checkpoint
+    from chggen_flows.core.model.checkpoint import default_checkpoint_path
+
+    spec = parse_spec(tiny_spec("shipped:S-P-Zn"), "test", tmp_path)
+    assert spec.model.checkpoint == str(resolve_checkpoint("shipped:Zn-P-S").resolve())
+    assert resolve_checkpoint("shipped:Zn-P-S").name == "zn-p-s.pt"
+    assert resolve_checkpoint(None) == resolve_checkpoint("shipped") == default_checkpoint_path()
+    model = load_score_model("shipped:Zn-P-S", device="cpu")
+    assert {"Zn", "P", "S"} <= set(model.elements)
+    with pytest.raises(CheckpointError, match="no shipped score model") as info:
+        parse_spec(tiny_spec("shipped:Li-Si"), "test", tmp_path)
+    assert "shipped:Zn-P-S" in info.value.hint

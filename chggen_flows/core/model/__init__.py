@@ -9,6 +9,7 @@ from __future__ import annotations
 from chggen_flows.core.model.checkpoint import (
     default_checkpoint_path,
     load_score_model,
+    resolve_checkpoint,
     save_score_model,
 )
 from chggen_flows.core.model.config import ScoreModelConfig
@@ -19,5 +20,6 @@ __all__ = [
     "ScoreModelConfig",
     "default_checkpoint_path",
     "load_score_model",
+    "resolve_checkpoint",
     "save_score_model",
 ]

@@ -35,9 +35,40 @@ _FORMAT_1_DEFAULTS = {"radial_envelope": "basis"}
 SHIPPED_NAME = "score_model.pt"
 
 
+#: Shipped fine-tunes for one chemical system (``chggen train --focus-only``, see
+#: docs/model_card.md), named ``shipped:SYSTEM`` where a checkpoint path is expected.
+SHIPPED_SYSTEM_MODELS = {"Zn-P-S": "zn-p-s.pt"}
+SHIPPED_PREFIX = "shipped:"
+
+
 def default_checkpoint_path() -> Path:
     """Path of the pretrained checkpoint shipped in the package."""
-    return Path(str(resources.files("chggen_flows") / "data" / "score_model" / SHIPPED_NAME))
+    return _shipped_file(SHIPPED_NAME)
+
+
+def _shipped_file(name: str) -> Path:
+    return Path(str(resources.files("chggen_flows") / "data" / "score_model" / name))
+
+
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """The file a checkpoint setting names: a path, ``shipped:SYSTEM`` (a shipped
+    fine-tune, e.g. ``shipped:Zn-P-S``), ``shipped`` or None (the general model)."""
+    if path is None or str(path) in ("shipped", SHIPPED_PREFIX):
+        return default_checkpoint_path()
+    text = str(path)
+    if not text.startswith(SHIPPED_PREFIX):
+        return Path(text).expanduser()
+    system = text[len(SHIPPED_PREFIX) :]
+    by_key = {"-".join(sorted(k.split("-"))): v for k, v in SHIPPED_SYSTEM_MODELS.items()}
+    name = by_key.get("-".join(sorted(system.replace(",", "-").split("-"))))
+    if name is None:
+        raise CheckpointError(
+            f"no shipped score model for {system!r}",
+            hint="shipped fine-tunes: "
+            + ", ".join(SHIPPED_PREFIX + k for k in SHIPPED_SYSTEM_MODELS)
+            + "; or fine-tune one with `chggen train --focus SYSTEM --focus-only`",
+        )
+    return _shipped_file(name)
 
 
 def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
@@ -139,7 +170,8 @@ def load_score_model(
     ----------
     path
         A model file or a training checkpoint written by ``chggen train``; None loads
-        the pretrained model shipped with the package.
+        the pretrained model shipped with the package, ``shipped:SYSTEM`` a shipped
+        fine-tune (:data:`SHIPPED_SYSTEM_MODELS`).
     device
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype
@@ -150,7 +182,7 @@ def load_score_model(
     CheckpointError
         Missing, truncated, corrupt or foreign file.
     """
-    source = Path(path) if path is not None else default_checkpoint_path()
+    source = resolve_checkpoint(path)
     payload = read_checkpoint(source)
     model = model_from_payload(payload, source)
     return model.to(device=resolve_device(device), dtype=dtype).eval()
