@@ -26,6 +26,7 @@ from chggen_flows.campaign.build import build_flow
 from chggen_flows.campaign.metrics import campaign_metrics
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.core.device import configure_threads
+from chggen_flows.core.model import resolve_checkpoint
 
 #: 3 compositions x formula units 1, 2 x 2 lattices x 4 candidates = 48 per arm.
 SYSTEMS = {
@@ -71,7 +72,11 @@ def spec_for(
             "formula_units": [1, 2],
             "lattices_per_composition": 2,
             "candidates_per_lattice": 4,
-            "model": {"device": "cpu", "checkpoint": checkpoint},
+            # absolute: the jobs run in a temporary folder
+            "model": {
+                "device": "cpu",
+                "checkpoint": str(resolve_checkpoint(checkpoint).resolve()) if checkpoint else None,
+            },
             "stability": {"reference": "offline", "dft": False},
             "batch_size": 48,
             "seed": seed,
@@ -137,7 +142,9 @@ def main() -> None:
         "--guest-symmetry", default="free", help="free, symmetric or compare (inpainting)"
     )
     parser.add_argument("--no-baseline", action="store_true", help="no random-search arm")
-    parser.add_argument("--checkpoint", default=None, help="score model (default: shipped)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="score model file or shipped:SYSTEM (default: shipped)"
+    )
     args = parser.parse_args()
     configure_threads(args.threads)
     spec = spec_for(
