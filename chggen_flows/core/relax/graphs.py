@@ -41,7 +41,7 @@ Frame = tuple[np.ndarray, np.ndarray, np.ndarray]
 # uneven structure sizes without paying a round trip per structure.
 CHUNKS_PER_WORKER = 3
 
-_GRAPH_TENSORS = (
+GRAPH_TENSORS = (
     "atomic_number",
     "atom_frac_coord",
     "atom_graph",
@@ -122,7 +122,7 @@ def structure_of(frame: Frame) -> Structure:
 
 def graph_arrays(graph: Any) -> dict[str, Any]:
     """A CrystalGraph as numpy arrays and scalars (cheap to pickle)."""
-    values: dict[str, Any] = {k: getattr(graph, k).detach().numpy() for k in _GRAPH_TENSORS}
+    values: dict[str, Any] = {k: getattr(graph, k).detach().numpy() for k in GRAPH_TENSORS}
     for key in ("atom_graph_cutoff", "bond_graph_cutoff", "composition"):
         values[key] = getattr(graph, key)
     return values
@@ -132,7 +132,7 @@ def graph_from_arrays(values: dict[str, Any]) -> Any:
     """The CrystalGraph of :func:`graph_arrays` (no copy of the arrays)."""
     from chgnet.graph import CrystalGraph
 
-    tensors = {k: torch.from_numpy(values[k]) for k in _GRAPH_TENSORS}
+    tensors = {k: torch.from_numpy(values[k]) for k in GRAPH_TENSORS}
     for key in _GRAD_TENSORS:
         tensors[key].requires_grad_(True)
     return CrystalGraph(

@@ -8,6 +8,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.relax.graphs import (
+    GRAPH_TENSORS,
     ConverterSettings,
     GraphBuilder,
     default_graph_workers,
@@ -16,16 +17,7 @@ from chggen_flows.core.relax.graphs import (
     graph_from_arrays,
 )
 
-TENSORS = (
-    "atomic_number",
-    "atom_frac_coord",
-    "atom_graph",
-    "neighbor_image",
-    "directed2undirected",
-    "undirected2directed",
-    "bond_graph",
-    "lattice",
-)
+TENSORS = GRAPH_TENSORS  # every tensor a CrystalGraph carries to the model
 
 
 @pytest.fixture(scope="module")
