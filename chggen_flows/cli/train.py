@@ -12,7 +12,14 @@ from chggen_flows.cli.common import console
 from chggen_flows.errors import ConfigError
 
 # what may change when a run is resumed; everything else must stay as it was saved
-RESUMABLE_OVERRIDES = {"epochs", "device", "threads", "checkpoint_every_steps"}
+RESUMABLE_OVERRIDES = {
+    "epochs",
+    "device",
+    "threads",
+    "checkpoint_every_steps",
+    "decay_from_epoch",
+    "min_lr",
+}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -105,6 +112,12 @@ def train_command(
         "--focus-only/--no-focus-only",
         help="Fine-tune on the --focus structures only; best model by their validation loss.",
     ),
+    decay_from_epoch: int | None = typer.Option(
+        None,
+        "--decay-from-epoch",
+        help="Cosine-anneal the learning rate from this epoch to --epochs (may be set on --resume).",
+    ),
+    min_lr: float | None = typer.Option(None, "--min-lr", help="Floor of the learning rate."),
     holdout: list[str] = typer.Option(
         None,
         "--holdout",
@@ -132,6 +145,8 @@ def train_command(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
+        "decay_from_epoch": decay_from_epoch,
+        "min_lr": min_lr,
         "max_atoms": max_atoms,
         "val_fraction": val_fraction,
         "seed": seed,

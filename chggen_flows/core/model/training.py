@@ -225,6 +225,11 @@ class TrainConfig(BaseModel):
         only (each ``focus_repeat`` times) and the best model is chosen by the focus
         validation loss; the general validation loss is still logged, to show what the
         model forgets elsewhere. Needs ``focus`` (and usually ``init_from``).
+    decay_from_epoch
+        From this epoch on, the learning rate follows a cosine from its current value
+        down to ``min_lr`` at ``epochs`` (per step, so a resumed run continues the same
+        curve). None keeps the warm-up + reduce-on-plateau schedule only. It may be set
+        when a run is resumed, to anneal a long constant-rate run at its end.
     holdout
         Chemical systems whose structures (those holding all of a system's elements)
         are removed from the training split, e.g. to measure what the related
@@ -253,6 +258,7 @@ class TrainConfig(BaseModel):
     lr_patience: int = Field(default=2, ge=0)
     lr_factor: float = Field(default=0.5, gt=0, lt=1)
     min_lr: float = Field(default=1e-5, ge=0)
+    decay_from_epoch: int | None = Field(default=None, ge=0)
     ema_decay: float = Field(default=0.999, ge=0, lt=1)
     grad_clip: float = Field(default=1.0, gt=0)
     sigma_min: float = Field(default=1e-3, gt=0)
@@ -314,11 +320,25 @@ class _State:
     lr_scale: float = 1.0
     bad_epochs: int = 0
     best_val: float = math.inf
+    best_saved: float = math.inf
     wall_s: float = 0.0
     atoms_seen: int = 0
     epoch_loss_sum: float = 0.0
     epoch_steps: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cosine_factor(config: TrainConfig, epoch: float) -> float:
+    """The annealing factor of the learning rate at (fractional) ``epoch``.
+
+    1 before ``config.decay_from_epoch`` (or without it), then a half cosine reaching
+    0 at ``config.epochs``; the step's rate is floored at ``min_lr`` by the caller.
+    """
+    start = config.decay_from_epoch
+    if start is None or epoch <= start:
+        return 1.0
+    span = max(config.epochs - start, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (epoch - start) / span)))
 
 
 def _decades(sigma_min: float, sigma_max: float) -> list[tuple[float, float]]:
@@ -703,8 +723,9 @@ def _train(
                     loss = sum_gradients(params, loss.detach().reshape(1))[0]
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 warm = min(1.0, (state.global_step + 1) / max(1, config.warmup_steps))
+                anneal = cosine_factor(config, state.epoch + step / steps_per_epoch)
                 for group in optimizer.param_groups:
-                    group["lr"] = max(config.lr * state.lr_scale * warm, config.min_lr)
+                    group["lr"] = max(config.lr * state.lr_scale * warm * anneal, config.min_lr)
                 optimizer.step()
                 decay = min(config.ema_decay, (1 + state.global_step) / (10 + state.global_step))
                 torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
@@ -810,6 +831,12 @@ def _end_epoch(
     state.step_in_epoch = 0
     train_loss = state.epoch_loss_sum / max(1, state.epoch_steps)
     state.epoch_loss_sum, state.epoch_steps = 0.0, 0
+    # the plateau counter wants a 0.1% gain; the best model is any lower loss, so a
+    # slowly improving run does not ship weights several epochs old (runs saved before
+    # best_saved existed start from their best_val)
+    better = math.isfinite(chosen) and chosen < min(state.best_saved, state.best_val)
+    if better:
+        state.best_saved = chosen
     improved = math.isfinite(chosen) and chosen < state.best_val * (1 - 1e-3)
     if improved:
         state.best_val, state.bad_epochs = chosen, 0
@@ -838,7 +865,7 @@ def _end_epoch(
     logger.info(
         "epoch %d: train %.4f val %.4f %s", state.epoch, train_loss, val, json.dumps(by_decade)
     )
-    if improved or not math.isfinite(chosen):
+    if better or not math.isfinite(chosen):
         atomic_save(model_payload(ema, training=_metadata(state, config)), out / BEST)
     tmp = out / f".{HISTORY}.tmp"
     tmp.write_text(json.dumps(state.history, indent=1))
