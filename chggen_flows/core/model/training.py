@@ -484,7 +484,9 @@ def _metadata(state: _State, config: TrainConfig) -> dict[str, Any]:
         "global_step": state.global_step,
         "wall_s": round(state.wall_s, 1),
         "atoms_seen": state.atoms_seen,
-        "best_val_loss": state.best_val if math.isfinite(state.best_val) else None,
+        "best_val_loss": best
+        if math.isfinite(best := min(state.best_saved, state.best_val))
+        else None,
         "val_loss_by_decade": last.get("val_loss_by_decade"),
         "data": [str(p) for p in config.data],
         "max_atoms": config.max_atoms,

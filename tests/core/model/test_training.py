@@ -158,7 +158,9 @@ def test_existing_run_needs_resume_and_missing_run_cannot_resume(tmp_path, tiny_
 
 # ------------------------------------------------- the loop of earlier versions, step by step
 
-V2_RUN = Path("/work/main/runs/score_model_v2/last.pt")  # a run started before this loop
+# the shipped run's resumable checkpoint (written by an earlier loop; frozen, unlike the
+# run's own last.pt while it trains)
+V2_RUN = Path(__file__).parents[3] / "chggen_flows" / "data" / "score_model" / "training_last.pt"
 V2_DATA = Path("/work/main/runs/mp_train.dataset.pt")
 
 
@@ -184,7 +186,7 @@ def _reference_steps(config: TrainConfig, dataset: CrystalDataset, steps: int, p
 
     from chggen_flows.core.model.checkpoint import model_from_payload
     from chggen_flows.core.model.data import split_by_id
-    from chggen_flows.core.model.training import sample_sigma
+    from chggen_flows.core.model.training import cosine_factor, sample_sigma
 
     torch.manual_seed(config.seed)
     train_idx, _ = split_by_id(dataset, config.val_fraction)
@@ -217,7 +219,8 @@ def _reference_steps(config: TrainConfig, dataset: CrystalDataset, steps: int, p
             len(items), generator=torch.Generator().manual_seed(config.seed + state["epoch"])
         )
     ]
-    assert state["step_in_epoch"] + steps <= math.ceil(len(items) / config.batch_size)
+    per_epoch = math.ceil(len(items) / config.batch_size)
+    assert state["step_in_epoch"] + steps <= per_epoch
     for step in range(state["step_in_epoch"], state["step_in_epoch"] + steps):
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
         batch = train_set.batch(idx, torch.float32)
@@ -234,6 +237,7 @@ def _reference_steps(config: TrainConfig, dataset: CrystalDataset, steps: int, p
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         warm = min(1.0, (state["global_step"] + 1) / max(1, config.warmup_steps))
+        warm *= cosine_factor(config, state["epoch"] + step / per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = max(config.lr * state["lr_scale"] * warm, config.min_lr)
         optimizer.step()
@@ -280,8 +284,9 @@ def test_a_checkpoint_of_the_previous_loop_continues_exactly(tmp_path):
     payload = torch.load(run / "last.pt", weights_only=True)
     # one thread: with two, a loaded machine can change how reductions are split (and
     # so their rounding) between the two runs compared here
+    epochs = max(read_train_config(run).epochs, payload["resume"]["state"]["epoch"] + 1)
     config = read_train_config(run).model_copy(
-        update={"output_dir": run, "data": [V2_DATA], "threads": 1}
+        update={"output_dir": run, "data": [V2_DATA], "threads": 1, "epochs": epochs}
     )
     dataset = read_structures(config.data, max_atoms=config.max_atoms)
     result = train(config, resume=True, dataset=dataset, max_steps=2)
@@ -466,3 +471,67 @@ def test_holdout_removes_the_system_from_training(tmp_path, tiny_dataset):
     assert saved["holdout"] == ["Zn-S"]
     with pytest.raises(InputError, match="not a chemical system"):
         tiny_dataset.containing(["Zn-Xx"])
+
+
+# ------------------------------------------------- annealing and the best model
+
+
+def test_cosine_factor_runs_from_one_to_zero_between_its_epochs(tmp_path):
+    from chggen_flows.core.model.training import cosine_factor
+
+    plain = _config(tmp_path, epochs=10)
+    assert [cosine_factor(plain, e) for e in (0, 5, 10)] == [1.0, 1.0, 1.0]
+    annealed = _config(tmp_path, epochs=10, decay_from_epoch=6)
+    assert cosine_factor(annealed, 3.0) == 1.0 and cosine_factor(annealed, 6.0) == 1.0
+    assert cosine_factor(annealed, 8.0) == pytest.approx(0.5)
+    assert cosine_factor(annealed, 10.0) == pytest.approx(0.0, abs=1e-12)
+    assert cosine_factor(annealed, 12.0) == pytest.approx(0.0, abs=1e-12)
+    rates = [cosine_factor(annealed, 6 + k / 4) for k in range(17)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+
+
+def test_annealed_run_follows_the_cosine_and_resumes_exactly(tmp_path, tiny_dataset):
+    from chggen_flows.core.model.training import cosine_factor
+
+    settings = {
+        "batch_size": 1,
+        "epochs": 2,
+        "decay_from_epoch": 0,
+        "min_lr": 1e-6,
+        "warmup_steps": 0,
+    }
+    config = _config(tmp_path / "a", **settings)
+    straight = train(config, dataset=tiny_dataset)
+    steps = straight.history[0]["global_step"]
+    assert steps >= 2
+    # the logged rate is that of each epoch's last step
+    expected = [
+        max(config.lr * cosine_factor(config, epoch + (steps - 1) / steps), config.min_lr)
+        for epoch in (0, 1)
+    ]
+    assert [h["lr"] for h in straight.history] == pytest.approx(expected)
+    assert expected[1] < 0.2 * config.lr < expected[0]
+    interrupted = _config(tmp_path / "b", **settings)
+    train(interrupted, dataset=tiny_dataset, max_steps=steps + 1)
+    resumed = train(interrupted, dataset=tiny_dataset, resume=True)
+    a = torch.load(straight.last_checkpoint, weights_only=True)
+    b = torch.load(resumed.last_checkpoint, weights_only=True)
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+
+
+def test_best_model_follows_any_lower_validation_loss(monkeypatch, tmp_path, tiny_dataset):
+    """Gains below the plateau counter's 0.1% still replace the best model."""
+    import chggen_flows.core.model.training as training
+
+    losses = iter([1.0, 0.9999, 0.9998, 1.2])
+
+    def fake_validation(*args, **kwargs):
+        value = next(losses)
+        return {"a": value, "b": value}
+
+    monkeypatch.setattr(training, "validation_loss", fake_validation)
+    result = train(_config(tmp_path, epochs=4, lr_patience=5), dataset=tiny_dataset)
+    best = torch.load(result.best_model, weights_only=True)["training"]
+    assert best["epochs_completed"] == 3
+    assert best["best_val_loss"] == pytest.approx(0.9998)
