@@ -304,6 +304,9 @@ class ScoreModel(nn.Module):
         lattice: torch.Tensor,
         batch: torch.Tensor,
         counts: Sequence[int],
+        *,
+        device: torch.device | str | None = None,
+        check_species: bool = True,
     ) -> PreparedScore:
         """The score of a batch whose atoms and cells stay fixed (a sampler's chunk).
 
@@ -314,21 +317,29 @@ class ScoreModel(nn.Module):
         Parameters
         ----------
         species, lattice, batch
-            As for :meth:`forward`.
+            As for :meth:`forward`; ``lattice`` may be a host copy of the cells (then
+            planning reads nothing from the device).
         counts
             Atoms per structure.
+        device
+            Where the score runs (default: ``species.device``).
+        check_species
+            False where the caller has checked the elements already (training checks
+            its data once per run: the check reads the device).
 
         Returns
         -------
         PreparedScore
             ``score(species, pos, lattice, batch, sigma)`` for these atoms and cells.
         """
-        self.species_index(species)  # InputError now rather than inside the loop
+        if check_species:
+            self.species_index(species)  # InputError now rather than inside the loop
+        device = species.device if device is None else torch.device(device)
         dtype = self.embedding.weight.dtype
         plan = None
-        if uses_batched_search(species.device):
-            plan = plan_neighbors(lattice, counts, self.config.cutoff, species.device, dtype)
-        return PreparedScore(self, tuple(counts), plan)
+        if uses_batched_search(device):
+            plan = plan_neighbors(lattice, counts, self.config.cutoff, device, dtype)
+        return PreparedScore(self, tuple(int(n) for n in counts), plan)
 
 
 class PreparedScore:

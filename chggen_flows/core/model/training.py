@@ -15,7 +15,6 @@ exactly the numbers an uninterrupted run would have used.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import math
@@ -47,7 +46,6 @@ from chggen_flows.core.model.distributed import (
     sum_gradients,
     sum_over_ranks,
 )
-from chggen_flows.core.model.neighbors import plan_neighbors, uses_batched_search
 from chggen_flows.core.model.network import ScoreModel
 from chggen_flows.errors import CheckpointError, ConfigError
 from chggen_flows.progress import make_progress, progress_enabled
@@ -160,8 +158,8 @@ def dsm_loss(
     Parameters
     ----------
     score_fn
-        ``score_fn(species, pos, lattice, batch, sigma, counts=...) -> [N, 3]`` (a
-        ScoreModel; ``counts`` are the batch's atoms per structure, on the host).
+        ``score_fn(species, pos, lattice, batch, sigma) -> [N, 3]``: a ScoreModel, or
+        one bound to the batch by :meth:`ScoreModel.prepare` (no host syncs).
     batch
         Clean structures.
     sigma
@@ -180,7 +178,7 @@ def dsm_loss(
     atom_sigma = sigma[batch.batch].unsqueeze(-1)
     noisy = wrap_positions(batch.pos + atom_sigma * noise, atom_lattice)
     target = -minimum_image(noisy - batch.pos, atom_lattice, reach) / atom_sigma**2
-    score = score_fn(batch.species, noisy, batch.lattice, batch.batch, sigma, counts=batch.counts)
+    score = score_fn(batch.species, noisy, batch.lattice, batch.batch, sigma)
     per_atom = (atom_sigma**2 * (score - target) ** 2).sum(-1)
     return per_atom.mean() if atoms is None else per_atom.sum() / atoms
 
@@ -387,18 +385,13 @@ def _check_elements(model: ScoreModel, dataset: CrystalDataset) -> None:
         )
 
 
-def _score_fn(model: ScoreModel, host: Batch, device: torch.device) -> Callable[..., Any]:
-    """The model as the loss calls it for one batch, with nothing read from the device.
-
-    The data's elements are checked once per run (not at every forward, a host sync),
-    and on a GPU the neighbour candidates are planned from the batch's host cells (the
-    forward would otherwise copy the cells back from the device).
-    """
-    score_fn = functools.partial(model, check_species=False)
-    if uses_batched_search(device):
-        plan = plan_neighbors(host.lattice, host.counts, model.config.cutoff).to(device)
-        score_fn = functools.partial(score_fn, plan=plan)
-    return score_fn
+def _score_fn(model: ScoreModel, host: Batch, device: torch.device) -> ScoreFn:
+    """The model as the loss calls it for one batch, with nothing read from the device:
+    the data's elements are checked once per run, and on a GPU the neighbour candidates
+    are planned from the batch's host cells."""
+    return model.prepare(
+        host.species, host.lattice, host.batch, host.counts, device=device, check_species=False
+    )
 
 
 def validation_loss(
