@@ -98,7 +98,9 @@ def test_init_from_and_focus(cli, tmp_path):
     assert res.exit_code == 2 and "chemical system" in res.stderr
 
 
-V2_RUN = Path("/work/main/runs/score_model_v2/last.pt")  # a run started before this loop
+# the shipped run's resumable checkpoint, written by an earlier loop (frozen, unlike the
+# run's own last.pt, which may have trained on since)
+V2_RUN = Path(__file__).parents[2] / "chggen_flows" / "data" / "score_model" / "training_last.pt"
 V2_DATA = Path("/work/main/runs/mp_train.dataset.pt")
 
 
