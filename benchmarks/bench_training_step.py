@@ -28,6 +28,7 @@ VARIANTS = {
     "format 2, cutoff 4.5 Å": {"cutoff": 4.5},
     "format 2, 48x0e+24x1o+12x2e": {"hidden_irreps": "48x0e+24x1o+12x2e"},
     "format 2, 3 blocks": {"num_blocks": 3},
+    "format 2, 4 blocks": {"num_blocks": 4},
 }
 
 

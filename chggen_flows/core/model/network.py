@@ -364,3 +364,36 @@ class PreparedScore:
         return self.model(
             species, pos, lattice, batch, sigma, self.counts, self.plan, check_species=False
         )
+
+
+def deepened(model: ScoreModel, num_blocks: int) -> ScoreModel:
+    """A copy of ``model`` with ``num_blocks`` interaction blocks and the same outputs.
+
+    The added blocks are residual (hidden to hidden) and go after the existing ones;
+    their last linear map starts at zero, so each adds nothing until training moves it
+    (zero-initialised residual branches). This grows a trained model's capacity without
+    throwing away what it learned, which on a CPU budget is worth tens of epochs.
+
+    Parameters
+    ----------
+    model
+        The trained model (at least one block).
+    num_blocks
+        Blocks of the new model, at least ``model.config.num_blocks``.
+    """
+    have = model.config.num_blocks
+    if num_blocks < have:
+        raise ValueError(f"cannot deepen a {have}-block model to {num_blocks} blocks")
+    config = model.config.model_copy(update={"num_blocks": num_blocks})
+    grown = ScoreModel(ScoreModelConfig(**config.model_dump()))
+    grown = grown.to(dtype=model.embedding.weight.dtype, device=model.embedding.weight.device)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    new = {f"blocks.{i}." for i in range(have, num_blocks)}
+    if unexpected or any(not any(key.startswith(p) for p in new) for key in missing):
+        raise ValueError(f"state of a {have}-block model does not fit: {missing + unexpected}")
+    with torch.no_grad():
+        for block in grown.blocks[have:]:
+            for parameter in block.linear_out.parameters():
+                parameter.zero_()
+    grown.training_metadata = dict(model.training_metadata)
+    return grown

@@ -46,7 +46,7 @@ from chggen_flows.core.model.distributed import (
     sum_gradients,
     sum_over_ranks,
 )
-from chggen_flows.core.model.network import ScoreModel
+from chggen_flows.core.model.network import ScoreModel, deepened
 from chggen_flows.errors import CheckpointError, ConfigError
 from chggen_flows.progress import make_progress, progress_enabled
 
@@ -194,6 +194,18 @@ def sample_sigma(
 # --------------------------------------------------------------------------- config
 
 
+# ScoreModelConfig fields that change the shapes of the weights (num_blocks can grow)
+_WEIGHT_SHAPES = (
+    "elements",
+    "hidden_irreps",
+    "lmax",
+    "num_bessel",
+    "radial_hidden",
+    "embedding_dim",
+    "sigma_embedding_dim",
+)
+
+
 class TrainConfig(BaseModel):
     """Everything a training run depends on (saved in its checkpoints).
 
@@ -213,7 +225,9 @@ class TrainConfig(BaseModel):
         Fine-tuning: start from the (EMA) weights of this model file or checkpoint
         instead of a random initialisation. Its element vocabulary and sizes are kept;
         the architecture is the current one (smooth cutoff, every neighbour), which a
-        format-1 file's weights fit unchanged; ``preset`` is ignored.
+        format-1 file's weights fit unchanged; ``preset`` is ignored. A larger
+        ``num_blocks`` in ``model_overrides`` grows the start model: the added blocks
+        go last and start as the identity (see :func:`~.network.deepened`).
     focus
         Chemical systems ("Zn-P-S") whose related training structures (sharing two of
         their elements, or made of them only) are shown ``focus_repeat`` times per
@@ -284,7 +298,28 @@ class TrainConfig(BaseModel):
             "radial_envelope": "output",
             **self.model_overrides,
         }
-        model = model_from_payload({**payload, "config": architecture}, self.init_from)
+        resized = sorted(
+            key
+            for key in _WEIGHT_SHAPES
+            if key in self.model_overrides and self.model_overrides[key] != payload["config"][key]
+        )
+        if resized:
+            raise ConfigError(
+                f"{self.init_from}'s weights do not fit a model with other {', '.join(resized)}",
+                hint="only num_blocks can grow a trained model; train other sizes from scratch",
+            )
+        # more blocks than the start model: load it as it is, then add identity blocks
+        start_blocks = payload["config"].get("num_blocks", architecture["num_blocks"])
+        if architecture["num_blocks"] < start_blocks:
+            raise ConfigError(
+                f"{self.init_from} has {start_blocks} interaction blocks; "
+                f"num_blocks {architecture['num_blocks']} would drop trained ones",
+                hint=f"use num_blocks >= {start_blocks} in model_overrides, or train from scratch",
+            )
+        model = model_from_payload(
+            {**payload, "config": {**architecture, "num_blocks": start_blocks}}, self.init_from
+        )
+        model = deepened(model, architecture["num_blocks"])
         missing = sorted(set(dataset.elements) - set(model.elements))
         if missing:
             raise ConfigError(

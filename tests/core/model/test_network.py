@@ -7,6 +7,7 @@ import torch
 from e3nn import o3
 
 from chggen_flows.core.model import ScoreModel, ScoreModelConfig
+from chggen_flows.core.model.network import deepened
 from chggen_flows.errors import InputError
 from tests.core.model.inputs import as_inputs
 
@@ -151,3 +152,18 @@ def test_shipped_model_scores_do_not_depend_on_the_neighbour_search(monkeypatch)
             reference = model(species, pos, lattice, batch, sigma)
         scale = reference.abs().max()
         torch.testing.assert_close(batched / scale, reference / scale, atol=1e-6, rtol=0)
+
+
+def test_deepened_model_starts_as_the_original_and_its_new_blocks_train(
+    tiny_model, skewed_structure
+):
+    inputs = as_inputs([skewed_structure], [0.3])
+    grown = deepened(tiny_model, 4)
+    assert grown.config.num_blocks == 4 and len(grown.blocks) == 4
+    torch.testing.assert_close(grown(*inputs), tiny_model(*inputs), rtol=0, atol=1e-12)
+    # the zero-initialised last map gets a gradient, so the added blocks do learn
+    grown(*inputs).pow(2).sum().backward()
+    assert grown.blocks[3].linear_out.weight.grad.abs().sum() > 0
+    assert deepened(tiny_model, 2).state_dict().keys() == tiny_model.state_dict().keys()
+    with pytest.raises(ValueError, match="cannot deepen"):
+        deepened(tiny_model, 1)

@@ -377,6 +377,29 @@ def test_init_from_starts_at_the_source_weights(tmp_path, tiny_dataset):
         _config(tmp_path / "d", init_from=narrow.best_model).initial_model(tiny_dataset)
 
 
+def test_init_from_with_more_blocks_grows_the_source_model(tmp_path, tiny_dataset):
+    source = train(_config(tmp_path / "a", epochs=1), dataset=tiny_dataset)
+    start = load_score_model(source.best_model, device="cpu", dtype=torch.float64)
+    deeper = {"num_blocks": 3}
+    config = _config(tmp_path / "b", init_from=source.best_model, model_overrides=deeper)
+    model = config.initial_model(tiny_dataset).double().eval()
+    assert model.config.num_blocks == 3
+    batch = tiny_dataset.batch(torch.arange(3))
+    sigma = torch.full((3,), 0.2, dtype=torch.float64)
+    inputs = (batch.species, batch.pos.double(), batch.lattice.double(), batch.batch, sigma)
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs), start(*inputs), rtol=0, atol=1e-10)
+    result = train(config.model_copy(update={"epochs": 1}), dataset=tiny_dataset)
+    assert load_score_model(result.best_model, device="cpu").config.num_blocks == 3
+    wider = {"hidden_irreps": "16x0e+8x1o+4x2e"}
+    with pytest.raises(ConfigError, match="other hidden_irreps"):
+        _config(tmp_path / "c", init_from=source.best_model, model_overrides=wider
+                ).initial_model(tiny_dataset)  # fmt: skip
+    with pytest.raises(ConfigError, match="drop trained"):
+        _config(tmp_path / "c", init_from=source.best_model, model_overrides={"num_blocks": 1}
+                ).initial_model(tiny_dataset)  # fmt: skip
+
+
 def test_batched_neighbour_search_gives_the_same_training(monkeypatch, tmp_path, tiny_dataset):
     """The GPU path (a neighbour plan from each batch's host cells, issue 16) trains the
     same model as vesin's search, to float32 summation order."""
