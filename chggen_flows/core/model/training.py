@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chggen_flows.core.device import configure_threads
 from chggen_flows.core.model.checkpoint import (
@@ -291,17 +291,33 @@ class TrainConfig(BaseModel):
         if self.init_from is None:
             return ScoreModel(self.model_config_for(dataset))
         payload = read_checkpoint(self.init_from)
+        try:
+            start = ScoreModelConfig(**payload["config"])
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise CheckpointError(
+                f"{self.init_from} holds no valid score-model configuration",
+                hint="start from a model file or checkpoint written by chggen train",
+            ) from exc
         # current architecture: the format-1 defaults are not carried over
-        architecture = {
-            **payload["config"],
-            "max_neighbors": None,
-            "radial_envelope": "output",
-            **self.model_overrides,
-        }
+        try:
+            target = ScoreModelConfig(
+                **{
+                    **start.model_dump(),
+                    "max_neighbors": None,
+                    "radial_envelope": "output",
+                    **self.model_overrides,
+                }
+            )
+        except ValidationError as exc:
+            raise ConfigError(
+                f"model_overrides do not give a valid architecture: {str(exc).splitlines()[0]}",
+                hint="see ScoreModelConfig for the fields and their ranges",
+            ) from exc
+        # compared as validated values, so "32x0e + 16x1o" equals "32x0e+16x1o"
         resized = sorted(
             key
             for key in _WEIGHT_SHAPES
-            if key in self.model_overrides and self.model_overrides[key] != payload["config"][key]
+            if key in self.model_overrides and getattr(target, key) != getattr(start, key)
         )
         if resized:
             raise ConfigError(
@@ -309,17 +325,20 @@ class TrainConfig(BaseModel):
                 hint="only num_blocks can grow a trained model; train other sizes from scratch",
             )
         # more blocks than the start model: load it as it is, then add identity blocks
-        start_blocks = payload["config"].get("num_blocks", architecture["num_blocks"])
-        if architecture["num_blocks"] < start_blocks:
+        if target.num_blocks < start.num_blocks:
             raise ConfigError(
-                f"{self.init_from} has {start_blocks} interaction blocks; "
-                f"num_blocks {architecture['num_blocks']} would drop trained ones",
-                hint=f"use num_blocks >= {start_blocks} in model_overrides, or train from scratch",
+                f"{self.init_from} has {start.num_blocks} interaction blocks; "
+                f"num_blocks {target.num_blocks} would drop trained ones",
+                hint=f"use num_blocks >= {start.num_blocks} in model_overrides, or train from scratch",
             )
         model = model_from_payload(
-            {**payload, "config": {**architecture, "num_blocks": start_blocks}}, self.init_from
+            {
+                **payload,
+                "config": target.model_copy(update={"num_blocks": start.num_blocks}).model_dump(),
+            },
+            self.init_from,
         )
-        model = deepened(model, architecture["num_blocks"])
+        model = deepened(model, target.num_blocks)
         missing = sorted(set(dataset.elements) - set(model.elements))
         if missing:
             raise ConfigError(

@@ -398,6 +398,13 @@ def test_init_from_with_more_blocks_grows_the_source_model(tmp_path, tiny_datase
     with pytest.raises(ConfigError, match="drop trained"):
         _config(tmp_path / "c", init_from=source.best_model, model_overrides={"num_blocks": 1}
                 ).initial_model(tiny_dataset)  # fmt: skip
+    # the same irreps written otherwise are the same weights: compared as validated values
+    assert start.config.hidden_irreps == "8x0e+4x1o+2x2e"
+    same = {"num_blocks": 3, "hidden_irreps": "4x0e + 4x0e + 4x1o + 2x2e"}
+    grown = _config(tmp_path / "d", init_from=source.best_model, model_overrides=same
+                    ).initial_model(tiny_dataset)  # fmt: skip
+    assert grown.config.hidden_irreps == start.config.hidden_irreps
+    assert grown.config.num_blocks == 3
 
 
 def test_batched_neighbour_search_gives_the_same_training(monkeypatch, tmp_path, tiny_dataset):
