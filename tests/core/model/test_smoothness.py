@@ -3,7 +3,7 @@
 Both properties failed on the format-1 architecture (the cutoff envelope multiplied only
 the radial MLP's input, and a 24-neighbour cap cut through coordination shells with an
 arbitrary tie-break); the tests check the current default architecture, randomly
-initialised, and the shipped model, and show that the format-1 architecture fails them.
+initialised, and every shipped model (the general one and the system fine-tunes), and show that the format-1 architecture fails them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from chggen_flows.core.model import ScoreModel, ScoreModelConfig, load_score_model
+from chggen_flows.core.model.checkpoint import SHIPPED_SYSTEM_MODELS
 from chggen_flows.core.model.neighbors import batched_neighbor_list
 from tests.core.model.inputs import as_inputs
 
@@ -30,9 +31,19 @@ def _random_model(**overrides) -> ScoreModel:
 FORMAT_1 = {"max_neighbors": 24, "radial_envelope": "basis"}
 
 
+# every model the package ships: the general one and each system fine-tune
+SHIPPED = ["shipped", *(f"shipped:{system}" for system in SHIPPED_SYSTEM_MODELS)]
+WHICH = ["random", *SHIPPED]
+
+
 @pytest.fixture(scope="module")
-def shipped() -> ScoreModel:
-    return load_score_model(device="cpu", dtype=torch.float64)
+def shipped() -> dict[str, ScoreModel]:
+    return {
+        name: load_score_model(
+            None if name == "shipped" else name, device="cpu", dtype=torch.float64
+        )
+        for name in SHIPPED
+    }
 
 
 def _bcc_li() -> Structure:
@@ -86,9 +97,9 @@ def _jump_ratio(scores: np.ndarray) -> float:
     return float(change.max() / np.median(change))
 
 
-@pytest.mark.parametrize("which", ["random", "shipped"])
+@pytest.mark.parametrize("which", WHICH)
 def test_score_is_continuous_when_edges_cross_the_cutoff(which, shipped):
-    model = shipped if which == "shipped" else _random_model()
+    model = shipped[which] if which in shipped else _random_model()
     scores, edges = _path_scores(model)
     assert len(set(edges)) >= 3, "the path must move edges across the cutoff"
     assert _jump_ratio(scores) < 8.0
@@ -114,11 +125,11 @@ def _shuffled(structure: Structure, seed: int) -> Structure:
     return Structure.from_sites([structure[int(i)] for i in order])
 
 
-@pytest.mark.parametrize("which", ["random", "shipped"])
+@pytest.mark.parametrize("which", WHICH)
 @pytest.mark.parametrize("make", [_bcc_li, _diamond_si], ids=["bcc-Li", "diamond-Si"])
 @pytest.mark.parametrize("sigma", [0.01, 0.3])
 def test_sites_without_a_polar_direction_get_zero_score(which, make, sigma, shipped):
-    model = shipped if which == "shipped" else _random_model()
+    model = shipped[which] if which in shipped else _random_model()
     structure = make()
     structure.make_supercell([2, 2, 2])
     scale = _scale(model, structure, sigma)
@@ -136,11 +147,11 @@ def test_format_1_architecture_breaks_symmetry():
     assert np.abs(score).max() > 1e-2 * _scale(model, structure, 0.01)
 
 
-@pytest.mark.parametrize("which", ["random", "shipped"])
+@pytest.mark.parametrize("which", WHICH)
 def test_symmetry_operations_rotate_the_score_exactly(which, shipped):
     """Wurtzite sites have a polar axis: scores need not vanish but must follow every
     operation of the space group (score of the image atom = rotated score)."""
-    model = shipped if which == "shipped" else _random_model()
+    model = shipped[which] if which in shipped else _random_model()
     structure = _wurtzite_zns()
     structure.make_supercell([2, 2, 1])
     score = _scores(model, structure, 0.05).numpy()
