@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "framework_failures.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("framework_failures", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmarks.helpers import load_script
 
 
 def test_inversion_tolerance_is_zero_on_centrosymmetric_crystals():
-    script = _load_script()
+    script = load_script("framework_failures")
     rocksalt = Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     rocksalt.make_supercell([2, 1, 1])
     assert script.inversion_tolerance(rocksalt) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_inversion_tolerance_is_the_displacement_that_breaks_it():
-    script = _load_script()
+    script = load_script("framework_failures")
     # N at the origin between two O related by inversion through it; one O moved
     # 0.3 Å along x: the best centre moves 0.075 Å, so N and the O pair each miss 0.15 Å
     # (the O-O midpoint alone would give 0.3 Å: the refinement finds the minimum)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.model.data import CrystalDataset
-
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_session.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("gpu_session", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmarks.helpers import load_script
 
 
 @pytest.mark.timeout(120)
@@ -30,7 +21,7 @@ def test_gpu_session_runs_on_cpu_with_the_tiny_preset(tmp_path):
         for i in range(12)
     ]
     dataset = CrystalDataset.from_structures(structures).save(tmp_path / "d.dataset.pt")
-    session = _load_script()
+    session = load_script("gpu_session")
     out = tmp_path / "out"
     args = ["--dataset", str(dataset), "--out", str(out), "--device", "cpu", "--tiny"]
     # one graph worker: the GPU run's path (workers + pipeline), on the CPU
@@ -50,6 +41,6 @@ def test_gpu_session_runs_on_cpu_with_the_tiny_preset(tmp_path):
 
 
 def test_training_time_must_fit_the_lease():
-    session = _load_script()
+    session = load_script("gpu_session")
     with pytest.raises(SystemExit):
         session.parse_args(["--dataset", "d", "--out", "o", "--train-seconds", "600"])
