@@ -12,6 +12,7 @@ rigid translation or a homogeneous strain of the cell is not counted as displace
 from __future__ import annotations
 
 import numpy as np
+from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
 from chggen_flows.errors import InputError
@@ -83,8 +84,6 @@ def matcher_displacement(initial: Structure, final: Structure) -> tuple[float, f
     tuple of float or None
         ``(rms, max)`` in Å, or None when the matcher finds no match.
     """
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
     rms = StructureMatcher().get_rms_dist(final, initial)
     if rms is None:
         return None

@@ -3,7 +3,8 @@
 Both properties failed on the format-1 architecture (the cutoff envelope multiplied only
 the radial MLP's input, and a 24-neighbour cap cut through coordination shells with an
 arbitrary tie-break); the tests check the current default architecture, randomly
-initialised, and every shipped model (the general one and the system fine-tunes), and show that the format-1 architecture fails them.
+initialised, and every shipped model (the general one and the system fine-tunes), and
+show that the format-1 architecture fails them.
 """
 
 from __future__ import annotations
