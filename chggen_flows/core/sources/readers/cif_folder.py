@@ -1,4 +1,4 @@
-"""A folder of structure files (CIF, and anything else pymatgen reads); id = file stem."""
+"""A folder of structure files (CIF, POSCAR), or one such file; id = file stem."""
 
 from __future__ import annotations
 
@@ -16,32 +16,41 @@ STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 
 @register_source
 class CifFolder:
-    """Every ``*.cif`` (also ``.vasp``/POSCAR) file below a folder, in name order."""
+    """Every ``*.cif`` (also ``.vasp``/POSCAR) file below a folder, in name order, or a
+    single such file."""
 
     kind: ClassVar[str] = "cif_folder"
 
     def __init__(self, location: str) -> None:
         self.location = location
         self.path = Path(location).expanduser()
-        if not self.path.is_dir():
-            raise InputError(f"{location} is not a folder", hint="give a folder of CIF files")
+        if not (self.path.is_dir() or _is_structure_file(self.path)):
+            raise InputError(
+                f"{location} is neither a folder nor a structure file",
+                hint="give a folder of CIF files or one CIF",
+            )
 
     @classmethod
     def claims(cls, location: str) -> bool:
-        """A folder."""
-        return Path(location).expanduser().is_dir()
+        """A folder or a structure file."""
+        path = Path(location).expanduser()
+        return path.is_dir() or _is_structure_file(path)
 
     def rows(self, query: SourceFilter) -> Iterator[SourceRow]:
         """One row per structure file."""
-        files = sorted(
-            p
-            for p in self.path.rglob("*")
-            if p.is_file()
-            and (p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.startswith(STRUCTURE_NAMES))
-        )
+        if self.path.is_file():
+            files = [self.path]
+        else:
+            files = sorted(p for p in self.path.rglob("*") if _is_structure_file(p))
         if not files:
             raise InputError(
                 f"no structure files in {self.location}", hint="put *.cif files in the folder"
             )
         for path in files:
             yield SourceRow(path.stem, lambda path=path: read_structure_file(path))
+
+
+def _is_structure_file(path: Path) -> bool:
+    return path.is_file() and (
+        path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.startswith(STRUCTURE_NAMES)
+    )
