@@ -211,6 +211,11 @@ def framework_matches(target: AnalogueTarget, composition: Composition) -> tuple
     return True, ""
 
 
+def _plain(composition: Composition) -> str:
+    """``P2S6`` for P2 S6 (the framework per target formula unit, unreduced)."""
+    return "".join(f"{el.symbol}{'' if n == 1 else f'{n:g}'}" for el, n in composition.items())
+
+
 def _units(framework: Composition, cell: Composition) -> float:
     """Framework units (per target formula unit) in a cell."""
     element = framework.elements[0]
@@ -247,7 +252,7 @@ def prepare_template(
     tried = []
     for label, cell in cells:
         k = _units(framework, cell.composition)
-        tried.append(f"{k:g} in the {label}")
+        tried.append(f"{k:g} {_plain(framework)} unit(s) in the {label}")
         multiple = z / k
         if abs(multiple - round(multiple)) > 1e-6 or round(multiple) < 1:
             continue
@@ -288,7 +293,7 @@ def prepare_template(
     return SkippedTemplate(
         entry.material_id,
         entry.formula,
-        f"the framework holds {' and '.join(tried)} {framework.formula} unit(s); "
+        f"the framework holds {' and '.join(tried)}; "
         f"Z = {z} is not a whole multiple of that, so no cell of it takes the "
         f"{target.composition.reduced_formula} x {z} guests {target.guest_counts}",
     )
