@@ -567,3 +567,35 @@ def test_best_model_follows_any_lower_validation_loss(monkeypatch, tmp_path, tin
     best = torch.load(result.best_model, weights_only=True)["training"]
     assert best["epochs_completed"] == 3
     assert best["best_val_loss"] == pytest.approx(0.9998)
+
+
+def test_stop_patience_ends_a_run_that_no_longer_improves(monkeypatch, tmp_path, tiny_dataset):
+    from chggen_flows.core.model.training import loop
+
+    losses = iter([1.0, 0.9, 0.95, 0.92, 0.91, 0.5])
+
+    def fake_validation(*args, **kwargs):
+        value = next(losses)
+        return {"a": value, "b": value}
+
+    monkeypatch.setattr(loop, "validation_loss", fake_validation)
+    result = train(_config(tmp_path, epochs=6, stop_patience=3), dataset=tiny_dataset)
+    assert len(result.history) == 5  # epoch 2 was the best; 3, 4 and 5 were not
+    assert result.early_stopped and result.finished
+    best = torch.load(result.best_model, weights_only=True)["training"]
+    assert best["epochs_completed"] == 2
+    # resumed, an early-stopped run stays stopped
+    again = train(_config(tmp_path, epochs=6, stop_patience=3), dataset=tiny_dataset, resume=True)
+    assert len(again.history) == 5 and again.early_stopped
+
+
+def test_min_val_structures_takes_the_next_ids_by_hash(tiny_dataset):
+    from chggen_flows.core.model.data import split_by_id
+
+    assert len(split_by_id(tiny_dataset, 0.0)[1]) == 0
+    _, some = split_by_id(tiny_dataset, 0.05)
+    assert len(some) + 1 < len(tiny_dataset) - 1
+    _, more = split_by_id(tiny_dataset, 0.05, min_val=len(some) + 1)
+    assert set(some.tolist()) < set(more.tolist()) and len(more) == len(some) + 1
+    _, capped = split_by_id(tiny_dataset, 0.3, min_val=100)
+    assert len(capped) == len(tiny_dataset) - 1  # one structure is always left to train on

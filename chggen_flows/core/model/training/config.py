@@ -71,6 +71,12 @@ class TrainConfig(BaseModel):
         Chemical systems whose structures (those holding all of a system's elements)
         are removed from the training split, e.g. to measure what the related
         chemistry alone teaches a model about an unseen system.
+    min_val_structures
+        At least this many validation structures, whatever ``val_fraction`` gives
+        (the next ids by hash; see :func:`~chggen_flows.core.model.data.split_by_id`).
+    stop_patience
+        Early stopping: end the run after this many epochs without a lower validation
+        loss (the one the best model is chosen by). None trains all ``epochs``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -86,6 +92,8 @@ class TrainConfig(BaseModel):
     focus_only: bool = False
     holdout: list[str] = Field(default_factory=list)
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
+    min_val_structures: int = Field(default=0, ge=0)
+    stop_patience: int | None = Field(default=None, ge=1)
     max_val_structures: int = Field(default=512, ge=1)
     epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=32, ge=1)

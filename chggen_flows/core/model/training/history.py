@@ -26,6 +26,8 @@ class RunState:
     atoms_seen: int = 0
     epoch_loss_sum: float = 0.0
     epoch_steps: int = 0
+    # epochs since the validation loss was last lower than every earlier one
+    stale_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def counters(self) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class TrainResult:
     last_checkpoint: Path
     history: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    early_stopped: bool = False
 
 
 def train(
@@ -209,7 +210,9 @@ def _train(
         bar.update(task, completed=state.global_step, visible=show)
         if not show:
             bar.stop()
-        while state.epoch < config.epochs and not stopped_early:
+        while (
+            state.epoch < config.epochs and not stopped_early and not _patience_out(state, config)
+        ):
             order = epoch_items[
                 torch.randperm(
                     len(epoch_items),
@@ -303,6 +306,9 @@ def _train(
                 out_of_time = main_flag(out_of_time, device)
             if (max_steps is not None and steps_this_call >= max_steps) or out_of_time:
                 break
+    early_stopped = _patience_out(state, config)
+    if early_stopped:
+        info("no lower validation loss for %d epochs: stopped early", state.stale_epochs)
     if ranks.enabled:
         dist.barrier()  # rank 0's files are complete before any rank returns
     best = out / BEST
@@ -311,8 +317,14 @@ def _train(
         best_model=best if best.exists() else None,
         last_checkpoint=last_path,
         history=state.history,
-        finished=state.epoch >= config.epochs,
+        finished=state.epoch >= config.epochs or early_stopped,
+        early_stopped=early_stopped,
     )
+
+
+def _patience_out(state: RunState, config: TrainConfig) -> bool:
+    """Early stopping: ``stop_patience`` epochs without a lower validation loss."""
+    return config.stop_patience is not None and state.stale_epochs >= config.stop_patience
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:
@@ -366,6 +378,9 @@ def _end_epoch(
     better = math.isfinite(chosen) and chosen < min(state.best_saved, state.best_val)
     if better:
         state.best_saved = chosen
+        state.stale_epochs = 0
+    elif math.isfinite(chosen):
+        state.stale_epochs += 1
     improved = math.isfinite(chosen) and chosen < state.best_val * (1 - 1e-3)
     if improved:
         state.best_val, state.bad_epochs = chosen, 0

@@ -60,7 +60,9 @@ def training_splits(
     ConfigError
         No training structure is left, or ``focus_only`` finds none related.
     """
-    train_idx, val_idx = split_by_id(dataset, config.val_fraction)
+    train_idx, val_idx = split_by_id(
+        dataset, config.val_fraction, min_val=config.min_val_structures
+    )
     if config.holdout:
         held = set(dataset.subset(train_idx).containing(config.holdout).tolist())
         train_idx = torch.as_tensor(
