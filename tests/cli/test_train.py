@@ -169,7 +169,7 @@ def test_adapt_writes_a_checkpoint_a_spec_can_name(cli, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     result = read_adapt_result(out)
-    assert result.steps == 6  # trained; whether 6 steps beat the base is the core tests' part
+    assert 0 < result.steps <= 6  # trained; whether it beats the base is the core tests' part
     assert f"Adaptation to Zn-P-S: {result.status}" in res.stdout
     assert f"checkpoint: {result.checkpoint}" in res.stdout.replace("\n", "")
     assert "1 excluded" in res.stdout

@@ -18,7 +18,7 @@ HOSTS = Path(__file__).parents[1] / "test_data" / "hosts"
 SOURCES = [str(HOSTS / "mp20_templates.csv"), str(HOSTS / "mpts52_templates.csv")]
 ELEMENTS = ("Li", "Na", "K", "Cs", "V", "Cr", "Co", "Ni", "Cu", "Zn", "Cd", "In", "Sn", "P", "S")
 TINY = {"max_steps": 6, "batch_size": 4, "min_related": 10, "min_val": 3, "lr": 2e-3,
-        "warmup_steps": 1, "threads": 1, "exclude_formulas": ["ZnPS3"]}  # fmt: skip
+        "warmup_steps": 1, "threads": 1, "exclude_formulas": ["ZnPS3"], "steps_per_epoch": 3}  # fmt: skip
 
 
 @job

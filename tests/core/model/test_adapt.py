@@ -40,6 +40,7 @@ def _settings(**overrides) -> AdaptSettings:
     values = {
         "max_steps": 6, "batch_size": 4, "min_related": 10, "min_val": 3, "lr": 2e-3,
         "warmup_steps": 1, "device": "cpu", "threads": 1, "exclude_formulas": ["ZnPS3"],
+        "steps_per_epoch": 3,
     }  # fmt: skip
     return AdaptSettings(**{**values, **overrides})
 
@@ -122,3 +123,15 @@ def test_settings_are_checked():
         AdaptSettings(exclude_formulas=["Zn(("])
     with pytest.raises(InputError):
         adapt_model("Zn-Xx", SOURCES, "unused")
+
+
+def test_small_related_sets_are_repeated_to_fill_an_epoch(base, tmp_path):
+    """An epoch of ~steps_per_epoch steps, so that the held-out loss, the plateau counter
+    and the patience do not act every couple of steps."""
+    result = adapt_model(
+        "Zn-P-S", SOURCES, tmp_path / "rep", base=base,
+        settings=_settings(max_steps=8, steps_per_epoch=8),
+    )  # fmt: skip
+    assert result.steps == 9 and result.epochs == 1  # 11 structures x 3 = 33: 9 steps of 4
+    config = torch.load(tmp_path / "rep" / "run" / "last.pt", weights_only=True)
+    assert config["resume"]["train_config"]["epoch_repeat"] == 3

@@ -74,6 +74,10 @@ class TrainConfig(BaseModel):
     min_val_structures
         At least this many validation structures, whatever ``val_fraction`` gives
         (the next ids by hash; see :func:`~chggen_flows.core.model.data.split_by_id`).
+    epoch_repeat
+        Every training structure is shown this many times per epoch (small sets:
+        validation, the plateau counter and ``stop_patience`` count epochs, so an epoch
+        of a few steps would halve the learning rate after a few steps).
     stop_patience
         Early stopping: end the run after this many epochs without a lower validation
         loss (the one the best model is chosen by). None trains all ``epochs``.
@@ -93,6 +97,7 @@ class TrainConfig(BaseModel):
     holdout: list[str] = Field(default_factory=list)
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     min_val_structures: int = Field(default=0, ge=0)
+    epoch_repeat: int = Field(default=1, ge=1)
     stop_patience: int | None = Field(default=None, ge=1)
     max_val_structures: int = Field(default=512, ge=1)
     epochs: int = Field(default=30, ge=1)

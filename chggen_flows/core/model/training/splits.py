@@ -73,7 +73,7 @@ def training_splits(
     val_set = dataset.subset(val_idx[: config.max_val_structures])
     if len(train_set) == 0:
         raise ConfigError("the validation split took every structure", hint="lower val_fraction")
-    epoch_items = torch.arange(len(train_set))
+    epoch_items = torch.arange(len(train_set)).repeat(config.epoch_repeat)
     focus_val = None
     if config.focus:
         related = train_set.related_to(config.focus)
