@@ -34,6 +34,7 @@ import argparse
 import glob
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,29 @@ class Relaxer:
         if not structures:
             return [], 0, 0.0
         start = time.perf_counter()
+        log(f"relaxing {len(structures)} structures")
         records = self.relaxer.relax(structures, progress=False)
         steps = sum(r.n_steps or 0 for r in records)
         return records, steps, time.perf_counter() - start
+
+
+#: Rows finished so far and where to save them (written after every arm, so a run
+#: stopped by its time cap keeps what it measured).
+PARTIAL: dict[str, Any] = {"rows": [], "path": None}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def save_partial(row: dict[str, Any]) -> dict[str, Any]:
+    PARTIAL["rows"].append(row)
+    log(f"arm done: {json.dumps(row, default=str)}")
+    if PARTIAL["path"]:
+        Path(PARTIAL["path"]).with_suffix(".partial.json").write_text(
+            json.dumps(PARTIAL["rows"], indent=1, default=str)
+        )
+    return row
 
 
 def arm_metrics(
@@ -119,28 +140,34 @@ def arm_metrics(
         hits = rediscoveries({str(i): r.structure for i, r in ok}, known)
         found = {k: v for k, v in hits.items() if v}
     values = sorted(e_d.values())
-    return {
-        "arm": name,
-        "candidates": planned,
-        "relaxed": len(ok),
-        "reach_e_d": len(values),
-        "share_reach_e_d": round(len(values) / planned, 3) if planned else None,
-        "median_e_d": round(statistics.median(values), 4) if values else None,
-        "share_below_0.03": round(sum(v < 0.03 for v in values) / planned, 3) if planned else None,
-        "share_below_0.1": round(sum(v < 0.1 for v in values) / planned, 3) if planned else None,
-        "symmetric_share": round(
-            sum(g not in NOT_SYMMETRIC for g in groups.values()) / len(groups), 3
-        )
-        if groups
-        else None,
-        "unique": len(dedup.representatives),
-        "rediscovered": sorted({name for names in found.values() for name in names}),
-        "best_energy_per_atom": round(min(r.final_energy_per_atom for _, r in ok), 5)
-        if ok
-        else None,
-        **cost,
-        **(extra or {}),
-    }
+    return save_partial(
+        {
+            "arm": name,
+            "candidates": planned,
+            "relaxed": len(ok),
+            "reach_e_d": len(values),
+            "share_reach_e_d": round(len(values) / planned, 3) if planned else None,
+            "median_e_d": round(statistics.median(values), 4) if values else None,
+            "share_below_0.03": round(sum(v < 0.03 for v in values) / planned, 3)
+            if planned
+            else None,
+            "share_below_0.1": round(sum(v < 0.1 for v in values) / planned, 3)
+            if planned
+            else None,
+            "symmetric_share": round(
+                sum(g not in NOT_SYMMETRIC for g in groups.values()) / len(groups), 3
+            )
+            if groups
+            else None,
+            "unique": len(dedup.representatives),
+            "rediscovered": sorted({name for names in found.values() for name in names}),
+            "best_energy_per_atom": round(min(r.final_energy_per_atom for _, r in ok), 5)
+            if ok
+            else None,
+            **cost,
+            **(extra or {}),
+        }
+    )
 
 
 def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -191,6 +218,7 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
                     substituted.append(exchanged)
     sampler_settings, inpaint_settings = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
+    log(f"inpainting {len(seeds)} candidates")
     start = time.perf_counter()
     candidates = inpaint_hosts(
         seeds,
@@ -253,6 +281,7 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
     sampler_settings, inpaint_settings = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
+    log(f"inpainting {len(seeds)} candidates")
     start = time.perf_counter()
     candidates = inpaint_hosts(
         seeds,
@@ -326,6 +355,7 @@ def bench_disordered(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for name, structure in disordered_cases().items():
         host = disordered_host(structure)
+        log(f"{name}: inpainting {args.inpaint} candidates")
         start = time.perf_counter()
         candidates = inpaint_hosts(
             [host.seed] * args.inpaint,
@@ -432,6 +462,7 @@ def main() -> None:
     from chggen_flows.core.device import configure_threads
 
     configure_threads(1)
+    PARTIAL["path"] = str(args.json) if args.json else None
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     rows = {"zn-p-s": bench_zn_p_s, "li-si": bench_li_si, "disordered": bench_disordered}[
