@@ -34,6 +34,7 @@ import argparse
 import glob
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,29 @@ class Relaxer:
         if not structures:
             return [], 0, 0.0
         start = time.perf_counter()
+        log(f"relaxing {len(structures)} structures")
         records = self.relaxer.relax(structures, progress=False)
         steps = sum(r.n_steps or 0 for r in records)
         return records, steps, time.perf_counter() - start
+
+
+#: Rows finished so far and where to save them (written after every arm, so a run
+#: stopped by its time cap keeps what it measured).
+PARTIAL: dict[str, Any] = {"rows": [], "path": None}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def save_partial(row: dict[str, Any]) -> dict[str, Any]:
+    PARTIAL["rows"].append(row)
+    log(f"arm done: {json.dumps(row, default=str)}")
+    if PARTIAL["path"]:
+        Path(PARTIAL["path"]).with_suffix(".partial.json").write_text(
+            json.dumps(PARTIAL["rows"], indent=1, default=str)
+        )
+    return row
 
 
 def arm_metrics(
@@ -119,31 +140,39 @@ def arm_metrics(
         hits = rediscoveries({str(i): r.structure for i, r in ok}, known)
         found = {k: v for k, v in hits.items() if v}
     values = sorted(e_d.values())
-    return {
-        "arm": name,
-        "candidates": planned,
-        "relaxed": len(ok),
-        "reach_e_d": len(values),
-        "share_reach_e_d": round(len(values) / planned, 3) if planned else None,
-        "median_e_d": round(statistics.median(values), 4) if values else None,
-        "share_below_0.03": round(sum(v < 0.03 for v in values) / planned, 3) if planned else None,
-        "share_below_0.1": round(sum(v < 0.1 for v in values) / planned, 3) if planned else None,
-        "symmetric_share": round(
-            sum(g not in NOT_SYMMETRIC for g in groups.values()) / len(groups), 3
-        )
-        if groups
-        else None,
-        "unique": len(dedup.representatives),
-        "rediscovered": sorted({name for names in found.values() for name in names}),
-        "best_energy_per_atom": round(min(r.final_energy_per_atom for _, r in ok), 5)
-        if ok
-        else None,
-        **cost,
-        **(extra or {}),
-    }
+    return save_partial(
+        {
+            "arm": name,
+            "candidates": planned,
+            "relaxed": len(ok),
+            "reach_e_d": len(values),
+            "share_reach_e_d": round(len(values) / planned, 3) if planned else None,
+            "median_e_d": round(statistics.median(values), 4) if values else None,
+            "share_below_0.03": round(sum(v < 0.03 for v in values) / planned, 3)
+            if planned
+            else None,
+            "share_below_0.1": round(sum(v < 0.1 for v in values) / planned, 3)
+            if planned
+            else None,
+            "symmetric_share": round(
+                sum(g not in NOT_SYMMETRIC for g in groups.values()) / len(groups), 3
+            )
+            if groups
+            else None,
+            "unique": len(dedup.representatives),
+            "rediscovered": sorted({name for names in found.values() for name in names}),
+            "best_energy_per_atom": round(min(r.final_energy_per_atom for _, r in ok), 5)
+            if ok
+            else None,
+            **cost,
+            **(extra or {}),
+        }
+    )
 
 
 def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from chggen_flows.core.generation import InpaintSettings
+    from chggen_flows.core.generation.inpaint import symmetric_candidate
     from chggen_flows.core.generation.volume import estimate_v0
     from chggen_flows.core.hosts import (
         AnalogueTarget,
@@ -162,6 +191,8 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     diagram = get_reference("offline").phase_diagram(system.split("-"))
     seeds, substituted, template_log = [], [], []
+    labels: list[tuple[str, bool]] = []
+    sub_labels: list[str] = []
     for composition in compositions:
         from pymatgen.core import Composition
 
@@ -185,12 +216,17 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
             )
             for host in search.hosts:
-                seeds.extend([host.seed] * args.per_host)
                 exchanged = substitute(host)
-                if not hasattr(exchanged, "reason"):
+                swappable = not hasattr(exchanged, "reason")
+                for _ in range(args.per_host):
+                    seeds.append(host.seed)
+                    labels.append((f"{composition} Z={z}", swappable))
+                if swappable:
                     substituted.append(exchanged)
+                    sub_labels.append(f"{composition} Z={z}")
     sampler_settings, inpaint_settings = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
+    log(f"inpainting {len(seeds)} candidates")
     start = time.perf_counter()
     candidates = inpaint_hosts(
         seeds,
@@ -204,36 +240,81 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
     inpaint_time = time.perf_counter() - start
     calls = sum(c.metadata.get("model_calls", 0) for c in candidates)
     relax = Relaxer(args.steps)
-    valid = [c.structure for c in candidates if c.valid]
-    records, steps, relax_time = relax(valid)
-    analogue = arm_metrics(
-        "analogue inpainting",
-        len(candidates),
-        records,
-        system,
-        {
-            "model_calls": calls,
-            "chgnet_steps": steps,
-            "wall_s": round(inpaint_time + relax_time, 1),
-        },
-        {"invalid_after_inpainting": len(candidates) - len(valid)},
+    # every candidate is relaxed (invalid ones come back rejected), so records align
+    records, steps, relax_time = relax([c.structure for c in candidates])
+    invalid = sum(not c.valid for c in candidates)
+    rows = [
+        arm_metrics(
+            "analogue inpainting",
+            len(candidates),
+            records,
+            system,
+            {
+                "model_calls": calls,
+                "chgnet_steps": steps,
+                "wall_s": round(inpaint_time + relax_time, 1),
+            },
+            {"invalid_after_inpainting": invalid},
+        )
+    ]
+    same = [r for r, (_, swappable) in zip(records, labels, strict=True) if swappable]
+    rows.append(
+        arm_metrics(
+            "analogue inpainting, templates plain substitution covers", len(same), same, system, {}
+        )
+    )
+    for label in dict.fromkeys(lab for lab, _ in labels):
+        part = [r for r, (lab, _) in zip(records, labels, strict=True) if lab == label]
+        rows.append(arm_metrics(f"analogue inpainting | {label}", len(part), part, system, {}))
+    # the campaign's symmetric-guest arm: guests snapped onto the host's symmetry, kept
+    # through the relaxation
+    symmetric_settings = InpaintSettings(
+        jump_length=args.jump, n_resample=args.resample, guest_symmetry="symmetric"
+    )
+    snapped = [
+        symmetric_candidate(c, s.guests, symmetric_settings, sampler_settings)
+        for c, s in zip(candidates, seeds, strict=True)
+    ]
+    start = time.perf_counter()
+    log(f"relaxing {len(snapped)} symmetric-guest copies")
+    sym_records = relax.relaxer.relax(
+        [c.structure for c in snapped], progress=False, fix_symmetry=[c.valid for c in snapped]
+    )
+    rows.append(
+        arm_metrics(
+            "analogue inpainting, symmetric guests",
+            len(snapped),
+            sym_records,
+            system,
+            {
+                "model_calls": calls,
+                "chgnet_steps": sum(r.n_steps or 0 for r in sym_records),
+                "wall_s": round(inpaint_time + time.perf_counter() - start, 1),
+            },
+        )
     )
     records, steps, relax_time = relax(substituted)
-    plain = arm_metrics(
-        "plain substitution",
-        len(substituted),
-        records,
-        system,
-        {"model_calls": 0, "chgnet_steps": steps, "wall_s": round(relax_time, 1)},
+    rows.append(
+        arm_metrics(
+            "plain substitution",
+            len(substituted),
+            records,
+            system,
+            {"model_calls": 0, "chgnet_steps": steps, "wall_s": round(relax_time, 1)},
+        )
     )
-    return [analogue, plain, {"templates": template_log}]
+    for label in dict.fromkeys(sub_labels):
+        part = [r for r, lab in zip(records, sub_labels, strict=True) if lab == label]
+        rows.append(arm_metrics(f"plain substitution | {label}", len(part), part, system, {}))
+    return [*rows, {"templates": template_log}]
 
 
 def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
     from pymatgen.core import Composition
 
     from chggen_flows.core.baseline.random_search import random_search
-    from chggen_flows.core.generation import GenerationRequest
+    from chggen_flows.core.generation import GenerationRequest, InpaintSettings
+    from chggen_flows.core.generation.inpaint import symmetric_candidate
     from chggen_flows.core.generation.volume import estimate_v0
     from chggen_flows.core.hosts import AnalogueTarget, inpaint_hosts, random_frameworks
     from chggen_flows.core.model.checkpoint import load_score_model
@@ -253,6 +334,7 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
     sampler_settings, inpaint_settings = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
+    log(f"inpainting {len(seeds)} candidates")
     start = time.perf_counter()
     candidates = inpaint_hosts(
         seeds,
@@ -280,6 +362,30 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
         },
         {"invalid_after_inpainting": len(candidates) - len(valid)},
     )
+    symmetric_settings = InpaintSettings(
+        jump_length=args.jump, n_resample=args.resample, guest_symmetry="symmetric"
+    )
+    snapped = [
+        symmetric_candidate(c, s.guests, symmetric_settings, sampler_settings)
+        for c, s in zip(candidates, seeds, strict=True)
+    ]
+    start = time.perf_counter()
+    log(f"relaxing {len(snapped)} symmetric-guest copies")
+    sym_records = relax.relaxer.relax(
+        [c.structure for c in snapped], progress=False, fix_symmetry=[c.valid for c in snapped]
+    )
+    arm_metrics(
+        "random frameworks + inpainting, symmetric guests",
+        len(snapped),
+        sym_records,
+        system,
+        {
+            "model_calls": calls,
+            "chgnet_steps": sum(r.n_steps or 0 for r in sym_records),
+            "wall_s": round(inpaint_time + time.perf_counter() - start, 1),
+        },
+    )
+    symmetric_row = PARTIAL["rows"][-1]
     start = time.perf_counter()
     baseline = random_search(requests, seed=args.seed, phase_diagram=diagram)
     made = time.perf_counter() - start
@@ -292,7 +398,7 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
         system,
         {"model_calls": 0, "chgnet_steps": steps, "wall_s": round(made + relax_time, 1)},
     )
-    return [frameworks, pyxtal]
+    return [frameworks, symmetric_row, pyxtal]
 
 
 def disordered_cases() -> dict[str, Any]:
@@ -326,6 +432,7 @@ def bench_disordered(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for name, structure in disordered_cases().items():
         host = disordered_host(structure)
+        log(f"{name}: inpainting {args.inpaint} candidates")
         start = time.perf_counter()
         candidates = inpaint_hosts(
             [host.seed] * args.inpaint,
@@ -432,6 +539,7 @@ def main() -> None:
     from chggen_flows.core.device import configure_threads
 
     configure_threads(1)
+    PARTIAL["path"] = str(args.json) if args.json else None
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     rows = {"zn-p-s": bench_zn_p_s, "li-si": bench_li_si, "disordered": bench_disordered}[

@@ -406,6 +406,13 @@ def substitute(host: AnalogueHost) -> Structure | SkippedTemplate:
     frame = {el.symbol for el in host.seed.host.composition.elements}
     sites = [i for i, site in enumerate(cell) if site.specie.symbol not in frame]
     entry = host.entry
+    if host.seed.info.get("cell") != "cell":
+        return SkippedTemplate(
+            entry.material_id,
+            entry.formula,
+            "the host is the framework's primitive cell, which holds none of the template's "
+            "cations: nothing to exchange",
+        )
     if len(sites) != sum(guests.values()):
         return SkippedTemplate(
             entry.material_id,

@@ -41,6 +41,25 @@ class HostSeed:
 
         return Composition(composition).formula
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what a job passes on; :meth:`from_dict` reads it back)."""
+        return {
+            "host": self.host.as_dict(),
+            "guests": dict(self.guests),
+            "kind": self.kind,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostSeed:
+        """The seed :meth:`as_dict` wrote."""
+        return cls(
+            Structure.from_dict(data["host"]),
+            {str(k): int(v) for k, v in data["guests"].items()},
+            str(data["kind"]),
+            dict(data.get("info", {})),
+        )
+
     def metadata(self) -> dict[str, Any]:
         """What a candidate made from this host records (``host_source``)."""
         return {"kind": self.kind, "guests": dict(self.guests), **self.info}

@@ -136,3 +136,14 @@ def test_inpainting_keeps_the_host_sites(li05coo2):
     assert candidate.metadata["host_source"]["kind"] == "disordered"
     assert candidate.metadata["host_source"]["multiple"] == 2
     assert candidate.metadata["arm"] == "disordered"
+
+
+def test_host_seed_round_trips_through_json(li05coo2):
+    import json
+
+    from chggen_flows.core.hosts import HostSeed
+
+    seed = disordered_host(li05coo2).seed
+    again = HostSeed.from_dict(json.loads(json.dumps(seed.as_dict())))
+    assert again.host == seed.host
+    assert again.guests == seed.guests and again.kind == seed.kind and again.info == seed.info
