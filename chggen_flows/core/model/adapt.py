@@ -55,12 +55,15 @@ class AdaptSettings(BaseModel):
     Attributes
     ----------
     max_steps
-        Budget in optimiser steps: the whole epochs that fit in it (at least one).
+        Budget in optimiser steps: with ``steps_per_epoch``, the whole epochs that fit
+        in it (at least one); without, the epochs that cover it.
     steps_per_epoch
         About this many steps between two evaluations of the held-out loss (the
         related set is repeated to fill an epoch): the learning-rate plateau counter
         and ``patience`` count these epochs, as in the hand-made fine-tune (about 100
-        steps per epoch).
+        steps per epoch; **100 is recommended**: with one pass per epoch, a small set's
+        epochs of a few steps let the plateau counter drive the learning rate to its
+        floor, docs/model_card.md). None: one pass over the training part per epoch.
     max_minutes
         Budget in wall-clock minutes (None: no time limit). With both, the first
         reached ends the run.
@@ -87,7 +90,7 @@ class AdaptSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_steps: int = Field(default=1500, ge=1)
-    steps_per_epoch: int = Field(default=100, ge=1)
+    steps_per_epoch: int | None = Field(default=None, ge=1)
     max_minutes: float | None = Field(default=None, gt=0)
     min_related: int = Field(default=20, ge=1)
     patience: int = Field(default=5, ge=1)
@@ -310,9 +313,15 @@ def adapt_model(
     dataset.save(out / RELATED)
     # the split train() makes from the same settings (the salt is training's default)
     train_idx, val_idx = split_by_id(dataset, settings.val_fraction, min_val=settings.min_val)
-    per_epoch = min(settings.steps_per_epoch, settings.max_steps)
-    repeat = max(1, round(per_epoch * settings.batch_size / len(train_idx)))
-    steps_per_epoch = math.ceil(len(train_idx) * repeat / settings.batch_size)
+    if settings.steps_per_epoch is None:
+        repeat = 1
+        steps_per_epoch = math.ceil(len(train_idx) / settings.batch_size)
+        epochs = max(1, math.ceil(settings.max_steps / steps_per_epoch))
+    else:
+        per_epoch = min(settings.steps_per_epoch, settings.max_steps)
+        repeat = max(1, round(per_epoch * settings.batch_size / len(train_idx)))
+        steps_per_epoch = math.ceil(len(train_idx) * repeat / settings.batch_size)
+        epochs = max(1, settings.max_steps // steps_per_epoch)
     config = TrainConfig(
         data=[out / RELATED],
         output_dir=out / RUN,
@@ -322,7 +331,7 @@ def adapt_model(
         min_val_structures=settings.min_val,
         epoch_repeat=repeat,
         max_val_structures=max(len(val_idx), 1),
-        epochs=max(1, settings.max_steps // steps_per_epoch),
+        epochs=epochs,
         batch_size=settings.batch_size,
         lr=settings.lr,
         weight_decay=settings.weight_decay,
