@@ -12,10 +12,10 @@ guests given the noisy host. At the end (sigma_0 = 0) the host is exactly the in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from pydantic import field_validator
 from pymatgen.core import Element, Structure
 
 from chggen_flows.core.device import resolve_device
@@ -27,12 +27,12 @@ from chggen_flows.core.generation.candidate import (
 from chggen_flows.core.generation.generate import candidate_seed
 from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.schedule import repaint_schedule
-from chggen_flows.core.guest_symmetry import GUEST_SYMMETRY_MODES, symmetrize_guests
+from chggen_flows.core.settings_model import CoreSettings
+from chggen_flows.core.symmetry.guests import GUEST_SYMMETRY_MODES, symmetrize_guests
 from chggen_flows.errors import InputError
 
 
-@dataclass(frozen=True)
-class InpaintSettings:
+class InpaintSettings(CoreSettings):
     """RePaint resampling.
 
     Attributes
@@ -44,7 +44,7 @@ class InpaintSettings:
     guest_symmetry
         ``"free"`` (the paper: guests where the sampler leaves them), ``"symmetric"``
         (guests snapped onto the largest subgroup of the host's symmetry they nearly
-        satisfy, :func:`chggen_flows.core.guest_symmetry.symmetrize_guests`, and that
+        satisfy, :func:`chggen_flows.core.symmetry.guests.symmetrize_guests`, and that
         group kept through the relaxation) or ``"compare"`` (a campaign setting: every
         inpainted candidate goes on both ways, the symmetric copy in its own arm, so
         the report compares them on the same samples; :func:`inpaint` itself returns
@@ -58,32 +58,41 @@ class InpaintSettings:
     guest_symmetry: str = "free"
     guest_max_displacement: float = 0.5
 
-    def __post_init__(self) -> None:
-        if self.jump_length < 1:
-            raise InputError(f"jump_length must be >= 1, got {self.jump_length}", hint="e.g. 10")
-        if self.n_resample < 1:
+    @field_validator("jump_length")
+    @classmethod
+    def _check_jump_length(cls, value: int) -> int:
+        if value < 1:
+            raise InputError(f"jump_length must be >= 1, got {value}", hint="e.g. 10")
+        return value
+
+    @field_validator("n_resample")
+    @classmethod
+    def _check_n_resample(cls, value: int) -> int:
+        if value < 1:
+            raise InputError(f"n_resample must be >= 1, got {value}", hint="1 = no resampling")
+        return value
+
+    @field_validator("guest_symmetry")
+    @classmethod
+    def _check_guest_symmetry(cls, value: str) -> str:
+        if value not in GUEST_SYMMETRY_MODES:
             raise InputError(
-                f"n_resample must be >= 1, got {self.n_resample}", hint="1 = no resampling"
-            )
-        if self.guest_symmetry not in GUEST_SYMMETRY_MODES:
-            raise InputError(
-                f"unknown guest_symmetry {self.guest_symmetry!r}",
+                f"unknown guest_symmetry {value!r}",
                 hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
             )
-        if not self.guest_max_displacement > 0:
-            raise InputError(
-                f"guest_max_displacement must be > 0 Å, got {self.guest_max_displacement}",
-                hint="e.g. 0.5",
-            )
+        return value
+
+    @field_validator("guest_max_displacement")
+    @classmethod
+    def _check_guest_max_displacement(cls, value: float) -> float:
+        if not value > 0:
+            raise InputError(f"guest_max_displacement must be > 0 Å, got {value}", hint="e.g. 0.5")
+        return value
 
     @property
     def symmetric(self) -> bool:
         """Whether :func:`inpaint` snaps the guests onto the host's symmetry."""
         return self.guest_symmetry == "symmetric"
-
-    def as_dict(self) -> dict[str, int | float | str]:
-        """JSON-ready copy."""
-        return asdict(self)
 
 
 def parse_guests(text: str) -> dict[str, int]:

@@ -21,11 +21,12 @@ import gc
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 import torch
+from pydantic import ValidationInfo, field_validator
 
 from chggen_flows.core.generation.batching import (
     DEFAULT_BYTES_PER_ATOM,
@@ -35,6 +36,7 @@ from chggen_flows.core.generation.batching import (
 )
 from chggen_flows.core.generation.noise import counter_normal, counter_uniform, seed_keys
 from chggen_flows.core.generation.schedule import sigma_levels
+from chggen_flows.core.settings_model import CoreSettings, RelatedFieldsError
 from chggen_flows.errors import InputError
 from chggen_flows.progress import make_progress, progress_enabled
 
@@ -74,8 +76,7 @@ class ScoreFn(Protocol):
     ) -> torch.Tensor: ...
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
+class SamplerSettings(CoreSettings):
     """Settings of the predictor-corrector sampler.
 
     Attributes
@@ -99,8 +100,10 @@ class SamplerSettings:
         sampled distribution by about 9% (measured, docs/generation.md), so use
         snr ~ 0.16 with it.
     min_distance
-        Candidates with two atoms closer than this (Å, periodic images included) are
-        marked invalid.
+        Validity cutoff of a *sampled* structure (Å, periodic images included): a
+        candidate with two atoms closer than this leaves the sampler marked invalid.
+        Not :attr:`chggen_flows.core.relax.RelaxSettings.min_distance` (0.7 Å), the
+        relaxation's own, stricter, refusal to relax a structure.
     max_batch_atoms
         Atoms per batched model call; None sizes batches from the device's memory.
     max_batch_size
@@ -120,47 +123,82 @@ class SamplerSettings:
     max_batch_size: int | None = None
     dtype: Literal["float32", "float64"] = "float32"
 
-    def __post_init__(self) -> None:
-        # One check per field, each naming the field, its range and the value given, so
-        # a campaign spec's error can point at the key (chggen_flows.campaign.spec).
-        if self.corrector_norm not in ("sqrt3", "sqrt_dim"):
+    # One check per field, each naming the field, its range and the value given, so a
+    # campaign spec's error points at the key (chggen_flows.campaign.spec).
+    @field_validator("corrector_norm", mode="before")
+    @classmethod
+    def _check_corrector_norm(cls, value: object) -> object:
+        if value not in ("sqrt3", "sqrt_dim"):
+            raise InputError(f"corrector_norm must be 'sqrt3' or 'sqrt_dim', got {value!r}")
+        return value
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _check_dtype(cls, value: object) -> object:
+        if value not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}")
+        return value
+
+    @field_validator("n_levels")
+    @classmethod
+    def _check_n_levels(cls, value: int) -> int:
+        if value < 1:
+            raise InputError(f"n_levels must be >= 1, got {value}", hint="e.g. 200")
+        return value
+
+    @field_validator("sigma_min")
+    @classmethod
+    def _check_sigma_min(cls, value: float) -> float:
+        if not value > 0:
+            raise InputError(f"sigma_min must be > 0 Å, got {value}", hint="e.g. 0.001")
+        return value
+
+    @field_validator("n_corrector")
+    @classmethod
+    def _check_n_corrector(cls, value: int) -> int:
+        if value < 0:
+            raise InputError(f"n_corrector must be >= 0, got {value}")
+        return value
+
+    @field_validator("snr")
+    @classmethod
+    def _check_snr(cls, value: float) -> float:
+        if not value > 0:
+            raise InputError(f"snr must be > 0, got {value}", hint="e.g. 0.4")
+        return value
+
+    @field_validator("min_distance")
+    @classmethod
+    def _check_min_distance(cls, value: float) -> float:
+        if not value >= 0:
+            raise InputError(f"min_distance must be >= 0 Å, got {value}")
+        return value
+
+    @field_validator("max_batch_atoms", "max_batch_size")
+    @classmethod
+    def _check_batch_caps(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value < 1:
             raise InputError(
-                f"corrector_norm must be 'sqrt3' or 'sqrt_dim', got {self.corrector_norm!r}"
+                f"{info.field_name} must be >= 1, got {value}",
+                hint="leave it unset to size batches automatically",
             )
-        if self.dtype not in ("float32", "float64"):
-            raise InputError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.n_levels < 1:
-            raise InputError(f"n_levels must be >= 1, got {self.n_levels}", hint="e.g. 200")
-        if not self.sigma_min > 0:
-            raise InputError(f"sigma_min must be > 0 Å, got {self.sigma_min}", hint="e.g. 0.001")
+        return value
+
+    def related_problem(self) -> RelatedFieldsError | None:
+        """``sigma_max >= sigma_min`` (located at the one the user set)."""
         if not self.sigma_max >= self.sigma_min:
-            raise InputError(
+            return RelatedFieldsError(
+                ("sigma_max", "sigma_min"),
                 f"sigma_max must be >= sigma_min ({self.sigma_min} Å), got {self.sigma_max}",
                 hint="e.g. sigma_max 10, sigma_min 0.001",
             )
-        if self.n_corrector < 0:
-            raise InputError(f"n_corrector must be >= 0, got {self.n_corrector}")
-        if not self.snr > 0:
-            raise InputError(f"snr must be > 0, got {self.snr}", hint="e.g. 0.4")
-        if not self.min_distance >= 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
-        for name in ("max_batch_atoms", "max_batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InputError(
-                    f"{name} must be >= 1, got {value}",
-                    hint="leave it unset to size batches automatically",
-                )
         sigma_levels(self.n_levels, self.sigma_max, self.sigma_min)  # validates the schedule
+        return None
 
     @property
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype of positions and noise."""
         return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready copy (recorded in every candidate's metadata)."""
-        return asdict(self)
 
 
 @dataclass

@@ -33,14 +33,6 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.device import configure_threads, resolve_device
-from chggen_flows.core.guest_symmetry import (
-    operation_map,
-    operations_hold,
-    spacegroup_number,
-    symmetrize_forces,
-    symmetrize_stress,
-    symmetry_operations,
-)
 from chggen_flows.core.relax.fire import (
     GPA,
     FireState,
@@ -57,6 +49,14 @@ from chggen_flows.core.relax.graphs import (
 )
 from chggen_flows.core.relax.metrics import displacement_rmsd, energy_drop
 from chggen_flows.core.relax.records import RelaxRecord, RelaxSettings
+from chggen_flows.core.symmetry.guests import (
+    operation_map,
+    operations_hold,
+    spacegroup_number,
+    symmetrize_forces,
+    symmetrize_stress,
+    symmetry_operations,
+)
 from chggen_flows.errors import CheckpointError, InputError, ResourceError
 from chggen_flows.progress import make_progress, progress_enabled
 
@@ -524,7 +524,7 @@ class BatchRelaxer:
             Show a progress bar; ``None`` shows one on a terminal outside CI.
         fix_symmetry
             Per structure: keep the symmetry it has (at
-            :data:`~chggen_flows.core.guest_symmetry.EXACT_SYMPREC`) through the
+            :data:`~chggen_flows.core.symmetry.guests.EXACT_SYMPREC`) through the
             relaxation, as ASE's ``FixSymmetry`` does; the record then names the group
             and whether it held. Default: no constraint.
 

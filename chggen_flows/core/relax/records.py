@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import field_validator
 from pymatgen.core import Structure
 
+from chggen_flows.core.settings_model import CoreSettings
 from chggen_flows.errors import InputError
 
 
-@dataclass(frozen=True)
-class RelaxSettings:
+class RelaxSettings(CoreSettings):
     """How CHGNet relaxes a batch of structures.
 
     The defaults are the authors' convergence criterion (CHGNet ``StructOptimizer``:
@@ -35,8 +36,10 @@ class RelaxSettings:
         Structures per CHGNet call; ``None`` chooses from the device and the mean
         number of atoms (:func:`chggen_flows.core.relax.batch.auto_batch_size`).
     min_distance
-        Structures with two atoms closer than this (Å) are rejected with a reason
-        before relaxing: CHGNet's forces there are meaningless and FIRE blows up.
+        The relaxation's refusal cutoff (Å): a structure with two atoms closer than
+        this is rejected with a reason before relaxing, since CHGNet's forces there
+        are meaningless and FIRE blows up. Stricter than the sampler's validity cutoff
+        :attr:`chggen_flows.core.generation.SamplerSettings.min_distance` (0.5 Å).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     model_path
@@ -74,29 +77,56 @@ class RelaxSettings:
     threads: int | None = None
     graph_workers: int | None = None
 
-    def __post_init__(self) -> None:
-        if not self.fmax > 0:
-            raise InputError(f"fmax must be > 0 eV/Å, got {self.fmax}", hint="e.g. fmax=0.1")
-        if self.max_steps < 0:
-            raise InputError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.batch_size is not None and self.batch_size < 1:
+    @field_validator("fmax")
+    @classmethod
+    def _check_fmax(cls, value: float) -> float:
+        if not value > 0:
+            raise InputError(f"fmax must be > 0 eV/Å, got {value}", hint="e.g. fmax=0.1")
+        return value
+
+    @field_validator("max_steps")
+    @classmethod
+    def _check_max_steps(cls, value: int) -> int:
+        if value < 0:
+            raise InputError(f"max_steps must be >= 0, got {value}")
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _check_batch_size(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
             raise InputError(
-                f"batch_size must be >= 1, got {self.batch_size}",
+                f"batch_size must be >= 1, got {value}",
                 hint="leave it unset to choose it automatically",
             )
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be >= 1, got {self.threads}")
-        if self.graph_workers is not None and (
-            isinstance(self.graph_workers, bool)
-            or not isinstance(self.graph_workers, int)
-            or self.graph_workers < 0
+        return value
+
+    @field_validator("threads")
+    @classmethod
+    def _check_threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise InputError(f"threads must be >= 1, got {value}")
+        return value
+
+    @field_validator("graph_workers", mode="before")
+    @classmethod
+    def _check_graph_workers(cls, value: object) -> object:
+        # before conversion: True, 1.5 or "2" must not pass for a count
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
         ):
             raise InputError(
-                f"graph_workers must be an integer >= 0, got {self.graph_workers!r}",
+                f"graph_workers must be an integer >= 0, got {value!r}",
                 hint="0 builds graphs in-process; leave it unset to choose from the device",
             )
-        if self.min_distance < 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
+        return value
+
+    @field_validator("min_distance")
+    @classmethod
+    def _check_min_distance(cls, value: float) -> float:
+        if value < 0:
+            raise InputError(f"min_distance must be >= 0 Å, got {value}")
+        return value
 
 
 @dataclass
@@ -133,7 +163,7 @@ class RelaxRecord:
         ``energy_per_atom`` and ``max_force``.
     imposed_spacegroup
         With a symmetry-constrained relaxation: the space group kept (found in the input
-        at :data:`chggen_flows.core.guest_symmetry.EXACT_SYMPREC`), else ``None``.
+        at :data:`chggen_flows.core.symmetry.guests.EXACT_SYMPREC`), else ``None``.
     symmetry_held
         With a constrained relaxation: whether every imposed operation still maps the
         relaxed structure onto itself within 0.01 Å.

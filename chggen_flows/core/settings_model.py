@@ -1,0 +1,241 @@
+"""The base of the science core's settings classes (sampler, inpainting, relaxation, ...).
+
+Each settings class is a frozen pydantic model: its fields are the keys a campaign spec
+section accepts, their defaults are the one home of each default (the CLI's options and
+the docs read them), and its validators hold the ranges. The same object travels from
+the YAML file through the spec, the Makers and the stored FireWorks documents to the
+job that uses it.
+
+Two ways in:
+
+- ``SamplerSettings(n_levels=0)`` (Python, the CLI, a Maker): values are converted as
+  pydantic does (a YAML list becomes a tuple) and a bad value raises
+  :class:`~chggen_flows.errors.InputError` with the message and hint of the check that
+  failed.
+- A campaign spec (``model_validate(..., context={STRICT_CONTEXT: True})``): values are
+  first checked strictly against each field's type, so ``"1e-3"`` (YAML 1.1 reads it as
+  a string) or ``1.5`` for an integer is refused with ``expected ..., got ...`` instead
+  of being converted; pydantic then reports every problem at its key.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from chggen_flows.errors import ChggenError, InputError
+
+#: Validation-context key that turns on the strict type check of campaign specs.
+STRICT_CONTEXT = "strict_settings"
+
+
+class CoreSettings(BaseModel):
+    """A frozen, validated settings object of the science core.
+
+    Subclasses declare fields with defaults and raise :class:`InputError` (a
+    ``ValueError``) from field validators for values out of range, so pydantic locates
+    the problem at its field. ``renamed`` maps keys a stored campaign may still use to
+    the current field names.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Old key -> field name, accepted from stored specs and Makers (one place per class).
+    renamed: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise settings_error(type(self), exc) from exc
+
+    # Nested in a spec, pydantic must validate the fields itself (not call this
+    # __init__), so that each problem keeps its location instead of one InputError.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_input(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, Mapping):
+            data = {cls.renamed.get(key, key): value for key, value in data.items()}
+            if info.context and info.context.get(STRICT_CONTEXT):
+                errors = strict_type_errors(cls, data)
+                if errors:
+                    raise ValidationError.from_exception_data(cls.__name__, errors)
+        settings = handler(data)
+        problem = settings.related_problem()
+        if problem is not None:
+            # raised here, not in an after-validator, so pydantic keeps the location
+            raise _located(settings, problem)
+        return settings
+
+    def related_problem(self) -> RelatedFieldsError | None:
+        """The first failed check that relates several fields, or None."""
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (recorded in candidates' metadata and job provenance)."""
+        return self.model_dump(mode="json")
+
+
+def settings_error(cls: type[BaseModel], exc: ValidationError) -> ChggenError:
+    """The user-facing error of a failed construction: the check's own InputError when
+    one check failed, else every problem, one per line, at its key."""
+    errors = exc.errors()
+    if len(errors) == 1:
+        context = errors[0].get("ctx", {})
+        if isinstance(context.get("error"), ChggenError):
+            return context["error"]
+        if errors[0]["type"] == "settings_value":
+            return InputError(context["message"], hint=context["hint"] or None)
+    lines = [f"{'.'.join(map(str, e['loc'])) or '(all)'}: {error_text(e)}" for e in errors]
+    return InputError(
+        f"invalid {cls.__name__}: " + "; ".join(lines),
+        hint=f"see the documentation of {cls.__module__}.{cls.__name__}",
+    )
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """One pydantic error in words: a core check's message (with its hint), or pydantic's."""
+    context = error.get("ctx", {})
+    own = context.get("error")
+    if isinstance(own, ChggenError):
+        return own.message + (f" ({own.hint})" if own.hint else "")
+    if error["type"] == "settings_value" and context.get("hint"):
+        return f"{context['message']} ({context['hint']})"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def strict_type_errors(cls: type[BaseModel], data: Mapping[str, Any]) -> list[InitErrorDetails]:
+    """Values of the wrong type for their field, each located at its key; when there
+    are any, unknown keys too (pydantic reports those itself otherwise)."""
+    errors = []
+    for key, value in data.items():
+        if key not in cls.model_fields or _is_settings(field_types(cls)[key]):
+            continue  # unknown keys below; a nested settings class checks its own keys
+        if (problem := type_problem(cls, key, value)) is not None:
+            message = PydanticCustomError("settings_type", "{message}", {"message": problem})
+            errors.append(InitErrorDetails(type=message, loc=(key,), input=value))
+    if errors:
+        errors.extend(
+            InitErrorDetails(type="extra_forbidden", loc=(key,), input=value)
+            for key, value in data.items()
+            if key not in cls.model_fields
+        )
+    return errors
+
+
+def type_problem(cls: type[BaseModel], key: str, value: Any) -> str | None:
+    """Why ``value`` is not strictly of field ``key``'s type (lists count as tuples),
+    or None."""
+    hint = field_types(cls)[key]
+    candidate = _as_tuples(value) if _is_tuple(hint) else value
+    try:
+        _strict_adapter(cls, key).validate_python(candidate)
+    except ValidationError:
+        message = f"expected {describe_type(hint)}, got {value!r}"
+        if isinstance(value, str) and re.fullmatch(r"[-+]?\d*\.?\d+[eE][-+]?\d+", value):
+            message += " (YAML reads 1e-3 as a string: write 1.0e-3)"
+        return message
+    return None
+
+
+@cache
+def field_types(cls: type[BaseModel]) -> dict[str, Any]:
+    """Resolved type annotations of a settings class's fields."""
+    return {name: field.annotation for name, field in cls.model_fields.items()}
+
+
+@cache
+def _strict_adapter(cls: type[BaseModel], key: str) -> TypeAdapter:
+    return TypeAdapter(field_types(cls)[key], config=ConfigDict(strict=True))
+
+
+def _is_settings(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, CoreSettings)
+
+
+def _is_tuple(hint: Any) -> bool:
+    if typing.get_origin(hint) is tuple:
+        return True
+    return any(_is_tuple(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def describe_type(hint: Any, plural: bool = False) -> str:
+    """A settings field's type in words (``"an integer or null"``), for messages and docs.
+
+    Parameters
+    ----------
+    hint
+        A resolved type annotation of a core settings field.
+    plural
+        Words for a list of such values (``"integers"`` rather than ``"an integer"``).
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a, plural) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe_type(args[0], plural=True)}"
+        inner = ", ".join(describe_type(a).split(" ", 1)[-1] for a in args)
+        return f"({inner}) {'lists' if plural else 'list'}"
+    if isinstance(hint, type) and issubclass(hint, BaseModel):
+        return f"a mapping of {hint.__name__} keys"
+    words = {
+        bool: ("true or false", "true/false values"),
+        int: ("an integer", "integers"),
+        float: ("a number", "numbers"),
+        str: ("a string", "strings"),
+        Path: ("a path", "paths"),
+        type(None): ("null", "nulls"),
+    }
+    if hint in words:
+        return words[hint][plural]
+    return getattr(hint, "__name__", str(hint))
+
+
+class RelatedFieldsError(InputError):
+    """A check relating several fields (``sigma_max >= sigma_min``) failed.
+
+    Returned by :meth:`CoreSettings.related_problem`; the spec locates it at the one of
+    ``fields`` the user set (``sigma_max`` alone below the default ``sigma_min``), or
+    at the section when several were set.
+    """
+
+    def __init__(self, fields: tuple[str, ...], message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.fields = fields
+
+
+def _located(settings: BaseModel, exc: RelatedFieldsError) -> ValidationError:
+    given = [name for name in exc.fields if name in settings.model_fields_set]
+    loc = (given[0],) if len(given) == 1 else ()
+    value = getattr(settings, given[0]) if len(given) == 1 else None
+    # message and hint as strings: pydantic-core turns an exception in ctx back into a
+    # value error at the section
+    context = {"message": exc.message, "hint": exc.hint or ""}
+    detail = PydanticCustomError("settings_value", "{message}", context)
+    return ValidationError.from_exception_data(
+        type(settings).__name__, [InitErrorDetails(type=detail, loc=loc, input=value)]
+    )
