@@ -8,9 +8,9 @@ E_d -> gate), the paper's intercalation use case.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
@@ -20,40 +20,19 @@ from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
 from chggen_flows.makers.inpaint import InpaintMaker
-from chggen_flows.makers.relax import RelaxMaker
+from chggen_flows.makers.relax import RelaxMaker, relax_inpainted_maker
 from chggen_flows.makers.schemas import CandidateSeed, Stage
+from chggen_flows.makers.stages import DEFAULT_ROUTING, resolve_routing
 from chggen_flows.makers.symmetry import SymmetryMaker
 
-#: The one routing table: the FireWorks ``_category`` of each routed stage's jobs. The
-#: generation and inpainting jobs want a GPU, the relaxations run well on either,
-#: framework, symmetry and E_d (and the DFT gate) are light CPU work, and ``dft`` is the
-#: category of the VASP jobs the gate adds. A campaign spec's ``routing`` overrides
-#: entries; the spec, the flow makers and ``chggen campaign check`` all read this table.
-DEFAULT_ROUTING: dict[str, str] = {
-    "generate": "gpu",
-    "relax": "cpu",
-    "framework": "cpu",
-    "inpaint": "gpu",
-    "symmetry": "cpu",
-    "ehull": "cpu",
-    "dft": "vasp",
-    "baseline": "cpu",
-}
-
-
-def resolve_routing(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The routing table with ``overrides`` applied (ValueError for an unknown stage)."""
-    unknown = set(overrides or {}) - set(DEFAULT_ROUTING)
-    if unknown:
-        raise ValueError(
-            f"unknown routed stage(s) {sorted(unknown)}; known: {list(DEFAULT_ROUTING)}"
-        )
-    return {**DEFAULT_ROUTING, **(overrides or {})}
-
-
-def relax_inpainted_maker(**kwargs: Any) -> RelaxMaker:
-    """The relaxation after inpainting (one definition for both modes and the spec)."""
-    return RelaxMaker(name="relax inpainted", stage=Stage.RELAXED_INPAINT, **kwargs)
+__all__ = [
+    "DEFAULT_ROUTING",  # the stage table's, re-exported where the flows are built
+    "CHGGenMaker",
+    "HostModeMaker",
+    "relax_inpainted_maker",
+    "resolve_routing",
+    "route",
+]
 
 
 def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
@@ -102,10 +81,12 @@ def _finish(
     )
     jobs.append(ehull)
     if dft is not None:
-        # The gate itself is light CPU work. The VASP jobs it adds carry the DFT category
-        # set by the gate maker (``worker_category``); the gate does not pass its own
-        # manager config on (``pass_manager_config=False``), so nothing leaks.
-        jobs.append(route(dft.make(ehull.output.shortlist), routing["ehull"], Stage.DFT))
+        # The gate is routed as ``dft_gate``; the VASP jobs it adds at run time as
+        # ``dft``, through the gate maker's ``worker_category`` (the gate does not pass
+        # its own manager config on, ``pass_manager_config=False``, so nothing leaks).
+        if hasattr(dft, "worker_category"):
+            dft = dataclasses.replace(dft, worker_category=routing["dft"])
+        jobs.append(route(dft.make(ehull.output.shortlist), routing["dft_gate"], Stage.DFT))
     return Flow(jobs, output=ehull.output, name=name)
 
 
@@ -122,7 +103,8 @@ class CHGGenMaker(Maker):
     dft
         The DFT gate maker (``makers.dft.DFTGateMaker``) or None to stop at E_d.
     routing
-        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
+        Worker category overrides per routing key (the stage table,
+        :mod:`chggen_flows.makers.stages`, gives the rest).
     """
 
     name: str = "chggen"
@@ -134,7 +116,7 @@ class CHGGenMaker(Maker):
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: dict[str, str] = field(default_factory=resolve_routing)
+    routing: dict[str, str] = field(default_factory=dict)
     baseline: BaselineMaker | None = None
 
     def make(
@@ -150,9 +132,9 @@ class CHGGenMaker(Maker):
         """
         jobs: list[Job] = []
         finals: list[Job] = []
+        r = resolve_routing(self.routing)
         for index, seeds in enumerate(batches):
             batch_id = f"b{index:04d}"
-            r = resolve_routing(self.routing)
             gen = route(
                 self.generate.make(campaign, batch_id, seeds),
                 r["generate"],
@@ -199,7 +181,8 @@ class HostModeMaker(Maker):
     dft
         The DFT gate maker or None.
     routing
-        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
+        Worker category overrides per routing key (the stage table,
+        :mod:`chggen_flows.makers.stages`, gives the rest).
     """
 
     name: str = "chggen host"
@@ -208,7 +191,7 @@ class HostModeMaker(Maker):
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: dict[str, str] = field(default_factory=resolve_routing)
+    routing: dict[str, str] = field(default_factory=dict)
 
     def make(
         self,

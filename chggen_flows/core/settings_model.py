@@ -26,11 +26,12 @@ import typing
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    PrivateAttr,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -57,8 +58,15 @@ class CoreSettings(BaseModel):
 
     #: Old key -> field name, accepted from stored specs and Makers (one place per class).
     renamed: ClassVar[dict[str, str]] = {}
+    # The keys and values as given (a spec's YAML): what a spec stores and hashes.
+    _given: dict[str, Any] | None = PrivateAttr(default=None)
 
-    def __init__(self, /, **data: Any) -> None:
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        if args:  # positional, in field order, as the dataclasses these were accepted
+            names = list(type(self).model_fields)
+            if len(args) > len(names) or set(names[: len(args)]) & set(data):
+                raise TypeError(f"{type(self).__name__}: bad positional arguments {args!r}")
+            data = {**dict(zip(names, args, strict=False)), **data}
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -71,13 +79,21 @@ class CoreSettings(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _check_input(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        given = None
         if isinstance(data, Mapping):
-            data = {cls.renamed.get(key, key): value for key, value in data.items()}
+            # "@module"/"@class" are monty's markers (as_dict), not settings
+            data = given = {
+                cls.renamed.get(key, key): value
+                for key, value in data.items()
+                if not str(key).startswith("@")
+            }
             if info.context and info.context.get(STRICT_CONTEXT):
                 errors = strict_type_errors(cls, data)
                 if errors:
                     raise ValidationError.from_exception_data(cls.__name__, errors)
         settings = handler(data)
+        if given is not None and settings is not data:
+            settings._given = given
         problem = settings.related_problem()
         if problem is not None:
             # raised here, not in an after-validator, so pydantic keeps the location
@@ -88,9 +104,38 @@ class CoreSettings(BaseModel):
         """The first failed check that relates several fields, or None."""
         return None
 
+    def __eq__(self, other: object) -> bool:
+        # the values decide, not how they were given (pydantic compares private state too)
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__  # type: ignore[union-attr]
+
+    def given(self) -> dict[str, Any]:
+        """The keys set explicitly, with their values as given (YAML lists stay lists):
+        what a campaign spec stores and hashes, so validation does not change either."""
+        if self._given is not None:
+            return dict(self._given)
+        return self.model_dump(exclude_unset=True)
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready copy (recorded in candidates' metadata and job provenance)."""
-        return self.model_dump(mode="json")
+        """monty's MSONable form (how jobflow stores a Maker that carries settings in a
+        FireWorks document): the class and the keys given, so a job decoded later
+        still knows which values were left to their defaults."""
+        return {"@module": type(self).__module__, "@class": type(self).__name__, **self.given()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`as_dict` (monty's decoder calls it)."""
+        return cls(**data)
+
+    @classmethod
+    def coerce(cls, value: Self | Mapping[str, Any] | None) -> Self:
+        """``value`` as settings: a Maker's field may hold the plain dict of keyword
+        arguments that Makers stored before the fields were typed (old FireWorks
+        documents), or None for the defaults."""
+        if isinstance(value, cls):
+            return value
+        return cls() if value is None else cls(**dict(value))
 
 
 def settings_error(cls: type[BaseModel], exc: ValidationError) -> ChggenError:

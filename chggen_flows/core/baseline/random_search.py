@@ -399,7 +399,7 @@ def random_search(
             "spacegroup_obtained": obtained.number,
             "spacegroup_symbol_obtained": obtained.symbol,
             "model_calls": 0,
-            "baseline_settings": settings.as_dict(),
+            "baseline_settings": settings.model_dump(mode="json"),
         }
         candidates.append(finalize_candidate(structure, settings.min_distance, metadata))
     return candidates

@@ -195,8 +195,8 @@ def inpaint(
             "volume": round(float(host.volume), 6),
             "final_score_norm": result.final_score_norm,
             "model_calls": result.model_calls,
-            "sampler": settings.as_dict(),
-            "inpaint": inpaint_settings.as_dict(),
+            "sampler": settings.model_dump(mode="json"),
+            "inpaint": inpaint_settings.model_dump(mode="json"),
             "device": str(torch_device),
         }
         candidate = finalize_candidate(structure, settings.min_distance, metadata)
