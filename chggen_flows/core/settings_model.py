@@ -39,10 +39,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from chggen_flows.errors import ChggenError, InputError
+from chggen_flows.errors import ChggenError, InputError, unknown_key_message
 
 #: Validation-context key that turns on the strict type check of campaign specs.
 STRICT_CONTEXT = "strict_settings"
+#: Error type of a key that is not a field (pydantic's own says only "Extra inputs...").
+UNKNOWN_KEY = "settings_unknown_key"
 
 
 class CoreSettings(BaseModel):
@@ -87,10 +89,16 @@ class CoreSettings(BaseModel):
                 for key, value in data.items()
                 if not str(key).startswith("@")
             }
-            if info.context and info.context.get(STRICT_CONTEXT):
-                errors = strict_type_errors(cls, data)
-                if errors:
-                    raise ValidationError.from_exception_data(cls.__name__, errors)
+            strict = bool(info.context and info.context.get(STRICT_CONTEXT))
+            errors = input_errors(cls, data, strict)
+            if errors:
+                # the other keys' range checks too: every problem at once
+                bad = {detail["loc"][0] for detail in errors}
+                try:
+                    handler({key: value for key, value in data.items() if key not in bad})
+                except ValidationError as exc:
+                    errors.extend(_details(exc))
+                raise ValidationError.from_exception_data(cls.__name__, errors)
         settings = handler(data)
         if given is not None and settings is not data:
             settings._given = given
@@ -146,8 +154,8 @@ def settings_error(cls: type[BaseModel], exc: ValidationError) -> ChggenError:
         context = errors[0].get("ctx", {})
         if isinstance(context.get("error"), ChggenError):
             return context["error"]
-        if errors[0]["type"] == "settings_value":
-            return InputError(context["message"], hint=context["hint"] or None)
+        if errors[0]["type"].startswith("settings_"):
+            return InputError(context["message"], hint=context.get("hint") or None)
     lines = [f"{'.'.join(map(str, e['loc'])) or '(all)'}: {error_text(e)}" for e in errors]
     return InputError(
         f"invalid {cls.__name__}: " + "; ".join(lines),
@@ -161,28 +169,49 @@ def error_text(error: Mapping[str, Any]) -> str:
     own = context.get("error")
     if isinstance(own, ChggenError):
         return own.message + (f" ({own.hint})" if own.hint else "")
-    if error["type"] == "settings_value" and context.get("hint"):
+    if error["type"].startswith("settings_") and context.get("hint"):
         return f"{context['message']} ({context['hint']})"
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def strict_type_errors(cls: type[BaseModel], data: Mapping[str, Any]) -> list[InitErrorDetails]:
-    """Values of the wrong type for their field, each located at its key; when there
-    are any, unknown keys too (pydantic reports those itself otherwise)."""
+def _error(kind: str, key: str, value: Any, message: str, hint: str = "") -> InitErrorDetails:
+    context = {"message": message, "hint": hint}
+    error = PydanticCustomError(kind, "{message}", context)
+    return InitErrorDetails(type=error, loc=(key,), input=value)
+
+
+def input_errors(
+    cls: type[BaseModel], data: Mapping[str, Any], strict: bool
+) -> list[InitErrorDetails]:
+    """Unknown keys (with the closest field: ``did you mean 'n_levels'?``) and, when
+    ``strict``, values of the wrong type for their field, each located at its key."""
     errors = []
     for key, value in data.items():
-        if key not in cls.model_fields or _is_settings(field_types(cls)[key]):
-            continue  # unknown keys below; a nested settings class checks its own keys
-        if (problem := type_problem(cls, key, value)) is not None:
-            message = PydanticCustomError("settings_type", "{message}", {"message": problem})
-            errors.append(InitErrorDetails(type=message, loc=(key,), input=value))
-    if errors:
-        errors.extend(
-            InitErrorDetails(type="extra_forbidden", loc=(key,), input=value)
-            for key, value in data.items()
-            if key not in cls.model_fields
-        )
+        if key not in cls.model_fields:
+            message = unknown_key_message(key, list(cls.model_fields))
+            errors.append(_error(UNKNOWN_KEY, key, value, message))
+        elif (
+            strict
+            and not _is_settings(field_types(cls)[key])  # a nested class checks its own
+            and (problem := type_problem(cls, key, value)) is not None
+        ):
+            errors.append(_error("settings_type", key, value, problem))
     return errors
+
+
+def _details(exc: ValidationError) -> list[InitErrorDetails]:
+    """``exc``'s errors, to be raised again with others."""
+    details = []
+    for error in exc.errors():
+        context = error.get("ctx")
+        kind: Any = error["type"]
+        if kind.startswith("settings_"):  # ours: PydanticCustomError, not a built-in type
+            kind = PydanticCustomError(kind, "{message}", context)
+        detail = InitErrorDetails(type=kind, loc=error["loc"], input=error["input"])
+        if context is not None and not isinstance(kind, PydanticCustomError):
+            detail["ctx"] = context
+        details.append(detail)
+    return details
 
 
 def type_problem(cls: type[BaseModel], key: str, value: Any) -> str | None:

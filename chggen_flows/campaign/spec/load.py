@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from chggen_flows.campaign.spec.models import SETTINGS_SECTIONS, CampaignSpec
-from chggen_flows.core.settings_model import STRICT_CONTEXT, error_text
+from chggen_flows.core.settings_model import STRICT_CONTEXT, UNKNOWN_KEY, error_text
 from chggen_flows.errors import CheckpointError, InputError, unknown_key_message
 
 #: Named E_d reference sources (anything else is the path of an entries file).
@@ -41,11 +41,11 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 
 def _error_message(error: dict[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        # pydantic says only "Extra inputs are not permitted": name the closest field.
+    if error["type"] in ("extra_forbidden", UNKNOWN_KEY):
         model = _model_at(error["loc"])
         if model is not None:
             key = error["loc"][-1]
+            # pydantic says only "Extra inputs are not permitted": name the closest field
             message = unknown_key_message(key, list(model.model_fields))
             other = _other_section(key, model)
             if other is not None:
