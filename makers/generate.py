@@ -10,7 +10,7 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition
 
-from chggen_flows.core.generation.sampler import SamplerSettings
+from chggen_flows.core.generation.settings import SamplerSettings
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CHGGEN_ARM,

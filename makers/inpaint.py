@@ -7,8 +7,7 @@ from typing import Any
 
 from jobflow import Maker
 
-from chggen_flows.core.generation.inpaint import InpaintSettings
-from chggen_flows.core.generation.sampler import SamplerSettings
+from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
 from chggen_flows.makers.generate import checkpoint_path, score_model
 from chggen_flows.makers.provenance import derived_seed, start_provenance
 from chggen_flows.makers.schemas import (

@@ -108,6 +108,12 @@ class CoreSettings(BaseModel):
             raise _located(settings, problem)
         return settings
 
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of field ``name`` (for the CLI's options: one home per default)."""
+        field = cls.model_fields[name]
+        return field.get_default(call_default_factory=True)
+
     def related_problem(self) -> RelatedFieldsError | None:
         """The first failed check that relates several fields, or None."""
         return None

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from pydantic import field_validator
 from pymatgen.core import Element, Structure
 
 from chggen_flows.core.device import resolve_device
@@ -25,74 +24,11 @@ from chggen_flows.core.generation.candidate import (
     finalize_candidate,
 )
 from chggen_flows.core.generation.generate import candidate_seed
-from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, ScoreFn, sample_jobs
+from chggen_flows.core.generation.sampler import SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.schedule import repaint_schedule
-from chggen_flows.core.settings_model import CoreSettings
-from chggen_flows.core.symmetry.guests import GUEST_SYMMETRY_MODES, symmetrize_guests
+from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
+from chggen_flows.core.symmetry.guests import symmetrize_guests
 from chggen_flows.errors import InputError
-
-
-class InpaintSettings(CoreSettings):
-    """RePaint resampling.
-
-    Attributes
-    ----------
-    jump_length
-        Levels jumped back at each resampling point (authors: 10).
-    n_resample
-        Passes through each stretch of levels (authors: r = 3; 1 = no resampling).
-    guest_symmetry
-        ``"free"`` (the paper: guests where the sampler leaves them), ``"symmetric"``
-        (guests snapped onto the largest subgroup of the host's symmetry they nearly
-        satisfy, :func:`chggen_flows.core.symmetry.guests.symmetrize_guests`, and that
-        group kept through the relaxation) or ``"compare"`` (a campaign setting: every
-        inpainted candidate goes on both ways, the symmetric copy in its own arm, so
-        the report compares them on the same samples; :func:`inpaint` itself returns
-        the free ones).
-    guest_max_displacement
-        Largest move (Å) of a guest to become symmetric (``symmetric``/``compare``).
-    """
-
-    jump_length: int = 10
-    n_resample: int = 3
-    guest_symmetry: str = "free"
-    guest_max_displacement: float = 0.5
-
-    @field_validator("jump_length")
-    @classmethod
-    def _check_jump_length(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"jump_length must be >= 1, got {value}", hint="e.g. 10")
-        return value
-
-    @field_validator("n_resample")
-    @classmethod
-    def _check_n_resample(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"n_resample must be >= 1, got {value}", hint="1 = no resampling")
-        return value
-
-    @field_validator("guest_symmetry")
-    @classmethod
-    def _check_guest_symmetry(cls, value: str) -> str:
-        if value not in GUEST_SYMMETRY_MODES:
-            raise InputError(
-                f"unknown guest_symmetry {value!r}",
-                hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
-            )
-        return value
-
-    @field_validator("guest_max_displacement")
-    @classmethod
-    def _check_guest_max_displacement(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"guest_max_displacement must be > 0 Å, got {value}", hint="e.g. 0.5")
-        return value
-
-    @property
-    def symmetric(self) -> bool:
-        """Whether :func:`inpaint` snaps the guests onto the host's symmetry."""
-        return self.guest_symmetry == "symmetric"
 
 
 def parse_guests(text: str) -> dict[str, int]:
