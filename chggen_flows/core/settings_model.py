@@ -35,6 +35,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -319,3 +320,44 @@ def _located(settings: BaseModel, exc: RelatedFieldsError) -> ValidationError:
     return ValidationError.from_exception_data(
         type(settings).__name__, [InitErrorDetails(type=detail, loc=loc, input=value)]
     )
+
+
+def bounded(
+    *names: str,
+    low: float,
+    inclusive: bool = True,
+    unit: str = "",
+    hint: str | None = None,
+) -> Any:
+    """A field validator: each of ``names`` must be ``>= low`` (``> low`` when not
+    ``inclusive``); None passes (optional fields). The message names the field, the
+    bound and the value: ``n_levels must be >= 1, got 0``; NaN fails.
+
+    Use as a class attribute: ``_n_levels = bounded("n_levels", low=1, hint="e.g. 200")``.
+    """
+    op = ">=" if inclusive else ">"
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (value >= low if inclusive else value > low):
+            return value
+        raise InputError(f"{info.field_name} must be {op} {low:g}{unit}, got {value}", hint=hint)
+
+    return field_validator(*names)(classmethod(check))  # type: ignore[arg-type]
+
+
+def one_of(
+    name: str, choices: tuple[str, ...], message: str | None = None, hint: str | None = None
+) -> Any:
+    """A field validator (before conversion): ``name`` must be one of ``choices``.
+
+    ``message`` may use ``{value!r}``; the default reads ``dtype must be 'float32' or
+    'float64', got 'float16'``.
+    """
+    text = message or f"{name} must be {' or '.join(map(repr, choices))}, got {{value!r}}"
+
+    def check(cls: type, value: Any) -> Any:
+        if value not in choices:
+            raise InputError(text.format(value=value), hint=hint)
+        return value
+
+    return field_validator(name, mode="before")(classmethod(check))  # type: ignore[arg-type]

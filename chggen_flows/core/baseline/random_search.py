@@ -46,7 +46,7 @@ from chggen_flows.core.generation.candidate import (
 from chggen_flows.core.generation.generate import GenerationRequest, candidate_seed, cell_species
 from chggen_flows.core.generation.lattice import CRYSTAL_SYSTEMS, LatticeSettings, sample_lattice
 from chggen_flows.core.generation.volume import V0Estimate, estimate_v0
-from chggen_flows.core.settings_model import CoreSettings
+from chggen_flows.core.settings_model import CoreSettings, bounded, one_of
 from chggen_flows.core.symmetry import (
     NOT_SYMMETRIC,
     PAPER_ANGLE_TOLERANCE,
@@ -119,51 +119,16 @@ class BaselineSettings(CoreSettings):
             raise InputError(f"spacegroups holds {bad}, not space-group numbers (1-230)")
         return groups
 
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _check_kind(cls, value: object) -> object:
-        if value not in BASELINE_KINDS:
-            raise InputError(
-                f"unknown baseline kind {value!r}", hint=f"choose from {list(BASELINE_KINDS)}"
-            )
-        return value
-
-    @field_validator("spacegroup_weighting", mode="before")
-    @classmethod
-    def _check_weighting(cls, value: object) -> object:
-        if value not in ("crystal_system", "uniform"):
-            raise InputError(
-                f"spacegroup_weighting must be 'crystal_system' or 'uniform', got {value!r}"
-            )
-        return value
-
-    @field_validator("max_attempts")
-    @classmethod
-    def _check_max_attempts(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"max_attempts must be >= 1, got {value}", hint="e.g. 20")
-        return value
-
-    @field_validator("min_distance")
-    @classmethod
-    def _check_min_distance(cls, value: float) -> float:
-        if not value >= 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {value}")
-        return value
-
-    @field_validator("tolerance_factor")
-    @classmethod
-    def _check_tolerance_factor(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"tolerance_factor must be > 0, got {value}")
-        return value
-
-    @field_validator("symprec", "angle_tolerance")
-    @classmethod
-    def _check_tolerances(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError("symprec and angle_tolerance must be > 0")
-        return value
+    _kind = one_of(
+        "kind",
+        BASELINE_KINDS,
+        "unknown baseline kind {value!r}",
+        hint=f"choose from {list(BASELINE_KINDS)}",
+    )
+    _weighting = one_of("spacegroup_weighting", ("crystal_system", "uniform"))
+    _max_attempts = bounded("max_attempts", low=1, hint="e.g. 20")
+    _min_distance = bounded("min_distance", low=0, unit=" Å")
+    _positive = bounded("tolerance_factor", "symprec", "angle_tolerance", low=0, inclusive=False)
 
 
 def allowed_spacegroups(counts: Sequence[int], settings: BaselineSettings) -> list[int]:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import ValidationInfo, field_validator
-
 from chggen_flows.core.generation.schedule import sigma_levels
-from chggen_flows.core.settings_model import CoreSettings, RelatedFieldsError
+from chggen_flows.core.settings_model import CoreSettings, RelatedFieldsError, bounded, one_of
 from chggen_flows.core.symmetry.guests import GUEST_SYMMETRY_MODES
-from chggen_flows.errors import InputError
 
 if TYPE_CHECKING:
     import torch
@@ -68,64 +65,19 @@ class SamplerSettings(CoreSettings):
 
     # One check per field, each naming the field, its range and the value given, so a
     # campaign spec's error points at the key (chggen_flows.campaign.spec).
-    @field_validator("corrector_norm", mode="before")
-    @classmethod
-    def _check_corrector_norm(cls, value: object) -> object:
-        if value not in ("sqrt3", "sqrt_dim"):
-            raise InputError(f"corrector_norm must be 'sqrt3' or 'sqrt_dim', got {value!r}")
-        return value
-
-    @field_validator("dtype", mode="before")
-    @classmethod
-    def _check_dtype(cls, value: object) -> object:
-        if value not in ("float32", "float64"):
-            raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}")
-        return value
-
-    @field_validator("n_levels")
-    @classmethod
-    def _check_n_levels(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"n_levels must be >= 1, got {value}", hint="e.g. 200")
-        return value
-
-    @field_validator("sigma_min")
-    @classmethod
-    def _check_sigma_min(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"sigma_min must be > 0 Å, got {value}", hint="e.g. 0.001")
-        return value
-
-    @field_validator("n_corrector")
-    @classmethod
-    def _check_n_corrector(cls, value: int) -> int:
-        if value < 0:
-            raise InputError(f"n_corrector must be >= 0, got {value}")
-        return value
-
-    @field_validator("snr")
-    @classmethod
-    def _check_snr(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"snr must be > 0, got {value}", hint="e.g. 0.4")
-        return value
-
-    @field_validator("min_distance")
-    @classmethod
-    def _check_min_distance(cls, value: float) -> float:
-        if not value >= 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {value}")
-        return value
-
-    @field_validator("max_batch_atoms", "max_batch_size")
-    @classmethod
-    def _check_batch_caps(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is not None and value < 1:
-            raise InputError(
-                f"{info.field_name} must be >= 1, got {value}",
-                hint="leave it unset to size batches automatically",
-            )
-        return value
+    _corrector_norm = one_of("corrector_norm", ("sqrt3", "sqrt_dim"))
+    _dtype = one_of("dtype", ("float32", "float64"))
+    _n_levels = bounded("n_levels", low=1, hint="e.g. 200")
+    _sigma_min = bounded("sigma_min", low=0, inclusive=False, unit=" Å", hint="e.g. 0.001")
+    _n_corrector = bounded("n_corrector", low=0)
+    _snr = bounded("snr", low=0, inclusive=False, hint="e.g. 0.4")
+    _min_distance = bounded("min_distance", low=0, unit=" Å")
+    _batch_caps = bounded(
+        "max_batch_atoms",
+        "max_batch_size",
+        low=1,
+        hint="leave it unset to size batches automatically",
+    )
 
     def related_problem(self) -> RelatedFieldsError | None:
         """``sigma_max >= sigma_min`` (located at the one the user set)."""
@@ -172,36 +124,17 @@ class InpaintSettings(CoreSettings):
     guest_symmetry: str = "free"
     guest_max_displacement: float = 0.5
 
-    @field_validator("jump_length")
-    @classmethod
-    def _check_jump_length(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"jump_length must be >= 1, got {value}", hint="e.g. 10")
-        return value
-
-    @field_validator("n_resample")
-    @classmethod
-    def _check_n_resample(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(f"n_resample must be >= 1, got {value}", hint="1 = no resampling")
-        return value
-
-    @field_validator("guest_symmetry")
-    @classmethod
-    def _check_guest_symmetry(cls, value: str) -> str:
-        if value not in GUEST_SYMMETRY_MODES:
-            raise InputError(
-                f"unknown guest_symmetry {value!r}",
-                hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
-            )
-        return value
-
-    @field_validator("guest_max_displacement")
-    @classmethod
-    def _check_guest_max_displacement(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"guest_max_displacement must be > 0 Å, got {value}", hint="e.g. 0.5")
-        return value
+    _jump_length = bounded("jump_length", low=1, hint="e.g. 10")
+    _n_resample = bounded("n_resample", low=1, hint="1 = no resampling")
+    _guest_symmetry = one_of(
+        "guest_symmetry",
+        GUEST_SYMMETRY_MODES,
+        "unknown guest_symmetry {value!r}",
+        hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
+    )
+    _guest_max_displacement = bounded(
+        "guest_max_displacement", low=0, inclusive=False, unit=" Å", hint="e.g. 0.5"
+    )
 
     @property
     def symmetric(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import field_validator
 from pymatgen.core import Structure
 
-from chggen_flows.core.settings_model import CoreSettings
+from chggen_flows.core.settings_model import CoreSettings, bounded
 from chggen_flows.errors import InputError
 
 
@@ -77,36 +77,11 @@ class RelaxSettings(CoreSettings):
     threads: int | None = None
     graph_workers: int | None = None
 
-    @field_validator("fmax")
-    @classmethod
-    def _check_fmax(cls, value: float) -> float:
-        if not value > 0:
-            raise InputError(f"fmax must be > 0 eV/Å, got {value}", hint="e.g. fmax=0.1")
-        return value
-
-    @field_validator("max_steps")
-    @classmethod
-    def _check_max_steps(cls, value: int) -> int:
-        if value < 0:
-            raise InputError(f"max_steps must be >= 0, got {value}")
-        return value
-
-    @field_validator("batch_size")
-    @classmethod
-    def _check_batch_size(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise InputError(
-                f"batch_size must be >= 1, got {value}",
-                hint="leave it unset to choose it automatically",
-            )
-        return value
-
-    @field_validator("threads")
-    @classmethod
-    def _check_threads(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise InputError(f"threads must be >= 1, got {value}")
-        return value
+    _fmax = bounded("fmax", low=0, inclusive=False, unit=" eV/Å", hint="e.g. fmax=0.1")
+    _max_steps = bounded("max_steps", low=0)
+    _batch_size = bounded("batch_size", low=1, hint="leave it unset to choose it automatically")
+    _threads = bounded("threads", low=1)
+    _min_distance = bounded("min_distance", low=0, unit=" Å")
 
     @field_validator("graph_workers", mode="before")
     @classmethod
@@ -119,13 +94,6 @@ class RelaxSettings(CoreSettings):
                 f"graph_workers must be an integer >= 0, got {value!r}",
                 hint="0 builds graphs in-process; leave it unset to choose from the device",
             )
-        return value
-
-    @field_validator("min_distance")
-    @classmethod
-    def _check_min_distance(cls, value: float) -> float:
-        if value < 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {value}")
         return value
 
 

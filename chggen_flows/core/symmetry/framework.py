@@ -26,7 +26,7 @@ from pydantic import ValidationInfo, field_validator
 from pymatgen.core import Composition, Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from chggen_flows.core.settings_model import CoreSettings
+from chggen_flows.core.settings_model import CoreSettings, one_of
 from chggen_flows.core.symmetry.host_search import (
     HostDistance,
     best_supercell,
@@ -158,21 +158,15 @@ class FrameworkSettings(CoreSettings):
                 )
         return value
 
-    @field_validator("cell", mode="before")
-    @classmethod
-    def _check_cell(cls, value: object) -> object:
-        if value not in ("primitive", "conventional"):
-            raise InputError(f"unknown cell {value!r}", hint="choose 'primitive' or 'conventional'")
-        return value
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _check_mode(cls, value: object) -> object:
-        if value not in MODES:
-            raise InputError(
-                f"unknown mode {value!r}", hint="choose 'first', 'highest' or 'fan_out'"
-            )
-        return value
+    _cell = one_of(
+        "cell",
+        ("primitive", "conventional"),
+        "unknown cell {value!r}",
+        hint="choose 'primitive' or 'conventional'",
+    )
+    _mode = one_of(
+        "mode", MODES, "unknown mode {value!r}", hint="choose 'first', 'highest' or 'fan_out'"
+    )
 
     @field_validator("max_hosts", "max_supercell", mode="before")
     @classmethod
