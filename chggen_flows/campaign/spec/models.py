@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
-    FieldSerializationInfo,
     ValidationError,
     field_serializer,
     field_validator,
@@ -164,7 +163,7 @@ class CampaignSpec(SpecModel):
     seed: int = 0
 
     @field_serializer(*SETTINGS_SECTIONS)
-    def _given_keys(self, value: Any, info: FieldSerializationInfo) -> Any:
+    def _given_keys(self, value: Any) -> Any:
         # the keys the user gave, as given: what the registry stores and the hash covers
         return None if value is None else value.given()
 
