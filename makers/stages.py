@@ -75,7 +75,7 @@ STAGE_TABLE: tuple[RoutedStage, ...] = (
         "chggen_flows.makers.framework:FrameworkMaker",
         (Stage.FRAMEWORK,),
         ("framework", "host framework"),
-        "remove the guests and symmetrise the host (host mode: the user's host)",
+        "remove the guests and symmetrise the host; in host mode, the user's host",
     ),
     RoutedStage(
         "inpaint",
@@ -123,7 +123,7 @@ STAGE_TABLE: tuple[RoutedStage, ...] = (
         "chggen_flows.makers.baseline:BaselineMaker",
         (Stage.GENERATED,),
         ("baseline",),
-        "random-search arm (a spec's baseline section)",
+        "random-search arm, from a spec's baseline section",
     ),
 )
 
