@@ -9,6 +9,7 @@ from typing import Any
 
 from pymatgen.core import Structure
 
+from chggen_flows.core.relax.potentials import check_potential
 from chggen_flows.errors import InputError
 
 
@@ -40,8 +41,8 @@ class RelaxSettings:
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     model_path
-        A CHGNet checkpoint (``CHGNet.from_file``); ``None`` loads the pretrained
-        weights shipped in the ``chgnet`` wheel (offline).
+        A checkpoint of the potential's own format (``CHGNet.from_file`` for the CHGNet
+        potentials); ``None`` loads the weights shipped in its wheel (offline).
     save_trajectory
         Keep every step's structure, energy and largest force in the record.
     threads
@@ -61,6 +62,11 @@ class RelaxSettings:
         on the first relaxation (a few seconds, spawned) and live until the relaxer
         is closed; a script that uses them needs the ``if __name__ == "__main__":``
         guard of all multiprocessing code.
+    potential
+        The interatomic potential, by registry name
+        (:data:`chggen_flows.core.relax.potentials.POTENTIALS`): ``"chgnet"`` (CHGNet
+        0.3.0, the paper's), ``"chgnet-r2scan"``, ``"sevennet-0"``,
+        ``"sevennet-l3i5"``. E_d needs a hull made by the same potential.
     """
 
     fmax: float = 0.1
@@ -73,8 +79,10 @@ class RelaxSettings:
     save_trajectory: bool = False
     threads: int | None = None
     graph_workers: int | None = None
+    potential: str = "chgnet"
 
     def __post_init__(self) -> None:
+        check_potential(self.potential)
         if not self.fmax > 0:
             raise InputError(f"fmax must be > 0 eV/Å, got {self.fmax}", hint="e.g. fmax=0.1")
         if self.max_steps < 0:
@@ -137,6 +145,8 @@ class RelaxRecord:
     symmetry_held
         With a constrained relaxation: whether every imposed operation still maps the
         relaxed structure onto itself within 0.01 Å.
+    potential
+        Registry name of the potential that relaxed it (None when rejected before).
     """
 
     structure: Structure
@@ -154,6 +164,7 @@ class RelaxRecord:
     trajectory: list[dict[str, Any]] | None = field(default=None, repr=False)
     imposed_spacegroup: int | None = None
     symmetry_held: bool | None = None
+    potential: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -178,6 +189,7 @@ class RelaxRecord:
             "rejected_reason": self.rejected_reason,
             "imposed_spacegroup": self.imposed_spacegroup,
             "symmetry_held": self.symmetry_held,
+            "potential": self.potential,
         }
         return {
             k: None if isinstance(v, float) and not math.isfinite(v) else v

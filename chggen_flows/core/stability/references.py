@@ -34,11 +34,8 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries import Entry
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
+from chggen_flows.core.functionals import FUNCTIONALS, GGA, R2SCAN
 from chggen_flows.errors import ConfigError, InputError, ReferenceDataError
-
-GGA = "GGA_GGA+U"
-R2SCAN = "r2SCAN"
-FUNCTIONALS = (GGA, R2SCAN)
 
 # run_type strings found in MP / atomate2 entry parameters, mapped to our two labels.
 _RUN_TYPE_FUNCTIONAL = {"GGA": GGA, "GGA+U": GGA, "GGA_GGA+U": GGA, "R2SCAN": R2SCAN}
