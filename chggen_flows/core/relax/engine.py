@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.device import configure_threads, resolve_device
@@ -172,8 +171,7 @@ class BatchRelaxer:
 
             if not potential_name.startswith("chgnet"):
                 raise InputError(
-                    f"a CHGNet model was given but the settings name potential "
-                    f"{potential_name!r}",
+                    f"a CHGNet model was given but the settings name potential {potential_name!r}",
                     hint="pass a Potential (chggen_flows.core.relax.potentials."
                     "load_potential) or leave the model out",
                 )

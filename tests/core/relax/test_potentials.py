@@ -94,7 +94,9 @@ def test_backend_matches_its_ase_calculator(name, cells) -> None:
     assert isinstance(potential, Potential) and potential.name == name
     info = POTENTIALS[name]
     assert potential.functional == info.functional
-    assert potential.weights_checksum.startswith("sha256:") and len(potential.weights_checksum) == 71
+    assert (
+        potential.weights_checksum.startswith("sha256:") and len(potential.weights_checksum) == 71
+    )
     assert info.package in potential.version
 
     # single points: the engine's batched call vs the calculator one by one
@@ -123,9 +125,7 @@ def test_backend_matches_its_ase_calculator(name, cells) -> None:
         assert record.ok and record.potential == name
         assert record.n_steps == optimizer.nsteps
         assert record.final_energy_per_atom == pytest.approx(reference, abs=ENERGY_TOL)
-        np.testing.assert_allclose(
-            record.structure.lattice.matrix, atoms.cell.array, atol=1e-4
-        )
+        np.testing.assert_allclose(record.structure.lattice.matrix, atoms.cell.array, atol=1e-4)
         assert record.max_stress == pytest.approx(
             np.abs(atoms.get_stress(voigt=False) / GPa).max(), abs=STRESS_TOL
         )

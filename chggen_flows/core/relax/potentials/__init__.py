@@ -16,6 +16,7 @@ import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -236,6 +237,17 @@ def load_potential(
     return potential
 
 
+@lru_cache(maxsize=16)
+def weights_checksum(name: str) -> str:
+    """Checksum of the shipped weights of ``name``, without loading the model.
+
+    Cached offline reference sets are valid for these weights only.
+    """
+    info = potential_info(name)
+    module = importlib.import_module(info.module)
+    return file_checksum(module.weights_file(**info.options))
+
+
 def file_checksum(path: str | Path, chunk: int = 1 << 20) -> str:
     """``sha256:<hex>`` of a file (the weights' checksum recorded with every result)."""
     digest = hashlib.sha256()
@@ -257,4 +269,5 @@ __all__ = [
     "load_potential",
     "potential_info",
     "potential_names",
+    "weights_checksum",
 ]

@@ -34,6 +34,11 @@ def pretrained_path(model_name: str) -> Path:
     return Path(chgnet.__file__).parent / PRETRAINED_FILES[model_name]
 
 
+def weights_file(model_name: str = "0.3.0") -> Path:
+    """The registry's weights locator (for checksums without loading the model)."""
+    return pretrained_path(model_name)
+
+
 def load_chgnet(
     model_path: str | Path | None, device: torch.device, model_name: str = "0.3.0"
 ) -> Any:

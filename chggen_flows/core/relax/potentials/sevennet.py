@@ -122,9 +122,9 @@ class SevenNetPotential:
         SevenNet computes forces and stress from the same backward pass whatever
         ``task`` asks for.
         """
-        unknown = {
-            int(z) for g in graphs for z in g[self._keys.ATOMIC_NUMBERS].tolist()
-        } - set(self.type_map)
+        unknown = {int(z) for g in graphs for z in g[self._keys.ATOMIC_NUMBERS].tolist()} - set(
+            self.type_map
+        )
         if unknown:
             raise InputError(
                 f"potential {self.name} has no parameters for atomic numbers {sorted(unknown)}",
@@ -136,6 +136,20 @@ class SevenNetPotential:
         return out
 
 
+def weights_file(model_name: str = "7net-0") -> Path:
+    """The wheel's checkpoint of ``model_name`` (never downloaded)."""
+    from sevenn import _const
+
+    shipped = {"7net-0": _const.SEVENNET_0_11Jul2024, "7net-l3i5": _const.SEVENNET_l3i5}
+    path = Path(shipped[model_name])
+    if not path.is_file():
+        raise CheckpointError(
+            f"the sevenn wheel lacks {model_name} ({path})",
+            hint="reinstall sevenn from the package index (its wheel ships the weights)",
+        )
+    return path
+
+
 def load(
     device: torch.device,
     model_path: str | Path | None = None,
@@ -144,25 +158,13 @@ def load(
 ) -> SevenNetPotential:
     """The registry's loader: the wheel's ``model_name`` checkpoint, or ``model_path``.
 
-    Never downloads: a name whose checkpoint is not in the wheel is refused.
+    Never downloads: only the checkpoints inside the wheel are used.
     """
-    from sevenn.util import load_checkpoint, pretrained_name_to_path
+    from sevenn.util import load_checkpoint
 
-    if model_path is None:
-        from sevenn import _const
-
-        wanted = {"7net-0": _const.SEVENNET_0_11Jul2024, "7net-l3i5": _const.SEVENNET_l3i5}
-        path = Path(wanted[model_name])
-        if not path.is_file():  # pretrained_name_to_path would download it
-            raise CheckpointError(
-                f"the sevenn wheel lacks {model_name} ({path})",
-                hint="reinstall sevenn from the package index (its wheel ships the weights)",
-            )
-        path = Path(pretrained_name_to_path(model_name))
-    else:
-        path = Path(model_path)
-        if not path.is_file():
-            raise CheckpointError(f"SevenNet checkpoint {path} does not exist")
+    path = weights_file(model_name) if model_path is None else Path(model_path)
+    if not path.is_file():
+        raise CheckpointError(f"SevenNet checkpoint {path} does not exist")
     try:
         checkpoint = load_checkpoint(str(path))
     except Exception as exc:  # torch/pickle raise many types for foreign files
