@@ -100,9 +100,14 @@ class RelaxMaker(Maker):
             return record.reject(f"relaxation: {result.rejected_reason}")
         de, rmsd = _finite(result.de), _finite(result.rmsd)
         energy = _finite(result.final_energy_per_atom)
+        potential = result.potential or record.potential
         if self.stage == "relaxed":
             return record.advance(
-                self.stage, de_uncond=de, rmsd_uncond=rmsd, energy_per_atom=energy
+                self.stage,
+                de_uncond=de,
+                rmsd_uncond=rmsd,
+                energy_per_atom=energy,
+                potential=potential,
             )
         return record.advance(
             self.stage,
@@ -110,4 +115,5 @@ class RelaxMaker(Maker):
             rmsd_inpaint=rmsd,
             energy_per_atom=energy,
             symmetry_held=result.symmetry_held,
+            potential=potential,
         )
