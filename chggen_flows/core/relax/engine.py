@@ -133,7 +133,7 @@ class BatchRelaxer:
         An already loaded potential to share between relaxers: a
         :class:`~chggen_flows.core.relax.potentials.Potential`, or a
         ``chgnet.model.CHGNet`` (taken as ``settings.potential``, which must then be a
-        CHGNet one). By default ``settings.potential`` is loaded (with
+        CHGNet one, and evaluated by its own ``predict_graph``). By default ``settings.potential`` is loaded (with
         ``settings.model_path`` as its weights when given).
     pipeline
         Relax two groups of structures (each up to one call's worth), one group's
@@ -175,7 +175,9 @@ class BatchRelaxer:
                     hint="pass a Potential (chggen_flows.core.relax.potentials."
                     "load_potential) or leave the model out",
                 )
-            self.potential = CHGNetPotential(model, self.device, potential_name)
+            # A caller's own CHGNet object is evaluated by CHGNet's own predict_graph,
+            # as before the potential seam (callers may wrap or patch it).
+            self.potential = CHGNetPotential(model, self.device, potential_name, fused=False)
         # The backend's own model object (CHGNet's, for code that reads its converter).
         self.model = self.potential.model
         workers = self.settings.graph_workers
