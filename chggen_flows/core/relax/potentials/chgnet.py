@@ -6,14 +6,16 @@ evaluates a batch. CHGNet's outputs are already in the relaxer's units (eV/atom,
 GPa with ASE's sign).
 
 Forces and stress in one backward pass. ``CHGNet.forward`` takes two
-``torch.autograd.grad`` calls, forces then stress, each with ``create_graph=True`` (it
-is written for training, where the forces enter the loss). For relaxing, only the
-values are needed: :func:`fused_forward` runs CHGNet's own ``_compute`` for the energy
-and one ``autograd.grad`` of it with respect to the positions and the strains together,
-without building a double-backward graph. Energies are bit-identical; forces and stress
-differ by float32 rounding (measured at most 2.2e-5 eV/Å and 4.9e-5 GPa on MPTS-52
-cells, ``tests/core/relax/test_potentials.py``). The model call costs about half as
-much on the CPU (docs/performance.md). ``fused=False`` keeps ``CHGNet.predict_graph``.
+``torch.autograd.grad`` calls, forces then stress, each walking the whole backward
+graph. :func:`fused_forward` runs CHGNet's own ``_compute`` for the energy and one
+``autograd.grad`` of it with respect to the positions and the strains together. With
+the same ``create_graph=True`` as CHGNet the backward kernels are the same, and the
+energies, forces and stresses are bit-identical to ``CHGNet.predict_graph``'s
+(``tests/core/relax/test_potentials.py``); the model call costs about 0.6x as much on
+the CPU (docs/performance.md). Without ``create_graph`` it would be cheaper still, but
+forces then move by float32 rounding (up to 2e-5 eV/Å), which three FIRE steps on the
+golden campaign's unphysical cells amplify to 2.7 meV/atom in dE: not taken.
+``fused=False`` calls ``CHGNet.predict_graph``.
 """
 
 from __future__ import annotations
@@ -106,7 +108,10 @@ def fused_forward(model: Any, graphs: list[Any], stress: bool = True) -> list[di
     grads = [
         torch.zeros_like(x) if g is None else g
         for x, g in zip(
-            inputs, torch.autograd.grad(energy.sum(), inputs, allow_unused=True), strict=True
+            inputs,
+            # create_graph as CHGNet's forward: the same kernels, bit-identical values
+            torch.autograd.grad(energy.sum(), inputs, create_graph=True, allow_unused=True),
+            strict=True,
         )
     ]
     if intensive:
