@@ -256,7 +256,8 @@ def check_reference_potential(potential: str, provider: ReferenceProvider) -> No
 
     An offline hull must have been made by the same potential; a DFT hull (Materials
     Project, entries files) must be on the functional the potential was trained on
-    (GGA/GGA+U for CHGNet 0.3.0 and SevenNet, r2SCAN for CHGNet-r2SCAN).
+    (GGA/GGA+U with MP2020 corrections for CHGNet 0.3.0, r2SCAN for CHGNet-r2SCAN).
+    SevenNet's energies are uncorrected GGA/GGA+U: only hulls of its own fit them.
 
     Raises
     ------
@@ -265,9 +266,10 @@ def check_reference_potential(potential: str, provider: ReferenceProvider) -> No
     InputError
         For an unknown potential name.
     """
-    from chggen_flows.core.relax.potentials import functional_of_potential
+    from chggen_flows.core.relax.potentials import potential_info
 
-    functional = functional_of_potential(potential)
+    info = potential_info(potential)
+    functional = info.functional
     if provider.potential is not None and provider.potential != potential:
         raise PotentialMismatchError(
             f"energies from potential {potential!r} cannot be compared with the hull "
@@ -275,6 +277,14 @@ def check_reference_potential(potential: str, provider: ReferenceProvider) -> No
             hint=f"use the offline reference built for {potential!r} "
             f"(get_reference('offline', potential={potential!r})), or relax the "
             f"candidates with {provider.potential!r}",
+        )
+    if provider.potential is None and not info.mp_corrected:
+        raise PotentialMismatchError(
+            f"potential {potential!r} gives uncorrected {functional} energies, which "
+            f"cannot be compared with the DFT hull {provider.label!r} (MP2020-corrected "
+            "energies are on another scale)",
+            hint=f"use the offline reference of {potential!r} "
+            f"(get_reference('offline', potential={potential!r}))",
         )
     if provider.functional != functional:
         raise PotentialMismatchError(

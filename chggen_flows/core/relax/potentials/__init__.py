@@ -108,6 +108,13 @@ class PotentialInfo:
         One line for documentation and error messages.
     options
         Keyword arguments of ``load`` (e.g. which weights of the package).
+    mp_corrected
+        Whether the energies include the Materials Project 2020 corrections (anion and
+        GGA/GGA+U mixing), i.e. sit on the scale of MP's GGA_GGA+U hull. CHGNet was
+        trained on corrected MPtrj energies; SevenNet's MPtrj models on uncorrected
+        ones (their formation energies of sulfides are ~0.2 eV/atom above MP's,
+        benchmarks/bench_potentials.py), so they are compared only with hulls of
+        their own.
     """
 
     name: str
@@ -117,6 +124,7 @@ class PotentialInfo:
     extra: str | None
     description: str
     options: dict[str, Any] = field(default_factory=dict)
+    mp_corrected: bool = True
 
 
 _CHGNET = "chggen_flows.core.relax.potentials.chgnet"
@@ -149,8 +157,9 @@ POTENTIALS: dict[str, PotentialInfo] = {
             GGA,
             "sevenn",
             "sevennet",
-            "SevenNet-0 (11Jul2024; MPtrj, GGA/GGA+U MP2020), shipped in the sevenn wheel",
+            "SevenNet-0 (11Jul2024; MPtrj, uncorrected GGA/GGA+U), shipped in the sevenn wheel",
             {"model_name": "7net-0"},
+            mp_corrected=False,
         ),
         PotentialInfo(
             "sevennet-l3i5",
@@ -158,9 +167,10 @@ POTENTIALS: dict[str, PotentialInfo] = {
             GGA,
             "sevenn",
             "sevennet",
-            "SevenNet-l3i5 (MPtrj, lmax 3; slower, more accurate than SevenNet-0), "
-            "shipped in the sevenn wheel",
+            "SevenNet-l3i5 (MPtrj, uncorrected GGA/GGA+U, lmax 3; slower, more accurate "
+            "than SevenNet-0), shipped in the sevenn wheel",
             {"model_name": "7net-l3i5"},
+            mp_corrected=False,
         ),
     )
 }
