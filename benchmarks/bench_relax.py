@@ -31,8 +31,9 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared/data/structures/mpts_52/val.csv.gz"
 
 
-def load_structures(csv: Path, n: int, seed: int) -> list:
-    """``n`` structures of 20-60 atoms, each rattled by 0.1 Å and expanded by 3%."""
+def load_structures(csv: Path, n: int, seed: int, atoms: tuple[int, int] = (20, 60)) -> list:
+    """``n`` structures of ``atoms`` (default 20-60) atoms, each rattled by 0.1 Å and
+    expanded by 3%."""
     import pandas as pd
     from pymatgen.core import Structure
 
@@ -41,7 +42,7 @@ def load_structures(csv: Path, n: int, seed: int) -> list:
     picked = []
     for cif in frame["cif"].iloc[rng.permutation(len(frame))]:
         structure = Structure.from_str(cif, fmt="cif")
-        if 20 <= len(structure) <= 60:
+        if atoms[0] <= len(structure) <= atoms[1]:
             shifts = rng.normal(size=(len(structure), 3))
             shifts *= 0.1 / np.linalg.norm(shifts, axis=1, keepdims=True)
             for i, shift in enumerate(shifts):
@@ -50,7 +51,7 @@ def load_structures(csv: Path, n: int, seed: int) -> list:
             picked.append(structure)
         if len(picked) == n:
             return picked
-    raise SystemExit(f"only {len(picked)} structures of 20-60 atoms in {csv}")
+    raise SystemExit(f"only {len(picked)} structures of {atoms[0]}-{atoms[1]} atoms in {csv}")
 
 
 def _sync(device) -> None:
@@ -212,7 +213,7 @@ def run_authors(args: argparse.Namespace) -> dict:
     """The authors' set-up: CHGNet's StructOptimizer with the library's default threads."""
     from chgnet.model import CHGNet, StructOptimizer
 
-    structures = load_structures(args.csv, args.n, args.seed)
+    structures = load_structures(args.csv, args.n, args.seed, args.atoms)
     optimizer = StructOptimizer(model=CHGNet.load(verbose=False), use_device=args.device)
     start = time.perf_counter(), time.process_time()
     energies, steps = relax_one_by_one(optimizer, structures, args.steps)
@@ -234,7 +235,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
 
     if variant == "authors_defaults":
         return run_authors(args)
-    structures = load_structures(args.csv, args.n, args.seed)
+    structures = load_structures(args.csv, args.n, args.seed, args.atoms)
     relaxer = BatchRelaxer(
         RelaxSettings(
             max_steps=args.steps,
@@ -295,6 +296,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--atoms",
+        type=lambda text: tuple(int(a) for a in text.split("-")),
+        default=(20, 60),
+        help="range of cell sizes, e.g. 4-16 (campaign-sized cells); default 20-60",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--batch-size", type=int, default=None, help="default: automatic")
