@@ -23,6 +23,7 @@ structures/s and atoms/s.
     OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/bench_potentials.py accuracy \\
         --potentials chgnet chgnet-r2scan --out benchmarks/results/DATE
     ... speed --potentials chgnet chgnet-r2scan sevennet-0 sevennet-l3i5 --steps 20
+    ... fused      # CHGNet predict_graph vs one-backward-pass calls, interleaved
     ... table --out benchmarks/results/DATE      # markdown tables from the JSON files
 
 Each potential's accuracy result is its own JSON file (``accuracy_<potential>.json``),
@@ -232,6 +233,54 @@ def run_speed(args: argparse.Namespace) -> None:
     (args.out / f"speed_{'_'.join(args.potentials)}.json").write_text(json.dumps(rows, indent=1))
 
 
+def run_fused(args: argparse.Namespace) -> None:
+    """CHGNet's predict_graph vs fused_forward on the same graphs, calls interleaved.
+
+    Alternating the two in one process, repeated, keeps a loaded machine's drift out of
+    the ratio; medians of ``--repeats`` pairs per cell-size group.
+    """
+    import pandas as pd
+    import torch
+    from pymatgen.core import Structure
+
+    from chggen_flows.core.relax.potentials import load_potential
+    from chggen_flows.core.relax.potentials.chgnet import fused_forward
+
+    torch.set_num_threads(args.threads)
+    potential = load_potential("chgnet", "cpu")
+    model = potential.model
+    frame = pd.read_csv(args.csv, nrows=400)
+    cells = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
+    rows = []
+    for lo, hi, batch in ((4, 16, 8), (20, 60, 1), (20, 60, 4)):
+        chosen = [c for c in cells if lo <= len(c) <= hi][:batch]
+        graphs = [model.graph_converter(c) for c in chosen]
+        plain, fused = [], []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            a = model.predict_graph(graphs, task="efs", batch_size=len(graphs))
+            plain.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            b = fused_forward(model, graphs)
+            fused.append(time.perf_counter() - start)
+        a = [a] if isinstance(a, dict) else a
+        same = all(
+            np.array_equal(x["f"], y["f"]) and np.array_equal(x["s"], y["s"])
+            for x, y in zip(a, b, strict=True)
+        )
+        rows.append(
+            {
+                "atoms": [len(c) for c in chosen],
+                "predict_graph_s": float(np.median(plain[1:])),
+                "fused_s": float(np.median(fused[1:])),
+                "ratio": float(np.median(plain[1:]) / np.median(fused[1:])),
+                "bit_identical": same,
+            }
+        )
+        print(json.dumps(rows[-1]))
+    (args.out / "fused_calls.json").write_text(json.dumps(rows, indent=1))
+
+
 def run_table(args: argparse.Namespace) -> None:
     """Markdown tables of every ``accuracy_*.json`` in ``--out``."""
     results = [json.loads(p.read_text()) for p in sorted(args.out.glob("accuracy_*.json"))]
@@ -265,7 +314,7 @@ def run_table(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["accuracy", "speed", "table"])
+    parser.add_argument("part", choices=["accuracy", "speed", "fused", "table"])
     parser.add_argument("--potentials", nargs="+", default=["chgnet", "chgnet-r2scan"])
     parser.add_argument("--hull-dir", type=Path, default=HULL_DIR)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -273,9 +322,14 @@ def main() -> None:
     parser.add_argument("--max-atoms", type=int, default=None, help="leave out larger cells")
     parser.add_argument("--n", type=int, default=16, help="speed: structures")
     parser.add_argument("--steps", type=int, default=20, help="speed: FIRE steps each")
+    parser.add_argument("--repeats", type=int, default=7, help="fused: call pairs per group")
+    parser.add_argument(
+        "--csv", type=Path, default=Path("/work/shared/data/structures/mpts_52/val.csv.gz")
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    {"accuracy": run_accuracy, "speed": run_speed, "table": run_table}[args.part](args)
+    parts = {"accuracy": run_accuracy, "speed": run_speed, "fused": run_fused, "table": run_table}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":
