@@ -192,9 +192,9 @@ def relaxed_entries(
 ) -> list[ComputedStructureEntry]:
     """Relax structures with the settings' potential and wrap them as reference entries.
 
-    CHGNet 0.3.0 and SevenNet are trained on MP2020-corrected GGA/GGA+U energies, the
-    r2SCAN CHGNet on MP r2SCAN energies, so the energies are used as they are (no
-    further correction). CHGNet 0.3.0 entries are labelled ``run_type = "CHGNet"`` (as
+    Energies are used as the potential gives them (no correction): CHGNet 0.3.0's are on
+    MP's corrected GGA/GGA+U scale, CHGNet-r2SCAN's on MP's r2SCAN scale, SevenNet's are
+    uncorrected GGA/GGA+U (comparable with SevenNet hulls only). CHGNet 0.3.0 entries are labelled ``run_type = "CHGNet"`` (as
     the shipped sets always were); every entry names its potential, the potential's
     version and its weights' checksum in ``parameters``.
 
