@@ -73,9 +73,16 @@ class RelaxMaker(Maker):
         pairs = previous.valid_pairs()
         # symmetric guests keep their imposed group (ASE FixSymmetry algebra)
         fixed = [rec.guest_symmetry == "symmetric" for rec, _ in pairs]
-        results = (
-            _relaxer(settings).relax([s for _, s in pairs], fix_symmetry=fixed) if pairs else []
-        )
+        results = []
+        if pairs:
+            relaxer = _relaxer(settings)
+            potential = relaxer.potential
+            provenance.inputs["potential"] = {
+                "name": potential.name,
+                "version": potential.version,
+                "weights_checksum": potential.weights_checksum,
+            }
+            results = relaxer.relax([s for _, s in pairs], fix_symmetry=fixed)
         relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
 
         def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:

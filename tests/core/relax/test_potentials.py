@@ -186,3 +186,6 @@ def test_missing_package_names_the_extra(monkeypatch) -> None:
     monkeypatch.setattr(registry.importlib, "import_module", fake)
     with pytest.raises(ConfigError, match=r"chggen-flows\[sevennet\]"):
         load_potential("sevennet-0", "cpu")
+    registry.weights_checksum.cache_clear()
+    with pytest.raises(ConfigError, match=r"chggen-flows\[sevennet\]"):
+        registry.weights_checksum("sevennet-0")  # e.g. building its offline hull

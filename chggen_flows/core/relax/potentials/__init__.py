@@ -233,18 +233,23 @@ def load_potential(
     from chggen_flows.core.device import resolve_device
 
     info = potential_info(name)
+    _require_package(info)
+    module = importlib.import_module(info.module)
+    potential = module.load(resolve_device(device), model_path, name=name, **info.options)
+    return potential
+
+
+def _require_package(info: PotentialInfo) -> None:
+    """ConfigError naming the extra when the backend's package is not installed."""
     try:
         importlib.import_module(info.package)
     except ImportError as exc:
         extra = f"pip install 'chggen-flows[{info.extra}]'" if info.extra else "reinstall"
         raise ConfigError(
-            f"potential {name!r} needs the {info.package!r} package, which is not installed "
-            f"({exc})",
+            f"potential {info.name!r} needs the {info.package!r} package, which is not "
+            f"installed ({exc})",
             hint=f"{extra}, or choose another potential ({', '.join(potential_names())})",
         ) from exc
-    module = importlib.import_module(info.module)
-    potential = module.load(resolve_device(device), model_path, name=name, **info.options)
-    return potential
 
 
 @lru_cache(maxsize=16)
@@ -254,6 +259,7 @@ def weights_checksum(name: str) -> str:
     Cached offline reference sets are valid for these weights only.
     """
     info = potential_info(name)
+    _require_package(info)
     module = importlib.import_module(info.module)
     return file_checksum(module.weights_file(**info.options))
 

@@ -9,7 +9,9 @@ offered: campaigns run offline.
 Each structure's graph is SevenNet's own ``AtomGraphData`` (the neighbour list its ASE
 calculator builds, ``sevenn.train.dataload.unlabeled_atoms_to_graph``); a batch is
 collated with torch_geometric's ``Collater`` and evaluated in one call of the model in
-batch mode, as SevenNet's TorchSim interface does. Graphs are built in-process.
+batch mode, as SevenNet's TorchSim interface does. Graphs are built in-process: they
+cost 0.2 s of a 50-137 s SevenNet run on the CPU (docs/performance.md, "Potentials side
+by side"), so a worker pool would not pay.
 """
 
 from __future__ import annotations
