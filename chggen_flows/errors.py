@@ -54,6 +54,10 @@ class ReferenceDataError(ChggenError):
     """Reference phase-diagram data is missing or unusable for a chemical system."""
 
 
+class PotentialMismatchError(ReferenceDataError):
+    """Energies from one interatomic potential set against a hull made by another."""
+
+
 class CampaignError(ChggenError):
     """A campaign cannot be submitted, found, resumed or queried."""
 

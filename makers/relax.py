@@ -80,9 +80,16 @@ class RelaxMaker(Maker):
         pairs = previous.valid_pairs()
         # symmetric guests keep their imposed group (ASE FixSymmetry algebra)
         fixed = [rec.guest_symmetry == "symmetric" for rec, _ in pairs]
-        results = (
-            _relaxer(settings).relax([s for _, s in pairs], fix_symmetry=fixed) if pairs else []
-        )
+        results = []
+        if pairs:
+            relaxer = _relaxer(settings)
+            potential = relaxer.potential
+            provenance.inputs["potential"] = {
+                "name": potential.name,
+                "version": potential.version,
+                "weights_checksum": potential.weights_checksum,
+            }
+            results = relaxer.relax([s for _, s in pairs], fix_symmetry=fixed)
         relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
 
         def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
@@ -107,9 +114,14 @@ class RelaxMaker(Maker):
             return record.reject(f"relaxation: {result.rejected_reason}")
         de, rmsd = _finite(result.de), _finite(result.rmsd)
         energy = _finite(result.final_energy_per_atom)
+        potential = result.potential or record.potential
         if self.stage == "relaxed":
             return record.advance(
-                self.stage, de_uncond=de, rmsd_uncond=rmsd, energy_per_atom=energy
+                self.stage,
+                de_uncond=de,
+                rmsd_uncond=rmsd,
+                energy_per_atom=energy,
+                potential=potential,
             )
         return record.advance(
             self.stage,
@@ -117,6 +129,7 @@ class RelaxMaker(Maker):
             rmsd_inpaint=rmsd,
             energy_per_atom=energy,
             symmetry_held=result.symmetry_held,
+            potential=potential,
         )
 
 

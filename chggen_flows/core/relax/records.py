@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import field_validator
 from pymatgen.core import Structure
 
+from chggen_flows.core.relax.potentials import check_potential
 from chggen_flows.core.settings_model import CoreSettings, bounded
 from chggen_flows.errors import InputError
 
@@ -43,8 +44,8 @@ class RelaxSettings(CoreSettings):
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     model_path
-        A CHGNet checkpoint (``CHGNet.from_file``); ``None`` loads the pretrained
-        weights shipped in the ``chgnet`` wheel (offline).
+        A checkpoint of the potential's own format (``CHGNet.from_file`` for the CHGNet
+        potentials); ``None`` loads the weights shipped in its wheel (offline).
     save_trajectory
         Keep every step's structure, energy and largest force in the record.
     threads
@@ -64,6 +65,11 @@ class RelaxSettings(CoreSettings):
         on the first relaxation (a few seconds, spawned) and live until the relaxer
         is closed; a script that uses them needs the ``if __name__ == "__main__":``
         guard of all multiprocessing code.
+    potential
+        The interatomic potential, by registry name
+        (:data:`chggen_flows.core.relax.potentials.POTENTIALS`): ``"chgnet"`` (CHGNet
+        0.3.0, the paper's), ``"chgnet-r2scan"``, ``"sevennet-0"``,
+        ``"sevennet-l3i5"``. E_d needs a hull made by the same potential.
     """
 
     fmax: float = 0.1
@@ -76,6 +82,7 @@ class RelaxSettings(CoreSettings):
     save_trajectory: bool = False
     threads: int | None = None
     graph_workers: int | None = None
+    potential: str = "chgnet"
 
     _fmax = bounded("fmax", low=0, inclusive=False, unit=" eV/Å", hint="e.g. fmax=0.1")
     _max_steps = bounded("max_steps", low=0)
@@ -94,6 +101,12 @@ class RelaxSettings(CoreSettings):
                 f"graph_workers must be an integer >= 0, got {value!r}",
                 hint="0 builds graphs in-process; leave it unset to choose from the device",
             )
+        return value
+
+    @field_validator("potential")
+    @classmethod
+    def _check_potential(cls, value: str) -> str:
+        check_potential(value)
         return value
 
 
@@ -135,6 +148,8 @@ class RelaxRecord:
     symmetry_held
         With a constrained relaxation: whether every imposed operation still maps the
         relaxed structure onto itself within 0.01 Å.
+    potential
+        Registry name of the potential that relaxed it (None when rejected before).
     """
 
     structure: Structure
@@ -152,6 +167,7 @@ class RelaxRecord:
     trajectory: list[dict[str, Any]] | None = field(default=None, repr=False)
     imposed_spacegroup: int | None = None
     symmetry_held: bool | None = None
+    potential: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -176,6 +192,7 @@ class RelaxRecord:
             "rejected_reason": self.rejected_reason,
             "imposed_spacegroup": self.imposed_spacegroup,
             "symmetry_held": self.symmetry_held,
+            "potential": self.potential,
         }
         return {
             k: None if isinstance(v, float) and not math.isfinite(v) else v
