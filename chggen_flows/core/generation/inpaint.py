@@ -99,7 +99,8 @@ def inpaint(
         if not host.is_ordered:
             raise InputError(
                 f"host {host.formula} has partial occupancies",
-                hint="give an ordered host (e.g. order it with pymatgen first)",
+                hint="give an ordered host, or split a disordered one into host and guests "
+                "with chggen_flows.core.hosts.host_from_structure",
             )
         if not guest or min(guest.values()) < 1:
             raise InputError(f"guests {guest} must name at least one atom to place")

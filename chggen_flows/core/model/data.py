@@ -19,6 +19,7 @@ import torch
 from pymatgen.core import Structure
 
 from chggen_flows.core.model.checkpoint import atomic_save
+from chggen_flows.core.sources.chemsys import is_related, parse_chemical_systems
 from chggen_flows.errors import InputError
 from chggen_flows.progress import track
 
@@ -157,15 +158,13 @@ class CrystalDataset:
     def related_to(self, chemical_systems: Sequence[str]) -> torch.Tensor:
         """Indices of structures related to any of ``chemical_systems`` ("Zn-P-S").
 
-        A structure is related to a system when it shares at least two of its elements
-        (ZnS, Cu3PS4 and Zn3P2 for Zn-P-S: the local motifs a Zn-P-S crystal is made of)
-        or when all its elements belong to it (the elements themselves).
+        The rule is :func:`chggen_flows.core.sources.chemsys.is_related` (shared with the
+        structure sources): a structure shares at least two of a system's elements (ZnS,
+        Cu3PS4 and Zn3P2 for Zn-P-S) or all its elements belong to it.
         """
         systems = _systems(chemical_systems)
         keep = [
-            i
-            for i, elements in enumerate(self.element_sets())
-            if any(len(elements & sys) >= min(2, len(sys)) or elements <= sys for sys in systems)
+            i for i, elements in enumerate(self.element_sets()) if is_related(elements, systems)
         ]
         return torch.tensor(keep, dtype=torch.long)
 
@@ -226,15 +225,10 @@ def _systems(chemical_systems: Sequence[str]) -> list[frozenset[int]]:
     """Chemical systems ("Zn-P-S") as sets of atomic numbers; a clear error otherwise."""
     from pymatgen.core.periodic_table import Element
 
-    systems = []
-    for text in chemical_systems:
-        symbols = [s for s in str(text).replace(",", "-").split("-") if s]
-        if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
-            raise InputError(
-                f"{text!r} is not a chemical system", hint="write it as elements, e.g. Zn-P-S"
-            )
-        systems.append(frozenset(Element(s).Z for s in symbols))
-    return systems
+    return [
+        frozenset(Element(s).Z for s in system)
+        for system in parse_chemical_systems(list(chemical_systems))
+    ]
 
 
 def _read_table(path: Path) -> list[tuple[str, str]]:
