@@ -128,13 +128,71 @@ def train_command(
         "--save-dataset",
         help="Parse --data into one tensor file (NAME.dataset.pt) and stop, e.g. for a GPU node.",
     ),
+    adapt: str | None = typer.Option(
+        None,
+        "--adapt",
+        help="Adapt --init-from (default: the shipped model) to this chemical system (Li-P-S) "
+        "on the related structures of --source; writes OUTPUT/adaptation.json.",
+    ),
+    source: list[str] = typer.Option(
+        None,
+        "--source",
+        help="With --adapt: structure source (CSV table, CIF folder, JSON, materials_project); "
+        "repeatable.",
+    ),
+    adapt_steps: int | None = typer.Option(
+        None, "--adapt-steps", help="With --adapt: budget in optimiser steps (1500)."
+    ),
+    exclude_formula: list[str] = typer.Option(
+        None,
+        "--exclude-formula",
+        help="With --adapt: leave this formula's structures out (any Z); repeatable.",
+    ),
+    exclude_id: list[str] = typer.Option(
+        None, "--exclude-id", help="With --adapt: leave this material id out; repeatable."
+    ),
+    min_related: int | None = typer.Option(
+        None,
+        "--min-related",
+        help="With --adapt: fewer related structures and the base model is used (20).",
+    ),
 ) -> None:
     """Train the score model by denoising score matching (resumable; see docs/model.md).
 
-    Under torchrun each process is one data-parallel rank (see docs/model.md).
+    Under torchrun each process is one data-parallel rank (see docs/model.md). With
+    --adapt, fine-tune a model on one chemical system's known structures instead.
     """
     from chggen_flows.core.model.distributed import Ranks
     from chggen_flows.core.model.training import train
+
+    if adapt is not None:
+        used = {
+            "--data": data, "--yaml": yaml_path, "--resume": resume, "--preset": preset,
+            "--epochs": epochs, "--val-fraction": val_fraction, "--focus": focus,
+            "--focus-repeat": focus_repeat, "--focus-only": focus_only, "--holdout": holdout,
+            "--decay-from-epoch": decay_from_epoch, "--min-lr": min_lr,
+            "--save-dataset": save_dataset,
+        }  # fmt: skip
+        given = [name for name, value in used.items() if value]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} cannot be used with --adapt",
+                hint="--adapt reads --source; an interrupted adaptation resumes by itself",
+            )
+        settings = {
+            "max_steps": adapt_steps, "max_minutes": time_limit, "lr": lr,
+            "batch_size": batch_size, "max_atoms": max_atoms, "seed": seed, "device": device,
+            "threads": threads, "min_related": min_related,
+            "exclude_formulas": exclude_formula or None, "exclude_ids": exclude_id or None,
+        }  # fmt: skip
+        out = output if output != Path("runs/score_model") else Path("runs/adapt") / adapt
+        _adapt(adapt, source or [], out, init_from, settings)
+        return
+    if source or adapt_steps or exclude_formula or exclude_id or min_related:
+        raise ConfigError(
+            "--source, --adapt-steps, --exclude-formula, --exclude-id and --min-related "
+            "need --adapt SYSTEM"
+        )
 
     main_rank = Ranks.from_environment().is_main
 
@@ -194,6 +252,40 @@ def train_command(
         console.print(f"  last validation loss {last['val_loss']:.4f} at epoch {last['epoch']}")
     if result.best_model:
         console.print(f"  best model: {result.best_model}")
+
+
+def _adapt(
+    system: str, sources: list[str], out: Path, base: Path | None, flags: dict[str, Any]
+) -> None:
+    """``chggen train --adapt``: the core adaptation, its result printed."""
+    from pydantic import ValidationError
+
+    from chggen_flows.core.model.adapt import AdaptSettings, adapt_model
+
+    if not sources:
+        raise ConfigError(
+            "--adapt needs the known structures to adapt on",
+            hint="pass --source PATH (a CSV table, a folder of CIFs, a JSON file) "
+            "or --source materials_project",
+        )
+    try:
+        settings = AdaptSettings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid adaptation settings: {exc}") from exc
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    result = adapt_model(system, sources, out, base=base, settings=settings, progress=None)
+    console.print(f"Adaptation to {result.system}: {result.status}. {result.message}")
+    console.print(
+        f"  related structures: {result.n_related} used, {result.n_excluded} excluded, "
+        f"{result.n_unknown_elements} with elements the base model lacks"
+    )
+    if result.adapted:
+        console.print(
+            f"  {result.steps} steps, {result.epochs} epoch(s), {result.wall_s:.0f} s"
+            + (", stopped early" if result.early_stopped else "")
+        )
+    console.print(f"  checkpoint: {result.checkpoint}  (spec: model: {{checkpoint: ...}})")
 
 
 def register(app: typer.Typer) -> None:

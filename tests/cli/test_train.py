@@ -128,3 +128,64 @@ def test_resume_accepts_a_checkpoint_of_the_previous_loop(cli, tmp_path, monkeyp
     new_fields = set(saved) - set(old)
     defaults = TrainConfig(data=[Path("x")]).model_dump()
     assert all(saved[k] == defaults[k] for k in new_fields), new_fields
+
+
+HOSTS = Path(__file__).parents[1] / "test_data" / "hosts"
+
+
+def test_adapt_writes_a_checkpoint_a_spec_can_name(cli, tmp_path):
+    from chggen_flows.core.model import ScoreModel, ScoreModelConfig
+    from chggen_flows.core.model.adapt import read_adapt_result
+    from chggen_flows.core.model.checkpoint import save_score_model
+
+    torch.manual_seed(0)
+    elements = (
+        "Li",
+        "Na",
+        "K",
+        "Cs",
+        "V",
+        "Cr",
+        "Co",
+        "Ni",
+        "Cu",
+        "Zn",
+        "Cd",
+        "In",
+        "Sn",
+        "P",
+        "S",
+    )
+    base = save_score_model(
+        ScoreModel(ScoreModelConfig.preset("tiny", elements=elements)), tmp_path / "base.pt"
+    )
+    out = tmp_path / "znps"
+    sources = ["--source", HOSTS / "mp20_templates.csv", "--source", HOSTS / "mpts52_templates.csv"]
+    args = ["--init-from", base, "--output", out, "--threads", "1", "--device", "cpu"]
+    res = cli(
+        "train", "--adapt", "Zn-P-S", *sources, *args, "--adapt-steps", "6",
+        "--batch-size", "4", "--lr", "0.002", "--min-related", "10",
+        "--exclude-formula", "ZnPS3",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    result = read_adapt_result(out)
+    assert result.steps == 6  # trained; whether 6 steps beat the base is the core tests' part
+    assert f"Adaptation to Zn-P-S: {result.status}" in res.stdout
+    assert f"checkpoint: {result.checkpoint}" in res.stdout.replace("\n", "")
+    assert "1 excluded" in res.stdout
+    load_score_model(result.checkpoint, device="cpu")
+
+    res = cli("train", "--adapt", "Zn-P-S", *sources, *args)  # default min_related: 20
+    assert res.exit_code == 2 and "another request" in res.stderr
+    res = cli("train", "--adapt", "Zn-P-S", *sources, *args[:1], base, "--output", tmp_path / "b")
+    assert res.exit_code == 0, res.stderr
+    assert "fallback" in res.stdout and "fewer than 20" in res.stdout.replace("\n", " ")
+
+
+def test_adapt_user_errors(cli, tmp_path):
+    res = cli("train", "--adapt", "Zn-P-S", "--data", DATA)
+    assert res.exit_code == 2 and "--data cannot be used with --adapt" in res.stderr
+    res = cli("train", "--adapt", "Zn-P-S", "--output", tmp_path / "x")
+    assert res.exit_code == 2 and "--source" in res.stderr
+    res = cli("train", "--data", DATA, "--source", DATA)
+    assert res.exit_code == 2 and "need --adapt" in res.stderr

@@ -57,6 +57,41 @@ class GenerationRequest:
     lattice_seed: int | None = None
 
 
+# a sampler's sigma may differ from the trained bound by float rounding (YAML, JSON)
+_NOISE_RANGE_RTOL = 1e-6
+
+
+def check_noise_range(score_fn: object, settings: SamplerSettings) -> None:
+    """Refuse a sampler schedule that leaves the noise range the model was trained on.
+
+    A score model has seen no noise level outside its training range
+    (``score_fn.noise_range``, recorded in its checkpoint), so a schedule that starts
+    above its sigma_max or ends below its sigma_min walks on scores it never learned.
+    A schedule inside the range is allowed (e.g. a shorter walk from a lower level).
+    Score functions that do not say (checkpoints written before the range was
+    recorded, all trained on the sampler's default 0.001-10 Å; analytic scores) pass.
+
+    Raises
+    ------
+    InputError
+        The schedule leaves the trained range; the hint names the settings to use.
+    """
+    trained = getattr(score_fn, "noise_range", None)
+    if trained is None:
+        return
+    low, high = trained
+    below = settings.sigma_min < low * (1 - _NOISE_RANGE_RTOL)
+    above = settings.sigma_max > high * (1 + _NOISE_RANGE_RTOL)
+    if below or above:
+        raise InputError(
+            f"the sampler's noise schedule ({settings.sigma_max:g} -> {settings.sigma_min:g} Å) "
+            f"leaves the range the score model was trained on ({high:g} -> {low:g} Å)",
+            hint=f"set the sampler's sigma_max to {high:g} and sigma_min to {low:g} (spec "
+            "section `sampler`, or --sigma-max/--sigma-min), or use a model trained on "
+            "this range",
+        )
+
+
 def candidate_seed(seed: int, index: int) -> int:
     """Seed of candidate ``index`` of a call seeded with ``seed`` (independent streams)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -133,6 +168,7 @@ def generate(
     >>> out = generate([GenerationRequest(Composition("ZnPS3"), 2)] * 8, model, seed=1)  # doctest: +SKIP
     """
     settings = settings or SamplerSettings()
+    check_noise_range(score_fn, settings)
     torch_device = resolve_device(device)
     requests = [r if isinstance(r, GenerationRequest) else GenerationRequest(r) for r in requests]
     v0_cache: dict[tuple[str, float | None], V0Estimate] = {}

@@ -23,7 +23,7 @@ from chggen_flows.core.generation.candidate import (
     check_elements,
     finalize_candidate,
 )
-from chggen_flows.core.generation.generate import candidate_seed
+from chggen_flows.core.generation.generate import candidate_seed, check_noise_range
 from chggen_flows.core.generation.sampler import SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.schedule import repaint_schedule
 from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
@@ -93,6 +93,7 @@ def inpaint(
         raise InputError("inpaint needs one guest specification (and seed) per host")
     settings = settings or SamplerSettings()
     inpaint_settings = inpaint_settings or InpaintSettings()
+    check_noise_range(score_fn, settings)
     torch_device = resolve_device(device)
     jobs: list[SamplingJob] = []
     for index, (host, guest) in enumerate(zip(hosts, guests, strict=True)):

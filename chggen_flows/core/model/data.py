@@ -351,13 +351,15 @@ def _expand(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def split_by_id(
-    dataset: CrystalDataset, val_fraction: float, salt: str = "chggen"
+    dataset: CrystalDataset, val_fraction: float, salt: str = "chggen", min_val: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic train/validation indices from a hash of each ``material_id``.
 
     A structure's side of the split depends only on its id, not on file order or on
     which other files are read, so adding data later never moves a validation
-    structure into training.
+    structure into training. ``min_val`` (for small sets, e.g. a per-system
+    adaptation) moves the structures with the next lowest hashes into validation
+    until it holds that many (never all of them).
     """
     if not 0.0 <= val_fraction < 1.0:
         raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -366,4 +368,7 @@ def split_by_id(
         for mid in dataset.material_ids
     ]
     is_val = torch.tensor(draws) < val_fraction
+    wanted = min(min_val, len(draws) - 1)
+    if int(is_val.sum()) < wanted:
+        is_val[sorted(range(len(draws)), key=draws.__getitem__)[:wanted]] = True
     return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()

@@ -205,6 +205,15 @@ class ScoreModel(nn.Module):
         self.readout = o3.Linear(hidden, o3.Irreps("1x1o"))
 
     @property
+    def noise_range(self) -> tuple[float, float] | None:
+        """(sigma_min, sigma_max) in Å of the noise these weights were trained on, as
+        their file records it; None for files written before it was recorded (all of
+        them trained on 0.001-10 Å) and for models not loaded from a file."""
+        low = self.training_metadata.get("sigma_min")
+        high = self.training_metadata.get("sigma_max")
+        return None if low is None or high is None else (float(low), float(high))
+
+    @property
     def elements(self) -> tuple[str, ...]:
         """Element symbols the model accepts."""
         return self.config.elements

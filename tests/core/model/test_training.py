@@ -25,6 +25,8 @@ from chggen_flows.core.model.training import (
 from chggen_flows.errors import CheckpointError, ConfigError, InputError
 
 DATA = Path(__file__).parents[2] / "test_data" / "model" / "tiny_structures.csv"
+# the training package's folder: host reads made from its modules are counted
+TRAINING = Path(dsm_loss.__code__.co_filename).parent
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +302,7 @@ def test_a_checkpoint_of_the_previous_loop_continues_exactly(tmp_path):
 
 class _OnDevice(torch.Tensor):
     """Marks data that a GPU run keeps on the device; counts host reads made from
-    training.py (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()``...)."""
+    the training package (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()``...)."""
 
     reads: ClassVar[list[str]] = []
     _READS: ClassVar[set[str]] = {
@@ -319,13 +321,13 @@ class _OnDevice(torch.Tensor):
         import sys
 
         name = getattr(func, "__name__", "")
-        if name in cls._READS and sys._getframe(1).f_code.co_filename.endswith("training.py"):
+        if name in cls._READS and Path(sys._getframe(1).f_code.co_filename).parent == TRAINING:
             cls.reads.append(name)
         return super().__torch_function__(func, types, args, kwargs or {})
 
 
 def _host_reads(monkeypatch, tmp_path, tiny_dataset, steps: int) -> int:
-    from chggen_flows.core.model import training
+    from chggen_flows.core.model.training import transfer
 
     forward = ScoreModel.forward
 
@@ -335,7 +337,7 @@ def _host_reads(monkeypatch, tmp_path, tiny_dataset, steps: int) -> int:
 
     monkeypatch.setattr(ScoreModel, "forward", plain_forward)
     monkeypatch.setattr(
-        training, "_to_device", lambda tensor, device: tensor.to(device).as_subclass(_OnDevice)
+        transfer, "to_device", lambda tensor, device: tensor.to(device).as_subclass(_OnDevice)
     )
     _OnDevice.reads = []
     config = _config(
@@ -349,11 +351,11 @@ def test_training_steps_read_nothing_from_the_device(monkeypatch, tmp_path, tiny
     """With the host-side image bound (the GPU path) a step reads nothing back: within
     an epoch the reads of a run do not grow with its steps (the checkpoint at the end
     reads the loss sum once). On the CPU the data-derived bound is one read per step."""
-    from chggen_flows.core.model import training
+    from chggen_flows.core.model.training import transfer
 
     cpu = [_host_reads(monkeypatch, tmp_path / "cpu", tiny_dataset, n) for n in (2, 5)]
     assert cpu[1] - cpu[0] == 3  # the minimum image's bound, free on the CPU
-    monkeypatch.setattr(training, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
+    monkeypatch.setattr(transfer, "HOST_IMAGE_BOUND", {"cpu", "cuda"})
     gpu_path = [_host_reads(monkeypatch, tmp_path / "gpu", tiny_dataset, n) for n in (2, 5)]
     assert gpu_path == [1, 1]
     # and the host-side bound gives the same training
@@ -552,7 +554,7 @@ def test_annealed_run_follows_the_cosine_and_resumes_exactly(tmp_path, tiny_data
 
 def test_best_model_follows_any_lower_validation_loss(monkeypatch, tmp_path, tiny_dataset):
     """Gains below the plateau counter's 0.1% still replace the best model."""
-    import chggen_flows.core.model.training as training
+    from chggen_flows.core.model.training import loop
 
     losses = iter([1.0, 0.9999, 0.9998, 1.2])
 
@@ -560,8 +562,40 @@ def test_best_model_follows_any_lower_validation_loss(monkeypatch, tmp_path, tin
         value = next(losses)
         return {"a": value, "b": value}
 
-    monkeypatch.setattr(training, "validation_loss", fake_validation)
+    monkeypatch.setattr(loop, "validation_loss", fake_validation)
     result = train(_config(tmp_path, epochs=4, lr_patience=5), dataset=tiny_dataset)
     best = torch.load(result.best_model, weights_only=True)["training"]
     assert best["epochs_completed"] == 3
     assert best["best_val_loss"] == pytest.approx(0.9998)
+
+
+def test_stop_patience_ends_a_run_that_no_longer_improves(monkeypatch, tmp_path, tiny_dataset):
+    from chggen_flows.core.model.training import loop
+
+    losses = iter([1.0, 0.9, 0.95, 0.92, 0.91, 0.5])
+
+    def fake_validation(*args, **kwargs):
+        value = next(losses)
+        return {"a": value, "b": value}
+
+    monkeypatch.setattr(loop, "validation_loss", fake_validation)
+    result = train(_config(tmp_path, epochs=6, stop_patience=3), dataset=tiny_dataset)
+    assert len(result.history) == 5  # epoch 2 was the best; 3, 4 and 5 were not
+    assert result.early_stopped and result.finished
+    best = torch.load(result.best_model, weights_only=True)["training"]
+    assert best["epochs_completed"] == 2
+    # resumed, an early-stopped run stays stopped
+    again = train(_config(tmp_path, epochs=6, stop_patience=3), dataset=tiny_dataset, resume=True)
+    assert len(again.history) == 5 and again.early_stopped
+
+
+def test_min_val_structures_takes_the_next_ids_by_hash(tiny_dataset):
+    from chggen_flows.core.model.data import split_by_id
+
+    assert len(split_by_id(tiny_dataset, 0.0)[1]) == 0
+    _, some = split_by_id(tiny_dataset, 0.05)
+    assert len(some) + 1 < len(tiny_dataset) - 1
+    _, more = split_by_id(tiny_dataset, 0.05, min_val=len(some) + 1)
+    assert set(some.tolist()) < set(more.tolist()) and len(more) == len(some) + 1
+    _, capped = split_by_id(tiny_dataset, 0.3, min_val=100)
+    assert len(capped) == len(tiny_dataset) - 1  # one structure is always left to train on
