@@ -211,6 +211,26 @@ def guard_launchpad(launchpad: LaunchPad, extra: Sequence[str] = ()) -> LaunchPa
     return launchpad
 
 
+#: The task chggen submits (``flow_to_workflow``): one per Firework.
+JOB_FIRETASK = "{{jobflow.managers.fireworks.JobFiretask}}"
+
+
+def fworker_query(extra: Sequence[str] = ()) -> dict:
+    """A FWorker ``query`` that matches only jobflow jobs of allowed packages.
+
+    For plain FireWorks workers (``rlaunch``/``qlaunch`` with the FWorker files in
+    ``launchpad_configs/``), which cannot be guarded in-process: they never check out
+    a job outside the allowlist (it stays READY, and ``chggen status`` lists it as one a
+    worker refuses). Coarser than :func:`refusals`: it checks the tasks' class and the
+    job's function, not every object in the arguments.
+    """
+    packages = "|".join(re.escape(p) for p in allowed_packages(extra))
+    return {
+        "spec._tasks": {"$not": {"$elemMatch": {"_fw_name": {"$ne": JOB_FIRETASK}}}},
+        "spec._tasks.job.function.@module": {"$regex": f"^({packages})(\\.|$)"},
+    }
+
+
 def refusal_of(fw_doc: dict) -> str | None:
     """Why a worker refused the job of Firework document ``fw_doc`` (None: it did not)."""
     return (fw_doc.get("spec") or {}).get(REFUSED_KEY)

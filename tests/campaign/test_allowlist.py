@@ -9,10 +9,13 @@ import pytest
 from chggen_flows.campaign.allowlist import (
     JobNotAllowedError,
     check_spec,
+    fworker_query,
     job_function,
     refusal_of,
     refusals,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write_marker(path: str) -> str:
@@ -49,7 +52,7 @@ def test_refusals_name_the_function_and_task():
 
 
 def test_a_real_worker_fizzles_foreign_jobs_and_runs_allowed_ones(db_settings, tmp_path):
-    from fireworks import Firework, ScriptTask, Workflow
+    from fireworks import Firework, FWorker, ScriptTask, Workflow
     from jobflow import job
     from jobflow.core.job import store_inputs
     from jobflow.managers.fireworks import job_to_firework
@@ -71,6 +74,14 @@ def test_a_real_worker_fizzles_foreign_jobs_and_runs_allowed_ones(db_settings, t
     for fw in (foreign, script, allowed):
         fw.spec.update(campaign)
         launchpad.add_wf(Workflow([fw]))
+
+    # plain FireWorks workers (launchpad_configs/ FWorker files) never check them out
+    query = {**fworker_query(), "spec.campaign": "allowlist-test"}
+    matched = launchpad.fireworks.find(query, {"fw_id": 1})
+    assert [d["fw_id"] for d in matched] == [allowed.fw_id]
+    for path in sorted(REPO.glob("launchpad_configs/*/my_fworker_*.yaml")):
+        query = FWorker.from_file(str(path)).query
+        assert {k: query[k] for k in fworker_query()} == fworker_query(), path
 
     report = run_worker(db_settings, campaign="allowlist-test", launch_dir=tmp_path / "l")
 
