@@ -4,8 +4,9 @@ Starts a fresh server in a temporary directory, once without and once with
 authentication (chggen's default: ``--auth``, SCRAM-SHA-256, the credential made on
 first start), and measures for each, side by side:
 
-- cold start (process start until ``ping`` answers; with authentication this includes
-  creating the user, i.e. a second server start) and a second ``start()`` that finds
+- first start in a fresh directory (process start until ``ping`` answers; with
+  authentication this includes creating the user, i.e. a second server start), a
+  restart of the stopped server (every later start), and a second ``start()`` that finds
   the running server (what every ``chggen`` command pays);
 - a new client's first query (connection set-up, and the SCRAM conversation with
   authentication);
@@ -84,8 +85,14 @@ def measure(auth: bool, writes: int, repeats: int) -> dict[str, float]:
         finally:
             client.close()
             server.stop()
+        # A restart of a server whose storage (and credential) exist: every later start.
+        began = time.perf_counter()
+        server.start()
+        restart = time.perf_counter() - began
+        server.stop()
     return {
         "cold": cold,
+        "restart": restart,
         "warm_ms": warm * 1000,
         "connect_ms": connect,
         "plain_ms": statistics.median(plain),
@@ -114,7 +121,8 @@ def main() -> None:
         for auth in (False, True)
     )
     rows = [
-        ("server cold start (s)", "cold", "{:.2f}"),
+        ("first start, fresh directory (s)", "cold", "{:.2f}"),
+        ("restart of an existing server (s)", "restart", "{:.2f}"),
         ("start() when running (ms)", "warm_ms", "{:.1f}"),
         ("new client, first query (ms)", "connect_ms", "{:.1f}"),
         ("insert_one, j: false (ms/write)", "plain_ms", "{:.2f}"),

@@ -357,9 +357,11 @@ class EmbeddedServer:
                 )
             executable = find_server_executable()
             credential = None
+            provisioned_now = False
             if self.auth:
                 credential = read_credential(self.data_dir)
                 if credential is None or not credential.provisioned:
+                    provisioned_now = True
                     if self._has_data():
                         notes.append(
                             "upgraded the data directory to an authenticated server: "
@@ -368,6 +370,8 @@ class EmbeddedServer:
                         )
                     credential = self._provision(executable, credential)
             info = self._launch_on_port(executable, credential)
+            if provisioned_now:
+                _drop_other_users(info.uri, credential)
             if notes:
                 info = ServerInfo(**{**asdict(info), "note": "; ".join(notes)})
             return info
@@ -392,7 +396,8 @@ class EmbeddedServer:
 
         The user can only be created by a server without ``--auth``: one runs on a
         fresh port for the second this takes. Anyone who created a user of their own
-        in that window is removed again once the authenticated server is up.
+        in that window loses it once the authenticated server is up
+        (:func:`_drop_other_users`).
         """
         from pymongo import MongoClient
 
@@ -407,11 +412,6 @@ class EmbeddedServer:
                 client.admin.command(
                     command, credential.username, pwd=credential.password, roles=["root"]
                 )
-                # No one else may keep a way in (SecantusDB's usersInfo has no forAllDBs).
-                for name in {"admin", *client.list_database_names()}:
-                    for user in client[name].command("usersInfo", 1)["users"]:
-                        if (user["user"], name) != (credential.username, "admin"):
-                            client[name].command("dropUser", user["user"])
             finally:
                 client.close()
         finally:
@@ -624,6 +624,25 @@ class EmbeddedServer:
             f"the embedded database server exited at start-up: {last}",
             hint=f"see its log {self.log_file}",
         )
+
+
+def _drop_other_users(uri: str, credential: Credential) -> None:
+    """Drop every user but the owner, through the authenticated server at ``uri``.
+
+    Run right after provisioning: whoever created a user of their own while the server
+    ran without ``--auth`` loses it before anything of ours uses the server.
+    (SecantusDB's ``usersInfo`` has no ``forAllDBs``: each database is asked.)
+    """
+    from pymongo import MongoClient
+
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        for name in {"admin", *client.list_database_names()}:
+            for user in client[name].command("usersInfo", 1)["users"]:
+                if (user["user"], name) != (credential.username, "admin"):
+                    client[name].command("dropUser", user["user"])
+    finally:
+        client.close()
 
 
 class _PortTaken(DatabaseError):
