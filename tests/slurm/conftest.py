@@ -8,11 +8,13 @@ from tests.slurm.cluster import LocalSlurm, skip_reason
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test here is a ``slurm`` test; without SLURM or root they skip, saying why."""
+    """Every test here is a ``slurm`` test (and ``slow``: minutes, deselected by
+    ``-m "not slow"`` while iterating); without SLURM or root they skip, saying why."""
     reason = skip_reason()
     for item in items:
         if "tests/slurm/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.slurm)
+            item.add_marker(pytest.mark.slow)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
