@@ -128,19 +128,18 @@ def db_env(db_settings, isolated_env, monkeypatch):
 def auth_server(tmp_path_factory):
     """A second SecantusDB server, started with ``--auth``; yields its ``ServerInfo``.
 
-    It has one user, ``chggen`` with password ``right`` (role root, in ``admin``).
-    Started on first use only, stopped at the end of the session.
+    Besides its owner (the credential chggen generated), it has a user ``chggen`` with
+    password ``right`` (role root, in ``admin``). Started on first use only, stopped at
+    the end of the session.
     """
     from pymongo import MongoClient
 
     from chggen_flows.db import EmbeddedServer
 
-    data_dir = tmp_path_factory.mktemp("secantus-auth")
-    info = EmbeddedServer(data_dir).start()
+    server = EmbeddedServer(tmp_path_factory.mktemp("secantus-auth"), auth=True)
+    info = server.start()
     client: MongoClient = MongoClient(info.uri)
     client.admin.command("createUser", "chggen", pwd="right", roles=["root"])
     client.close()
-    EmbeddedServer(data_dir).stop()
-    server = EmbeddedServer(data_dir, auth=True)
-    yield server.start()
+    yield info
     server.stop()

@@ -42,6 +42,7 @@ class WorkerReport:
     completed: int
     fizzled: int
     launch_dir: Path
+    refused: list[int] = field(default_factory=list)
 
 
 #: How to make VASP jobs runnable, for messages.
@@ -205,13 +206,15 @@ def run_worker(
     """
     from pymongo.errors import PyMongoError
 
+    from chggen_flows.campaign.allowlist import guard_launchpad
     from chggen_flows.core.device import configure_threads
     from chggen_flows.db import get_job_store, get_launchpad
 
     configure_threads(settings.threads)
     fworker = make_fworker(categories, campaign, exclude)
     store = get_job_store(settings)
-    launchpad = get_launchpad(settings)
+    # Only jobs of allowed packages run; others FIZZLE unrun (see campaign.allowlist).
+    launchpad = guard_launchpad(get_launchpad(settings), settings.worker_allowed_packages)
     # FireWorks logs every checkout and task at INFO; jobflow's own "Starting job" /
     # "Finished job" lines are the progress worth showing. A filter, not setLevel:
     # FireWorks resets its loggers to DEBUG each time it fetches them.
@@ -237,6 +240,7 @@ def run_worker(
         completed=after["COMPLETED"] - before["COMPLETED"],
         fizzled=after["FIZZLED"] - before["FIZZLED"],
         launch_dir=launch_dir,
+        refused=list(launchpad.chggen_refused),
     )
 
 
