@@ -42,13 +42,17 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_POTENTIAL",
     "BatchRelaxer",
+    "Potential",
     "RelaxRecord",
     "RelaxSettings",
     "atom_displacements",
     "auto_batch_size",
     "displacement_rmsd",
     "energy_drop",
+    "load_potential",
+    "potential_names",
 ]
 
 

@@ -36,14 +36,6 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.device import configure_threads, resolve_device
-from chggen_flows.core.symmetry.guests import (
-    operation_map,
-    operations_hold,
-    spacegroup_number,
-    symmetrize_forces,
-    symmetrize_stress,
-    symmetry_operations,
-)
 from chggen_flows.core.relax.fire import (
     GPA,
     FireState,
@@ -67,6 +59,14 @@ from chggen_flows.core.relax.memory import (
 from chggen_flows.core.relax.metrics import displacement_rmsd, energy_drop
 from chggen_flows.core.relax.potentials import Potential, load_potential
 from chggen_flows.core.relax.records import RelaxRecord, RelaxSettings
+from chggen_flows.core.symmetry.guests import (
+    operation_map,
+    operations_hold,
+    spacegroup_number,
+    symmetrize_forces,
+    symmetrize_stress,
+    symmetry_operations,
+)
 from chggen_flows.errors import InputError, ResourceError
 from chggen_flows.progress import make_progress, progress_enabled
 
