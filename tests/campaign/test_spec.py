@@ -158,6 +158,7 @@ BAD_SECTIONS = [
     ("relax", {"model_path": 5}, "relax.model_path", "expected a string or a path or null"),
     ("relax", {"save_trajectory": "no"}, "relax.save_trajectory", "expected true or false"),
     ("relax", {"threads": 0}, "relax.threads", "threads must be >= 1"),
+    ("relax", {"potential": "mace"}, "relax.potential", "unknown potential 'mace'"),
     (
         "relax",
         {"graph_workers": -1},
