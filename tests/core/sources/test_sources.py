@@ -106,6 +106,9 @@ def test_json_list_dict_and_records(tmp_path):
         )
     )
     assert [e.material_id for e in load_structures(listing)] == ["0", "1"]
+    single = tmp_path / "CdPS3.json"
+    single.write_text(json.dumps(entries[0].structure.as_dict()))
+    assert [e.material_id for e in load_structures(single)] == ["CdPS3"]
     assert {e.material_id for e in load_structures(mapping)} == {"mp-5328", "mp-676040"}
     got = load_structures(records, SourceFilter.build(exclude_elements="Ni"))
     assert [(e.material_id, e.e_above_hull) for e in got] == [("mp-5328", 0.01)]

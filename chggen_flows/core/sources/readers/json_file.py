@@ -1,6 +1,6 @@
 """A JSON (or .json.gz) file of pymatgen structures.
 
-Accepted layouts: a list of ``Structure.as_dict()``; a dict of id -> ``Structure.as_dict()``;
+Accepted layouts: one ``Structure.as_dict()`` (id = file stem); a list of them; a dict of id -> ``Structure.as_dict()``;
 a list of records with a ``structure`` field and optional ``material_id``,
 ``e_above_hull`` and ``spacegroup_number`` (e.g. ``mp_structures_in_target_chemsys``).
 """
@@ -60,7 +60,9 @@ class JsonStructures:
     def rows(self, query: SourceFilter) -> Iterator[SourceRow]:
         """One row per structure."""
         data = self._read()
-        if isinstance(data, dict) and "@class" not in data:
+        if isinstance(data, dict) and "@class" in data:  # one Structure.as_dict()
+            items = [(self.path.name.split(".")[0], data)]
+        elif isinstance(data, dict):
             items = [(str(key), value) for key, value in data.items()]
         elif isinstance(data, list):
             items = [(str(i), value) for i, value in enumerate(data)]
