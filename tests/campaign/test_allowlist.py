@@ -51,7 +51,8 @@ def test_refusals_name_the_function_and_task():
         check_spec(script, fw_id=7)
 
 
-def test_a_real_worker_fizzles_foreign_jobs_and_runs_allowed_ones(db_settings, tmp_path):
+def test_a_real_worker_fizzles_foreign_jobs_and_runs_allowed_ones(db_env, tmp_path, cli):
+    db_settings = db_env
     from fireworks import Firework, FWorker, ScriptTask, Workflow
     from jobflow import job
     from jobflow.core.job import store_inputs
@@ -109,6 +110,11 @@ def test_a_real_worker_fizzles_foreign_jobs_and_runs_allowed_ones(db_settings, t
     assert {fw["fw_id"]: fw["state"] for fw in campaign_jobs(launchpad, "allowlist-test")}[
         report.refused[0]
     ] == "FIZZLED"
+    # the CLI says so too
+    shown = " ".join(cli("status", "allowlist-test").stdout.split())
+    assert "Refused jobs" in shown and "a worker will refuse it" in shown
+    said = cli("resume", "allowlist-test", "--expiration", "0")
+    assert said.exit_code == 0 and "not re-running 3 job(s) naming code outside" in said.stdout
     # with the package allowed by the user, status no longer flags the unrun job
     status = campaign_status(store, launchpad, "allowlist-test", [__name__.split(".")[0]])
     assert late.fw_id not in [r.fw_id for r in status.refused]
