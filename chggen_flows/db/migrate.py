@@ -7,7 +7,8 @@ function (FireWorks ``fireworks``/``launches``), of the stage documents (JobStor
 any more, so those documents would no longer load (monty even returns a missing class
 as a plain dict, which fails later and far away). :func:`migrate_module_names` rewrites
 them in place, so the code keeps a single name for each Maker; a second run finds
-nothing. ``chggen db migrate`` runs it, with ``--dry-run`` to count only.
+nothing. ``chggen db migrate`` runs it, with ``--dry-run`` to count only; workers refuse
+to start on a LaunchPad that still holds such jobs (:func:`check_module_names`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chggen_flows.db.connection import check_connection
+from chggen_flows.errors import CampaignError
 from chggen_flows.settings import Settings
 
 if TYPE_CHECKING:
+    from pymongo.collection import Collection
     from pymongo.database import Database
 
 #: The package the makers were importable as before, and the one they are now.
@@ -29,6 +32,8 @@ LEGACY_PACKAGE = "makers"
 PACKAGE = "chggen_flows.makers"
 MODULE_KEY = "@module"
 _GRIDFS_FILES = ".files"
+#: Where a FireWork names its job's function and Maker (jobflow's JobFiretask).
+_JOB_MODULE_FIELDS = ("spec._tasks.job.function.@module", "spec._tasks.job.function.@bound.@module")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,28 @@ def rename_modules(value: Any) -> tuple[Any, int]:
         count = sum(n for _, n in items)
         return ([item for item, _ in items], count) if count else (value, 0)
     return value, 0
+
+
+def check_module_names(fireworks: Collection) -> None:
+    """Raise when FireWorks in ``fireworks`` name their jobs by a legacy module.
+
+    Such a job would load with its function as a plain dict (monty keeps a class it
+    cannot import as a dict) and fail when run, far from the cause.
+
+    Raises
+    ------
+    CampaignError
+        With the count, and ``chggen db migrate`` as the hint.
+    """
+    pattern = {"$regex": f"^{LEGACY_PACKAGE}(\\.|$)"}
+    count = fireworks.count_documents({"$or": [{field: pattern} for field in _JOB_MODULE_FIELDS]})
+    if count:
+        raise CampaignError(
+            f"{count} FireWorks name their jobs by the module {LEGACY_PACKAGE}.*, which is "
+            f"{PACKAGE}.* since the makers were renamed",
+            hint="with no worker running, rewrite them once: chggen db migrate "
+            "(--dry-run counts them first)",
+        )
 
 
 def migrate_module_names(settings: Settings, dry_run: bool = False) -> list[MigrationCount]:

@@ -18,7 +18,12 @@ from pymongo import MongoClient
 from chggen_flows.campaign.spec import parse_spec
 from chggen_flows.campaign.submit import submit_campaign
 from chggen_flows.db import get_job_store, get_launchpad, init_database
-from chggen_flows.db.migrate import current_module, migrate_module_names, rename_modules
+from chggen_flows.db.migrate import (
+    check_module_names,
+    current_module,
+    migrate_module_names,
+    rename_modules,
+)
 from chggen_flows.db.stores import DATA_COLLECTION, DATA_STORE_NAME, OUTPUTS_COLLECTION
 from chggen_flows.makers.schemas import CandidateSeed
 from tests.campaign.helpers import tiny_checkpoint, tiny_spec
@@ -146,6 +151,13 @@ def test_migrate_dry_run_counts_then_rewrites_once(legacy_campaign, cli):
     client: MongoClient = MongoClient(settings.mongo_uri.get_secret_value())
     jobs, lpad = client[settings.database], client[settings.launchpad_database]
 
+    # a worker refuses the legacy jobs (they would load with a dict as their function)
+    refused = cli("run", "--category", "cpu", "--max-jobs", "1")
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    assert "14 FireWorks name their jobs by the module makers.*" in refused.stderr
+    assert "chggen db migrate" in refused.stderr
+    assert lpad["launches"].count_documents({}) == 0
+
     dry = cli("db", "migrate", "--dry-run")
     assert dry.exit_code == 0, dry.stdout + dry.stderr
     assert f"{settings.launchpad_database}.fireworks: 14 documents" in dry.stdout
@@ -159,6 +171,7 @@ def test_migrate_dry_run_counts_then_rewrites_once(legacy_campaign, cli):
     assert sum(c.names for c in counts) == sum(legacy.values())
     assert _legacy_names(jobs) == _legacy_names(lpad) == 0
     assert jobs[f"{DATA_COLLECTION}.files"].count_documents({}) == 1  # replaced, not doubled
+    check_module_names(lpad["fireworks"])  # what the worker checks: no error now
 
     again = cli("db", "migrate")
     assert again.exit_code == 0 and "nothing to migrate" in again.stdout
