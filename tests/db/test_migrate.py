@@ -198,3 +198,49 @@ def test_migrate_on_a_database_without_legacy_names_writes_nothing(db_env, cli):
     result = cli("db", "migrate")
     assert result.exit_code == 0 and "nothing to migrate" in result.stdout
     assert migrate_module_names(db_env) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_half_run_old_campaign_is_refused_then_migrated_and_completed(
+    db_settings, checkpoint, tmp_path
+):
+    """A campaign whose first jobs ran under the old names: its outputs (stage documents,
+    GridFS structures) feed the later jobs, run by real worker processes after migrate."""
+    from chggen_flows.campaign.results import load_candidates
+    from tests.campaign.helpers import fw_states, start_worker
+    from tests.campaign.test_reliability import (
+        EXPECTED_IDS,
+        WORKER,
+        WORKER_TIMEOUT,
+        _assert_complete_without_duplicates,
+    )
+
+    init_database(db_settings)
+    store, launchpad = get_job_store(db_settings), get_launchpad(db_settings)
+    spec = parse_spec(tiny_spec(checkpoint), "test", tmp_path)
+    campaign = submit_campaign(spec, store, launchpad).campaign
+    log = tmp_path / "worker.log"
+    first = start_worker(db_settings, *WORKER, "--max-jobs", "4", log=log)
+    assert first.wait(timeout=WORKER_TIMEOUT) == 0, log.read_text()[-2000:]
+    done = [fw for fw, state in fw_states(launchpad, campaign).items() if state == "COMPLETED"]
+    assert len(done) == 4
+
+    client: MongoClient = MongoClient(db_settings.mongo_uri.get_secret_value())
+    jobs = client[db_settings.database]
+    assert make_legacy(jobs) > 0 and make_legacy(client[db_settings.launchpad_database]) > 0
+    assert jobs[OUTPUTS_COLLECTION].count_documents({"output.@module": "makers.schemas"}) == 4
+
+    refused = start_worker(db_settings, *WORKER, log=log)
+    assert refused.wait(timeout=WORKER_TIMEOUT) == 2, log.read_text()[-2000:]
+    assert "chggen db migrate" in log.read_text()
+    assert sorted(
+        fw for fw, s in fw_states(launchpad, campaign).items() if s == "COMPLETED"
+    ) == sorted(done)
+
+    assert sum(count.documents for count in migrate_module_names(db_settings)) > 0
+    client.close()
+    last = start_worker(db_settings, *WORKER, log=log)
+    assert last.wait(timeout=WORKER_TIMEOUT) == 0, log.read_text()[-2000:]
+    _assert_complete_without_duplicates(store, launchpad, campaign)
+    assert set(load_candidates(store, campaign).candidate_id) == EXPECTED_IDS
