@@ -11,7 +11,7 @@ os.environ.setdefault("CHGGEN_NO_PROGRESS", "1")
 os.environ.setdefault("COLUMNS", "200")
 
 
-def _check_makers_install() -> None:
+def pytest_configure(config) -> None:
     """Stop when ``chggen_flows.makers`` is missing or comes from another checkout.
 
     The makers install from the top-level ``makers/`` folder (setup.py). Run from a
@@ -28,15 +28,11 @@ def _check_makers_install() -> None:
     spec = importlib.util.find_spec("chggen_flows.makers")
     found = Path(spec.origin).resolve().parent if spec and spec.origin else None
     if found not in (package / "makers", package.parent / "makers"):
-        pytest.exit(
+        raise pytest.UsageError(
             f"chggen_flows is imported from {package} but chggen_flows.makers "
             + (f"from {found}" if found else "is not importable")
-            + f": install this checkout (pip install -e {package.parent})",
-            returncode=4,
+            + f": install this checkout (pip install -e {package.parent})"
         )
-
-
-_check_makers_install()
 
 
 @dataclass
