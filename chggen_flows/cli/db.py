@@ -126,3 +126,33 @@ def init() -> None:
     created = init_database(settings)
     for database, collections in created.items():
         console.print(f"{database}: {', '.join(collections)}")
+
+
+@db_app.command("migrate")
+def migrate(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Count the documents to rewrite; write nothing."
+    ),
+) -> None:
+    """Rewrite the module names makers.* of campaigns submitted before the makers were
+    renamed chggen_flows.makers, so their jobs and documents load (once; safe to rerun)."""
+    from chggen_flows.db.migrate import LEGACY_PACKAGE, PACKAGE, migrate_module_names
+
+    settings = get_settings()
+    counts = migrate_module_names(settings, dry_run=dry_run)
+    for count in counts:
+        console.print(
+            f"{count.database}.{count.collection}: {count.documents} documents, "
+            f"{count.names} names",
+            highlight=False,
+        )
+    documents = sum(count.documents for count in counts)
+    if not documents:
+        console.print(f"No document names {LEGACY_PACKAGE}.*: nothing to migrate.")
+    elif dry_run:
+        console.print(
+            f"Dry run: {documents} documents name {LEGACY_PACKAGE}.*; nothing written "
+            "(run without --dry-run to rewrite them)."
+        )
+    else:
+        console.print(f"Rewrote {documents} documents: {LEGACY_PACKAGE}.* -> {PACKAGE}.*")
