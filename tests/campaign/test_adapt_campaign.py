@@ -20,10 +20,12 @@ CIFS = [
     *sorted((DATA / "structures").glob("Li*Si*.cif")),
     *sorted((DATA / "references").glob("Li*Si*.cif")),
 ]
+#: A few steps that lower the held-out loss of the untrained tiny model (seeded, CPU:
+#: the same every run; with other seeds 3-6 steps may not, and the run falls back).
 TINY_ADAPT = {
-    "max_steps": 3, "batch_size": 2, "min_related": 3, "min_val": 1, "lr": 2e-3,
-    "warmup_steps": 1, "threads": 1, "checkpoint_every_steps": 1,
-    "exclude_formulas": ["Li13Si4"],
+    "max_steps": 8, "batch_size": 2, "min_related": 3, "min_val": 1, "lr": 1e-2,
+    "ema_decay": 0.0, "seed": 1, "warmup_steps": 1, "threads": 1,
+    "checkpoint_every_steps": 1, "exclude_formulas": ["Li13Si4"],
 }  # fmt: skip
 
 
@@ -74,6 +76,7 @@ def _adapt_fw(launchpad, campaign: str) -> dict:
     return fw
 
 
+@pytest.mark.slow  # ~2.5 min on the shared 2-core machine (two campaign runs)
 def test_adapted_model_is_stored_once_reused_named_and_not_retrained(
     cli, db_env, checkpoint, source, tmp_path, monkeypatch
 ):
@@ -130,20 +133,21 @@ def test_adapted_model_is_stored_once_reused_named_and_not_retrained(
     assert res.exit_code == 0 and "0 failed" in res.stdout, res.stdout
     assert launchpad.launches.count_documents({"fw_id": fw["fw_id"]}) == 1
     assert launchpad.get_fw_by_id(fw["fw_id"]).state == "COMPLETED"
+    # the rerun generate job wrote the model back from the data store (cache was gone)
+    assert launchpad.get_fw_by_id(gen["fw_id"]).state == "COMPLETED"
     assert sorted(p.name for p in cache.iterdir()) == [f"{sha}.pt"]
-    again = _model_jobs(store, campaign)
-    assert len(again) > len(jobs)  # the rerun wrote new documents...
-    for job in again:  # ...with the same model
+    for job in _model_jobs(store, campaign):
         assert job["output"]["provenance"]["checkpoint_sha256"] == sha
 
 
+@pytest.mark.slow  # ~1 min
 def test_too_small_a_related_set_falls_back_to_the_base_model_and_says_so(
     cli, db_env, checkpoint, source, tmp_path, monkeypatch
 ):
     from chggen_flows.makers.provenance import file_sha256
 
     monkeypatch.setenv("CHGGEN_CACHE", str(tmp_path / "cache"))
-    spec = _spec(checkpoint, source, min_related=20)
+    spec = _spec(checkpoint, source)
     del spec["model"]["adapt"]["min_related"]  # the default threshold: 20 structures
     campaign = _submit(cli, tmp_path, spec)
     res = cli("run")
@@ -157,7 +161,5 @@ def test_too_small_a_related_set_falls_back_to_the_base_model_and_says_so(
         assert adaptation["status"] == "fallback" and adaptation["checkpoint_sha256"] is None
         assert "fewer than 20" in adaptation["message"] and "base model" in adaptation["message"]
         assert provenance["checkpoint_sha256"] == file_sha256(checkpoint)
-    store.connect()
-    assert store.additional_stores["data"].count({"metadata.campaign": campaign}) >= 0
     status = " ".join(cli("status", campaign).stdout.split())
     assert "model adaptation to Li-Si: fallback" in status and "fewer than 20" in status
