@@ -122,9 +122,18 @@ def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
         f"{summary['n_candidates']} candidates in {summary['n_batches']} batch(es), "
         f"{summary['n_jobs']} jobs (plus the VASP jobs the DFT gate adds at run time)"
     )
+    adapt = summary["spec"]["model"].get("adapt")
+    if adapt is not None:
+        typer.echo(
+            f"model adaptation: an adapt job fine-tunes the model on the structures of "
+            f"{', '.join(adapt['source'])} related to {summary['chemsys']} before generation "
+            f"(stage adapt below); too few of them and the base model is used"
+        )
     typer.echo("stages (routing key -> worker category: record stages, jobs; Maker):")
     for row in summary["stages"]:
-        stages = ", ".join(row["stages"]) or "added at run time"
+        stages = ", ".join(row["stages"]) or (
+            "no candidate records" if row["key"] == "adapt" else "added at run time"
+        )
         typer.echo(
             f"  {row['key']} -> {row['category']}: {stages}; jobs {', '.join(row['jobs'])}; "
             f"{row['maker'].rpartition(':')[2]} ({row['does']})"
