@@ -115,6 +115,14 @@ class AdaptSpec(AdaptSettings):
     def _check_device(cls, value: str) -> str:
         return check_device_name(value)
 
+    @field_validator("exclude_formulas")
+    @classmethod
+    def _known_elements(cls, value: list[str]) -> list[str]:
+        # a misspelt element would match nothing: the phase would not be held out
+        for formula in value:
+            parse_composition(formula)
+        return value
+
     def given(self) -> dict[str, Any]:
         """The keys set in the spec, as stored and hashed (and handed to the Maker)."""
         return self.model_dump(mode="json", exclude_unset=True)
