@@ -182,9 +182,7 @@ class CHGGenMaker(Maker):
             frame = route(
                 self.framework.make(relax.output), r["framework"], Stage.FRAMEWORK, batch_id
             )
-            tail = _tail(
-                frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt
-            )
+            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([gen, relax, frame, *tail])
             finals.append(tail[-1])
         if self.baseline is not None:
@@ -255,9 +253,7 @@ class HostModeMaker(Maker):
             batch_id = f"b{index:04d}"
             start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids)
             route(start, r["framework"], Stage.FRAMEWORK, batch_id)
-            tail = _tail(
-                start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt
-            )
+            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([start, *tail])
             finals.append(tail[-1])
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)

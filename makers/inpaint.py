@@ -74,9 +74,7 @@ class InpaintMaker(Maker):
         self.inpaint = InpaintSettings.coerce(self.inpaint)
 
     @stage_job()
-    def make(
-        self, previous: StageDocument, adapted: dict[str, Any] | None = None
-    ) -> StageDocument:
+    def make(self, previous: StageDocument, adapted: dict[str, Any] | None = None) -> StageDocument:
         """Inpaint every valid candidate of ``previous`` (a framework-stage document).
 
         ``adapted``: the campaign's adapt job output, as in ``GenerateMaker.make``.

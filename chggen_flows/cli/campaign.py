@@ -222,6 +222,7 @@ def demo(
     from chggen_flows.cli.results import (
         arm_summary_lines,
         export_cifs,
+        print_adaptation,
         print_hulls,
         print_results,
     )
@@ -246,6 +247,7 @@ def demo(
     frame = load_candidates(store, cid)
     print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
     print_hulls(store, cid)
+    print_adaptation(store, cid)
     for line in arm_summary_lines(frame):  # only when the spec has a baseline arm
         console.print(line, highlight=False)
     folder = out / cid

@@ -122,6 +122,8 @@ def test_adapted_model_is_stored_once_reused_named_and_not_retrained(
 
     status = cli("status", campaign)
     assert "model adaptation to Li-Si: adapted" in " ".join(status.stdout.split())
+    results = " ".join(cli("results", campaign).stdout.split())
+    assert f"generated with adapted checkpoint sha256 {sha[:12]} (adapted: " in results
 
     # a downstream job re-run (its cache gone): the stored model, not a new adaptation
     shutil.rmtree(cache)
@@ -163,3 +165,5 @@ def test_too_small_a_related_set_falls_back_to_the_base_model_and_says_so(
         assert provenance["checkpoint_sha256"] == file_sha256(checkpoint)
     status = " ".join(cli("status", campaign).stdout.split())
     assert "model adaptation to Li-Si: fallback" in status and "fewer than 20" in status
+    results = " ".join(cli("results", campaign).stdout.split())
+    assert "generated with the base model (fallback: only 4 known structure(s)" in results

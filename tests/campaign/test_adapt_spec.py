@@ -50,9 +50,7 @@ def _spec(tmp_path: Path, **adapt) -> dict:
     return spec
 
 
-@pytest.mark.parametrize(
-    ("value", "path", "message"), ADAPT_BAD, ids=[p for _, p, _ in ADAPT_BAD]
-)
+@pytest.mark.parametrize(("value", "path", "message"), ADAPT_BAD, ids=[p for _, p, _ in ADAPT_BAD])
 def test_bad_adapt_values_are_reported_at_their_path(tmp_path, value, path, message):
     spec = _spec(tmp_path, **value)
     if "sorce" in value:
@@ -86,7 +84,7 @@ def test_sources_resolve_against_the_spec_folder_and_must_exist(tmp_path):
     assert spec.model.adapt.source == [str((tmp_path / "known").resolve())]
     spec = parse_spec(_spec(tmp_path, source=["materials_project", "known"]), "s", tmp_path)
     assert spec.model.adapt.source[0] == "materials_project"
-    with pytest.raises(InputError, match="model.adapt.source .*nowhere does not exist"):
+    with pytest.raises(InputError, match=r"model\.adapt\.source .*nowhere does not exist"):
         parse_spec(_spec(tmp_path, source="nowhere"), "s", tmp_path)
 
 
