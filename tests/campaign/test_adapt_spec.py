@@ -118,3 +118,31 @@ def test_the_adapt_job_comes_first_and_feeds_every_generate_and_inpaint_job(tmp_
     plain = build_flow(parse_spec(tiny_spec(tmp_path / "model.pt"), "s", tmp_path), "camp")
     assert all(j.name != "adapt" for j in plain.flow.jobs)
     assert all("adapted" not in j.function_kwargs for j in plain.flow.jobs)
+
+
+def test_host_mode_inpaints_with_the_adapted_model(tmp_path):
+    from chggen_flows.campaign.spec import example_path
+
+    spec = tiny_spec(tmp_path / "model.pt")
+    (tmp_path / "model.pt").write_bytes(b"placeholder")
+    del spec["compositions"]
+    spec.update(
+        mode="host",
+        host={"structure": str(example_path("si-lithiation").parent / "si-diamond.cif"),
+              "guests": {"Li": 2}, "n_candidates": 2},
+    )  # fmt: skip
+    spec["model"]["adapt"] = {"source": str(DATA / "structures")}
+    flow = build_flow(parse_spec(spec, "s", tmp_path), "camp").flow
+    adapt = flow.jobs[0]
+    assert adapt.name == "adapt" and adapt.function_args == ("camp", "Li-Si")
+    painters = [j for j in flow.jobs if j.name == "inpaint"]
+    assert painters and all(j.function_kwargs["adapted"].uuid == adapt.uuid for j in painters)
+
+
+def test_campaign_check_shows_the_adapt_stage(cli):
+    res = cli("campaign", "check", "--example", "li-si-adapt")
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "model adaptation: an adapt job fine-tunes the model on the structures of " in out
+    assert "materials_project related to Li-Si" in out
+    assert "adapt -> gpu: no candidate records; jobs adapt; AdaptMaker" in out
