@@ -166,4 +166,4 @@ def test_too_small_a_related_set_falls_back_to_the_base_model_and_says_so(
     status = " ".join(cli("status", campaign).stdout.split())
     assert "model adaptation to Li-Si: fallback" in status and "fewer than 20" in status
     results = " ".join(cli("results", campaign).stdout.split())
-    assert "generated with the base model (fallback: only 4 known structure(s)" in results
+    assert "generated with the base model (fallback: only 3 known structure(s)" in results
