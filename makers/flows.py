@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
 
+from chggen_flows.makers.adapt import AdaptMaker
 from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
@@ -48,6 +49,27 @@ def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
     return job
 
 
+#: The ``stage`` tag of the adapt job (it leaves no candidate records).
+ADAPT_STAGE = "adapt"
+
+
+def _adapt_job(
+    adapt: AdaptMaker | None, campaign: str, system: str | None, routing: Mapping[str, str]
+) -> Job | None:
+    """The campaign's adapt job (before every generate and inpaint job), or None."""
+    if adapt is None:
+        return None
+    if not system:
+        raise ValueError("an adapt maker needs the campaign's chemical system")
+    return route(adapt.make(campaign, system), routing["adapt"], ADAPT_STAGE)
+
+
+def _adapted(adapt: Job | None) -> dict:
+    """The keyword argument that hands the adapt job's output to a generate or inpaint
+    job; none without adaptation (so those jobs are exactly as before)."""
+    return {} if adapt is None else {"adapted": adapt.output}
+
+
 def _tail(
     first: Job,
     inpaint: InpaintMaker,
@@ -55,9 +77,12 @@ def _tail(
     symmetry: SymmetryMaker,
     routing: Mapping[str, str],
     batch_id: str,
+    adapt: Job | None = None,
 ) -> list[Job]:
     """inpaint -> relax -> symmetry for one batch, starting from a framework job."""
-    painted = route(inpaint.make(first.output), routing["inpaint"], Stage.INPAINTED, batch_id)
+    painted = route(
+        inpaint.make(first.output, **_adapted(adapt)), routing["inpaint"], Stage.INPAINTED, batch_id
+    )
     relaxed = route(
         relax_inpaint.make(painted.output), routing["relax"], Stage.RELAXED_INPAINT, batch_id
     )
@@ -105,6 +130,11 @@ class CHGGenMaker(Maker):
     routing
         Worker category overrides per routing key (the stage table,
         :mod:`chggen_flows.makers.stages`, gives the rest).
+    baseline
+        The random-search arm's maker, or None.
+    adapt
+        The adaptation maker (a spec's ``model.adapt``), or None: its job runs first and
+        every generate and inpaint job uses the model it made.
     """
 
     name: str = "chggen"
@@ -118,25 +148,32 @@ class CHGGenMaker(Maker):
     dft: Maker | None = None
     routing: dict[str, str] = field(default_factory=dict)
     baseline: BaselineMaker | None = None
+    adapt: AdaptMaker | None = None
 
     def make(
         self,
         campaign: str,
         batches: list[list[CandidateSeed]],
         baseline_batches: list[list[CandidateSeed]] | None = None,
+        system: str | None = None,
     ) -> Flow:
         """One chain of stage jobs per batch of seeds, then E_d and the DFT gate.
 
         With a ``baseline`` maker, each batch of ``baseline_batches`` becomes a
         random-search chain (baseline -> relax -> symmetry) that joins the same E_d job.
+        With an ``adapt`` maker, one adapt job for ``system`` (e.g. ``"Li-Si"``) comes
+        first and hands its model to every generate and inpaint job.
         """
         jobs: list[Job] = []
         finals: list[Job] = []
         r = resolve_routing(self.routing)
+        adapt = _adapt_job(self.adapt, campaign, system, r)
+        if adapt is not None:
+            jobs.append(adapt)
         for index, seeds in enumerate(batches):
             batch_id = f"b{index:04d}"
             gen = route(
-                self.generate.make(campaign, batch_id, seeds),
+                self.generate.make(campaign, batch_id, seeds, **_adapted(adapt)),
                 r["generate"],
                 Stage.GENERATED,
                 batch_id,
@@ -145,7 +182,7 @@ class CHGGenMaker(Maker):
             frame = route(
                 self.framework.make(relax.output), r["framework"], Stage.FRAMEWORK, batch_id
             )
-            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
+            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([gen, relax, frame, *tail])
             finals.append(tail[-1])
         if self.baseline is not None:
@@ -183,6 +220,8 @@ class HostModeMaker(Maker):
     routing
         Worker category overrides per routing key (the stage table,
         :mod:`chggen_flows.makers.stages`, gives the rest).
+    adapt
+        The adaptation maker, or None (as in :class:`CHGGenMaker`).
     """
 
     name: str = "chggen host"
@@ -192,6 +231,7 @@ class HostModeMaker(Maker):
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
     routing: dict[str, str] = field(default_factory=dict)
+    adapt: AdaptMaker | None = None
 
     def make(
         self,
@@ -199,16 +239,21 @@ class HostModeMaker(Maker):
         host: Structure,
         guests: dict[str, int],
         batches: list[list[str]],
+        system: str | None = None,
     ) -> Flow:
-        """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``."""
+        """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``
+        (after an adapt job for ``system`` with an ``adapt`` maker)."""
         jobs: list[Job] = []
         finals: list[Job] = []
         r = resolve_routing(self.routing)
+        adapt = _adapt_job(self.adapt, campaign, system, r)
+        if adapt is not None:
+            jobs.append(adapt)
         for index, ids in enumerate(batches):
             batch_id = f"b{index:04d}"
             start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids)
             route(start, r["framework"], Stage.FRAMEWORK, batch_id)
-            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
+            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([start, *tail])
             finals.append(tail[-1])
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)

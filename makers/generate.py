@@ -150,16 +150,34 @@ class GenerateMaker(Maker):
         self.sampler = SamplerSettings.coerce(self.sampler)  # a stored Maker's plain dict
 
     @stage_job()
-    def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
-        """Generate one candidate per seed; invalid ones are kept, marked with the reason."""
+    def make(
+        self,
+        campaign: str,
+        batch_id: str,
+        seeds: Sequence[CandidateSeed],
+        adapted: dict[str, Any] | None = None,
+    ) -> StageDocument:
+        """Generate one candidate per seed; invalid ones are kept, marked with the reason.
+
+        ``adapted`` is the campaign's adapt job output (a ``model.adapt`` section): the
+        model it adapted (or, on a fallback, the base) is used and named in the
+        provenance.
+        """
         from chggen_flows.core.device import resolve_device
         from chggen_flows.core.generation import generate
+        from chggen_flows.makers.adapt import adaptation_inputs
 
         device = str(resolve_device(self.device))
-        checkpoint = checkpoint_path(self.checkpoint)
+        setting, adaptation = adaptation_inputs(self.checkpoint, adapted)
+        checkpoint = checkpoint_path(setting)
         provenance = start_provenance(
             "generated",
-            {"sampler": self.sampler.given(), "v0": self.v0, "n_seeds": len(seeds)},
+            {
+                "sampler": self.sampler.given(),
+                "v0": self.v0,
+                "n_seeds": len(seeds),
+                **adaptation,
+            },
             seeds=[s.seed for s in seeds],
             checkpoint=checkpoint,
             device=device,
@@ -167,7 +185,7 @@ class GenerateMaker(Maker):
         # The core draws each lattice from the seed's lattice seed, so the candidates of
         # one lattice share it, and records V0 and its source once.
         requests, hull = seed_requests(seeds, self.v0, self.reference)
-        model = score_model(self.checkpoint, device)
+        model = score_model(setting, device)
         generated = generate(requests, model, self.sampler, device=device, phase_diagram=hull)
 
         records = [

@@ -74,13 +74,18 @@ class InpaintMaker(Maker):
         self.inpaint = InpaintSettings.coerce(self.inpaint)
 
     @stage_job()
-    def make(self, previous: StageDocument) -> StageDocument:
-        """Inpaint every valid candidate of ``previous`` (a framework-stage document)."""
+    def make(self, previous: StageDocument, adapted: dict[str, Any] | None = None) -> StageDocument:
+        """Inpaint every valid candidate of ``previous`` (a framework-stage document).
+
+        ``adapted``: the campaign's adapt job output, as in ``GenerateMaker.make``.
+        """
         from chggen_flows.core.device import resolve_device
         from chggen_flows.core.generation import inpaint
         from chggen_flows.core.generation.inpaint import symmetric_candidate
+        from chggen_flows.makers.adapt import adaptation_inputs
 
         device = str(resolve_device(self.device))
+        setting, adaptation = adaptation_inputs(self.checkpoint, adapted)
         pairs = previous.valid_pairs()
         seeds = [
             derived_seed(r.seed if r.seed is not None else self.seed, f"{r.candidate_id}/inpaint")
@@ -88,9 +93,9 @@ class InpaintMaker(Maker):
         ]
         provenance = start_provenance(
             Stage.INPAINTED,
-            {"sampler": self.sampler.given(), "inpaint": self.inpaint.given()},
+            {"sampler": self.sampler.given(), "inpaint": self.inpaint.given(), **adaptation},
             seeds=seeds,
-            checkpoint=checkpoint_path(self.checkpoint),
+            checkpoint=checkpoint_path(setting),
             device=device,
         )
         sampler, settings = self.sampler, self.inpaint
@@ -99,7 +104,7 @@ class InpaintMaker(Maker):
             results = inpaint(
                 [s for _, s in pairs],
                 [r.guest_counts or {} for r, _ in pairs],
-                score_model(self.checkpoint, device),
+                score_model(setting, device),
                 sampler,
                 settings,
                 device=device,

@@ -54,6 +54,15 @@ class RoutedStage:
 #: The stage table, in pipeline order.
 STAGE_TABLE: tuple[RoutedStage, ...] = (
     RoutedStage(
+        "adapt",
+        "gpu",
+        "chggen_flows.makers.adapt:AdaptMaker",
+        (),
+        ("adapt",),
+        "with a model.adapt section: fine-tune the score model on the system's known "
+        "structures before generation (no candidate records)",
+    ),
+    RoutedStage(
         "generate",
         "gpu",
         "chggen_flows.makers.generate:GenerateMaker",

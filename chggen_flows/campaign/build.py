@@ -26,6 +26,7 @@ from pymatgen.core import Composition, Structure
 
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.errors import InputError
+from chggen_flows.makers.adapt import AdaptMaker
 from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.flows import CHGGenMaker, HostModeMaker
@@ -176,7 +177,21 @@ def stage_makers(spec: CampaignSpec) -> dict[str, Maker | None]:
         "baseline": None
         if spec.baseline is None
         else BaselineMaker(baseline=spec.baseline, v0=spec.v0.value, reference=reference),
+        "adapt": _adapt_maker(spec),
     }
+
+
+def _adapt_maker(spec: CampaignSpec) -> AdaptMaker | None:
+    """The adaptation maker of a ``model.adapt`` section (None without one): it adapts
+    ``model.checkpoint`` (the campaign's base model) on the model's device unless the
+    section names its own."""
+    adapt = spec.model.adapt
+    if adapt is None:
+        return None
+    given = adapt.given()
+    sources = given.pop("source")
+    device = given.pop("device", spec.model.device)
+    return AdaptMaker(sources=sources, base=spec.model.checkpoint, settings=given, device=device)
 
 
 @dataclass
@@ -203,10 +218,18 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
         host_mode = HostModeMaker(
             **{k: v for k, v in makers.items() if k in fields}, routing=spec.routing
         )
-        flow = host_mode.make(campaign, candidates.host, candidates.guests, candidates.batches)
+        flow = host_mode.make(
+            campaign,
+            candidates.host,
+            candidates.guests,
+            candidates.batches,
+            system=candidates.chemsys,
+        )
     else:
         chggen = CHGGenMaker(**makers, routing=spec.routing)
-        flow = chggen.make(campaign, candidates.batches, candidates.baseline_batches)
+        flow = chggen.make(
+            campaign, candidates.batches, candidates.baseline_batches, system=candidates.chemsys
+        )
     flow.update_metadata({"campaign": campaign})
     return CampaignPlan(
         flow=flow,

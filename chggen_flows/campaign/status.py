@@ -6,7 +6,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chggen_flows.campaign.allowlist import REFUSED_KEY, refusals
 from chggen_flows.campaign.registry import find_campaign
@@ -53,6 +53,9 @@ class CampaignStatus:
     candidates_by_stage: dict[str, int] = field(default_factory=dict)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: The adapt job's outcome (status, message, checkpoint_sha256, n_related...) once it
+    #: finished, in a campaign with ``model.adapt``; None otherwise.
+    adaptation: dict[str, Any] | None = None
     #: Jobs naming code outside the allowed packages: FIZZLED by a worker, or not run yet
     #: (a worker would refuse them); see :mod:`chggen_flows.campaign.allowlist`.
     refused: list[Failure] = field(default_factory=list)
@@ -151,8 +154,37 @@ def campaign_status(
     status.jobs_by_state = dict(states)
     status.jobs_by_stage = {k: dict(v) for k, v in by_stage.items()}
     status.jobs_by_category = {k: dict(v) for k, v in by_category.items()}
+    status.adaptation = adaptation_outcome(store, cid)
     candidates = load_candidates(store, cid)
     if not candidates.empty:
         status.candidates_by_stage = candidates["stage"].value_counts().to_dict()
         status.rejected_by_reason = rejections_by_kind(candidates)
     return status
+
+
+def adaptation_outcome(store: JobStore, campaign: str) -> dict[str, Any] | None:
+    """What the campaign's adapt job did (``model.adapt``): status (``adapted`` or
+    ``fallback``), its message, the adapted checkpoint's sha256 and the related set's
+    size; None before it finished or without adaptation. The checkpoint itself stays in
+    the data store."""
+    store.connect()
+    doc = store.query_one(
+        {"metadata.campaign": campaign, "output.@class": "AdaptDocument"},
+        properties=["output.status", "output.message", "output.checkpoint_sha256",
+                    "output.system", "output.result.n_related", "output.result.n_excluded",
+                    "uuid"],
+        load=False,
+    )  # fmt: skip
+    if doc is None:
+        return None
+    output = doc["output"]
+    result = output.get("result") or {}
+    return {
+        "job": doc["uuid"],
+        "system": output.get("system"),
+        "status": output.get("status"),
+        "message": output.get("message"),
+        "checkpoint_sha256": output.get("checkpoint_sha256"),
+        "n_related": result.get("n_related"),
+        "n_excluded": result.get("n_excluded"),
+    }

@@ -122,9 +122,18 @@ def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
         f"{summary['n_candidates']} candidates in {summary['n_batches']} batch(es), "
         f"{summary['n_jobs']} jobs (plus the VASP jobs the DFT gate adds at run time)"
     )
+    adapt = summary["spec"]["model"].get("adapt")
+    if adapt is not None:
+        typer.echo(
+            f"model adaptation: an adapt job fine-tunes the model on the structures of "
+            f"{', '.join(adapt['source'])} related to {summary['chemsys']} before generation "
+            f"(stage adapt below); too few of them and the base model is used"
+        )
     typer.echo("stages (routing key -> worker category: record stages, jobs; Maker):")
     for row in summary["stages"]:
-        stages = ", ".join(row["stages"]) or "added at run time"
+        stages = ", ".join(row["stages"]) or (
+            "no candidate records" if row["key"] == "adapt" else "added at run time"
+        )
         typer.echo(
             f"  {row['key']} -> {row['category']}: {stages}; jobs {', '.join(row['jobs'])}; "
             f"{row['maker'].rpartition(':')[2]} ({row['does']})"
@@ -213,6 +222,7 @@ def demo(
     from chggen_flows.cli.results import (
         arm_summary_lines,
         export_cifs,
+        print_adaptation,
         print_hulls,
         print_results,
     )
@@ -237,6 +247,7 @@ def demo(
     frame = load_candidates(store, cid)
     print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
     print_hulls(store, cid)
+    print_adaptation(store, cid)
     for line in arm_summary_lines(frame):  # only when the spec has a baseline arm
         console.print(line, highlight=False)
     folder = out / cid

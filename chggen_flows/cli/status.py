@@ -83,6 +83,15 @@ def status_command(
         f"{sum(status.jobs_by_state.values())} jobs"
         + (" [green](finished)[/]" if status.finished else "")
     )
+    if status.adaptation is not None:
+        adaptation = status.adaptation
+        sha = adaptation["checkpoint_sha256"]
+        console.print(
+            f"model adaptation to {adaptation['system']}: {adaptation['status']} -- "
+            f"{adaptation['message']}"
+            + (f" (checkpoint sha256 {sha[:12]}, in the data store)" if sha else ""),
+            markup=False,
+        )
     if status.jobs_by_stage:
         console.print(_state_table("Jobs per stage", status.jobs_by_stage, "stage"))
         console.print(_state_table("Jobs per worker category", status.jobs_by_category, "category"))

@@ -102,6 +102,11 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
                 hint="fix model.checkpoint in the spec, or remove it to use the shipped model",
             )
         updates["model"] = spec.model.model_copy(update={"checkpoint": str(path.resolve())})
+    if spec.model.adapt is not None:
+        model = updates.get("model", spec.model)
+        sources = [_resolve_source(s, base_dir) for s in spec.model.adapt.source]
+        adapt = spec.model.adapt.model_copy(update={"source": sources})
+        updates["model"] = model.model_copy(update={"adapt": adapt})
     if spec.host is not None:
         path = Path(spec.host.structure).expanduser()
         path = path if path.is_absolute() else (base_dir / path)
@@ -121,6 +126,23 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
             )
         updates["stability"] = spec.stability.model_copy(update={"reference": str(path.resolve())})
     return spec.model_copy(update=updates) if updates else spec
+
+
+def _resolve_source(source: str, base_dir: Path) -> str:
+    """A ``model.adapt.source``: a named source (``materials_project``) as it is, a path
+    resolved against the spec's folder and required to exist."""
+    from chggen_flows.core.sources.readers.materials_project import MaterialsProject
+
+    if MaterialsProject.claims(source):
+        return source
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else (base_dir / path)
+    if not path.exists():
+        raise InputError(
+            f"model.adapt.source {path} does not exist",
+            hint="give a folder of CIFs, a .json/.csv file of structures, or materials_project",
+        )
+    return str(path.resolve())
 
 
 def load_spec(path: str | Path) -> CampaignSpec:

@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -38,6 +39,7 @@ from chggen_flows.campaign.spec.compositions import (
 from chggen_flows.core.baseline import BaselineSettings
 from chggen_flows.core.device import check_device_name
 from chggen_flows.core.generation import InpaintSettings, SamplerSettings
+from chggen_flows.core.model.adapt import AdaptSettings
 from chggen_flows.core.relax import RelaxSettings
 from chggen_flows.core.symmetry import FrameworkSettings
 from chggen_flows.makers.schemas import DEFAULT_DFT_THRESHOLD
@@ -88,17 +90,66 @@ class V0Settings(SpecModel):
         return self
 
 
+class AdaptSpec(AdaptSettings):
+    """``model.adapt``: fine-tune the campaign's model on the known structures of its
+    chemical system before generation (the keys of
+    :class:`~chggen_flows.core.model.adapt.AdaptSettings`, plus ``source``).
+
+    Stored and hashed as the keys the user gave, so the core's defaults can change
+    without moving a stored campaign's hash.
+    """
+
+    source: list[str] = Field(
+        min_length=1,
+        description="Structure source(s): a folder of CIFs, a .json/.csv file, or "
+        "materials_project; relative paths are relative to the spec file.",
+    )
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device_name(value)
+
+    @field_validator("exclude_formulas")
+    @classmethod
+    def _known_elements(cls, value: list[str]) -> list[str]:
+        # a misspelt element would match nothing: the phase would not be held out
+        for formula in value:
+            parse_composition(formula)
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The keys set in the spec, as stored and hashed (and handed to the Maker)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class ModelSettings(SpecModel):
-    """Score model checkpoint (None: the shipped model) and device."""
+    """Score model checkpoint (None: the shipped model), device, and adaptation."""
 
     checkpoint: str | None = None
     device: str = "auto"
+    adapt: AdaptSpec | None = None
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
         # The name only: whether the worker has a GPU is known on the worker.
         return check_device_name(value)
+
+    @model_serializer(mode="wrap")
+    def _without_absent_adapt(self, handler: Any) -> Any:
+        # a spec without model.adapt dumps (and hashes) exactly as before the key existed
+        data = handler(self)
+        if self.adapt is None:
+            data.pop("adapt", None)
+        else:
+            data["adapt"] = self.adapt.given()
+        return data
 
 
 class StabilitySettings(SpecModel):
