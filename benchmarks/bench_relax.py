@@ -31,8 +31,9 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared/data/structures/mpts_52/val.csv.gz"
 
 
-def load_structures(csv: Path, n: int, seed: int) -> list:
-    """``n`` structures of 20-60 atoms, each rattled by 0.1 Å and expanded by 3%."""
+def load_structures(csv: Path, n: int, seed: int, atoms: tuple[int, int] = (20, 60)) -> list:
+    """``n`` structures of ``atoms`` (default 20-60) atoms, each rattled by 0.1 Å and
+    expanded by 3%."""
     import pandas as pd
     from pymatgen.core import Structure
 
@@ -41,7 +42,7 @@ def load_structures(csv: Path, n: int, seed: int) -> list:
     picked = []
     for cif in frame["cif"].iloc[rng.permutation(len(frame))]:
         structure = Structure.from_str(cif, fmt="cif")
-        if 20 <= len(structure) <= 60:
+        if atoms[0] <= len(structure) <= atoms[1]:
             shifts = rng.normal(size=(len(structure), 3))
             shifts *= 0.1 / np.linalg.norm(shifts, axis=1, keepdims=True)
             for i, shift in enumerate(shifts):
@@ -50,7 +51,7 @@ def load_structures(csv: Path, n: int, seed: int) -> list:
             picked.append(structure)
         if len(picked) == n:
             return picked
-    raise SystemExit(f"only {len(picked)} structures of 20-60 atoms in {csv}")
+    raise SystemExit(f"only {len(picked)} structures of {atoms[0]}-{atoms[1]} atoms in {csv}")
 
 
 def _sync(device) -> None:
@@ -212,7 +213,7 @@ def run_authors(args: argparse.Namespace) -> dict:
     """The authors' set-up: CHGNet's StructOptimizer with the library's default threads."""
     from chgnet.model import CHGNet, StructOptimizer
 
-    structures = load_structures(args.csv, args.n, args.seed)
+    structures = load_structures(args.csv, args.n, args.seed, args.atoms)
     optimizer = StructOptimizer(model=CHGNet.load(verbose=False), use_device=args.device)
     start = time.perf_counter(), time.process_time()
     energies, steps = relax_one_by_one(optimizer, structures, args.steps)
@@ -234,7 +235,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
 
     if variant == "authors_defaults":
         return run_authors(args)
-    structures = load_structures(args.csv, args.n, args.seed)
+    structures = load_structures(args.csv, args.n, args.seed, args.atoms)
     relaxer = BatchRelaxer(
         RelaxSettings(
             max_steps=args.steps,
@@ -295,6 +296,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--atoms",
+        type=lambda text: tuple(int(a) for a in text.split("-")),
+        default=(20, 60),
+        help="range of cell sizes, e.g. 4-16 (campaign-sized cells); default 20-60",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--batch-size", type=int, default=None, help="default: automatic")
@@ -308,6 +315,11 @@ def main() -> None:
         help="structures per call in the sweep, comma-separated (e.g. 1,8,32,128,512)",
     )
     parser.add_argument("--only", choices=["compare", "sweep"], default=None)
+    parser.add_argument(
+        "--skip-authors",
+        action="store_true",
+        help="compare: leave out the authors' set-up (the slowest variant)",
+    )
     parser.add_argument(
         "--graphs-only", action="store_true", help="sweep: time graph building, no CHGNet calls"
     )
@@ -335,7 +347,10 @@ def compare(args: argparse.Namespace) -> None:
     # The authors' variant runs without this library's thread settings (no
     # OPENBLAS_NUM_THREADS=1, torch's default pool), as their scripts did.
     plain_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-    for variant in ("struct_optimizer", "batched", "authors_defaults"):
+    variants = ("struct_optimizer", "batched") + (
+        () if args.skip_authors else ("authors_defaults",)
+    )
+    for variant in variants:
         cmd = [sys.executable, __file__, *sys.argv[1:], "--variant", variant]
         env = plain_env if variant == "authors_defaults" else None
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -343,7 +358,7 @@ def compare(args: argparse.Namespace) -> None:
     ref, bat, authors = (
         results["struct_optimizer"],
         results["batched"],
-        results["authors_defaults"],
+        results.get("authors_defaults"),
     )
     diff = np.abs(np.array(bat["energies"]) - np.array(ref["energies"]))
     import torch
@@ -371,20 +386,23 @@ def compare(args: argparse.Namespace) -> None:
             f"graphs {r['graph_s'] or float('nan'):6.1f} s  forward {r['forward_s']:7.1f} s  "
             f"peak RSS {r['peak_rss_mb']:6.0f} MB"
         )
-    print(
-        f"  {'authors_defaults':>16}: wall {authors['wall_s']:8.1f} s  CPU "
-        f"{authors['cpu_s']:8.1f} s  steps {sum(authors['steps']):6d}  torch threads "
-        f"{authors['torch_threads']}, BLAS threads default  peak RSS "
-        f"{authors['peak_rss_mb']:6.0f} MB"
-    )
+    if authors is not None:
+        print(
+            f"  {'authors_defaults':>16}: wall {authors['wall_s']:8.1f} s  CPU "
+            f"{authors['cpu_s']:8.1f} s  steps {sum(authors['steps']):6d}  torch threads "
+            f"{authors['torch_threads']}, BLAS threads default  peak RSS "
+            f"{authors['peak_rss_mb']:6.0f} MB"
+        )
     print(
         f"  speed-up (StructOptimizer / batched, same thread settings): wall "
         f"{ref['wall_s'] / bat['wall_s']:.2f}x, CPU time {ref['cpu_s'] / bat['cpu_s']:.2f}x"
     )
-    print(
-        f"  speed-up (authors' defaults / batched): wall {authors['wall_s'] / bat['wall_s']:.2f}x,"
-        f" CPU time {authors['cpu_s'] / bat['cpu_s']:.2f}x"
-    )
+    if authors is not None:
+        print(
+            f"  speed-up (authors' defaults / batched): wall "
+            f"{authors['wall_s'] / bat['wall_s']:.2f}x, CPU time "
+            f"{authors['cpu_s'] / bat['cpu_s']:.2f}x"
+        )
     print(
         f"  batched wall / its CHGNet forward time: {bat['wall_s'] / bat['forward_s']:.2f}; "
         f"/ (graphs + forward): {bat['wall_s'] / (bat['graph_s'] + bat['forward_s']):.2f}; "

@@ -8,6 +8,9 @@ from :class:`ChggenError`. The CLI prints ``message`` and ``hint`` and exits wit
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 
 class ChggenError(Exception):
     """Base class of user-facing errors.
@@ -51,9 +54,28 @@ class ReferenceDataError(ChggenError):
     """Reference phase-diagram data is missing or unusable for a chemical system."""
 
 
+class PotentialMismatchError(ReferenceDataError):
+    """Energies from one interatomic potential set against a hull made by another."""
+
+
 class CampaignError(ChggenError):
     """A campaign cannot be submitted, found, resumed or queried."""
 
 
 class ResourceError(ChggenError):
     """The machine lacks what a job needs: GPU memory, worker processes."""
+
+
+def closest_key(key: object, allowed: Sequence[str]) -> str | None:
+    """The allowed key a mistyped ``key`` most likely meant (difflib), or None."""
+    matches = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_key_message(key: object, allowed: Sequence[str], what: str = "key") -> str:
+    """``unknown key 'n_level'; did you mean 'n_levels'? (allowed: ...)``."""
+    guess = closest_key(key, allowed)
+    message = f"unknown {what} {key!r}"
+    if guess is not None:
+        message += f"; did you mean {guess!r}?"
+    return f"{message} (allowed: {', '.join(allowed) or 'none'})"

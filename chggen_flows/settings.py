@@ -20,13 +20,14 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -159,6 +160,15 @@ class Settings(BaseSettings):
         GPU index is checked where the model runs.
     threads
         CPU threads for torch; None uses the core count (at most 8).
+    embedded_auth
+        Whether the embedded server requires authentication (default True): its one
+        user's password is generated on first start and kept in
+        ``<data_dir>/credentials.json`` (mode 0600). False leaves it open to every
+        local user; only for a single-user machine.
+    worker_allowed_packages
+        Packages, besides chggen_flows, atomate2 and jobflow, whose functions and FireWorks tasks a
+        chggen worker runs (e.g. ``[my_lab_jobs]``); a job naming anything else FIZZLES
+        unrun.
 
     Notes
     -----
@@ -184,6 +194,27 @@ class Settings(BaseSettings):
     checkpoint: Path | None = None
     device: str = "auto"
     threads: int | None = Field(default=None, ge=1)
+    embedded_auth: bool = True
+    # NoDecode: the environment variable is a comma-separated list (validator below)
+    worker_allowed_packages: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("worker_allowed_packages", mode="before")
+    @classmethod
+    def _split_packages(cls, value: Any) -> Any:
+        # CHGGEN_WORKER_ALLOWED_PACKAGES="a,b" as well as a JSON/YAML list
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return yaml.safe_load(value)
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("worker_allowed_packages", mode="after")
+    @classmethod
+    def _check_packages(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+                raise ValueError(f"{name!r} is not a Python package name (e.g. my_lab.jobs)")
+        return value
 
     @field_validator("device", mode="after")
     @classmethod

@@ -112,6 +112,52 @@ def checkpoint_setting(
     return str(materialize_checkpoint(document.checkpoint, cache_dir))
 
 
+def adaptation_inputs(
+    checkpoint: str | None, adapted: AdaptDocument | dict[str, Any] | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The checkpoint a generate or inpaint job loads, and what its provenance records.
+
+    Parameters
+    ----------
+    checkpoint
+        The job's own ``checkpoint`` setting (the campaign's base model).
+    adapted
+        The campaign's adapt job output, or None in a campaign without ``model.adapt``
+        (then ``checkpoint`` is used and nothing is added to the provenance, so such
+        jobs are exactly as before).
+
+    Returns
+    -------
+    tuple
+        The checkpoint setting to load, and ``{"adaptation": {...}}`` (status, message,
+        the adapted checkpoint's sha256) for the provenance's inputs, or ``{}``.
+    """
+    if adapted is None:
+        return checkpoint, {}
+    document = (
+        adapted if isinstance(adapted, AdaptDocument) else AdaptDocument.model_validate(adapted)
+    )
+    info = {
+        "status": document.status,
+        "message": document.message,
+        "system": document.system,
+        "checkpoint_sha256": document.checkpoint_sha256,
+        "base_checkpoint": document.base_checkpoint,
+    }
+    return checkpoint_setting(document), {"adaptation": info}
+
+
+def default_workdir(campaign: str, system: str) -> Path:
+    """Where a campaign's adaptation runs when its Maker names no folder: under the data
+    directory (``CHGGEN_DATA_DIR``), by campaign and system, so a rerun of a failed or
+    interrupted adapt job on the same machine resumes from its last checkpoint
+    (``adapt_model`` resumes a run it finds there) instead of starting over."""
+    from chggen_flows.settings import default_data_dir
+
+    root = os.environ.get("CHGGEN_DATA_DIR") or default_data_dir()
+    return Path(root).expanduser() / "adapt" / campaign / system
+
+
 @dataclass
 class AdaptMaker(Maker):
     """Fine-tune the campaign's score model on the known structures of its system.
@@ -132,8 +178,8 @@ class AdaptMaker(Maker):
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     workdir
-        Folder for the run (None: ``adapt/SYSTEM`` in the job's working directory).
-        A folder that already holds this request's result is reused, not retrained.
+        Folder for the run (None: :func:`default_workdir`). A folder that already holds
+        this request's result is reused, not retrained; an interrupted run is resumed.
     """
 
     name: str = "adapt"
@@ -157,7 +203,7 @@ class AdaptMaker(Maker):
             seeds=[settings.seed],
             device=device,
         )
-        out = Path(self.workdir) if self.workdir else Path.cwd() / "adapt" / system
+        out = Path(self.workdir) if self.workdir else default_workdir(campaign, system)
         result = adapt_model(system, list(self.sources), out, base=self.base, settings=settings)
         blob = CheckpointBlob.from_file(result.checkpoint) if result.adapted else None
         return AdaptDocument(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from jobflow import Maker
 from pymatgen.core import Composition
 
+from chggen_flows.core.baseline.random_search import BaselineSettings
 from chggen_flows.makers.generate import generated_record, seed_requests
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
@@ -36,8 +36,8 @@ class BaselineMaker(Maker):
     name
         Job name.
     baseline
-        Keyword arguments of :class:`chggen_flows.core.baseline.BaselineSettings`
-        (``kind``: ``pyxtal`` or ``random_positions``, ``spacegroups``, ...).
+        The random search's settings (a spec's ``baseline`` section: ``kind``:
+        ``pyxtal`` or ``random_positions``, ``spacegroups``, ...).
     v0
         Volume per atom override (A^3/atom); None: as the generative arm.
     reference
@@ -45,21 +45,24 @@ class BaselineMaker(Maker):
     """
 
     name: str = "baseline"
-    baseline: dict[str, Any] = field(default_factory=dict)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
     v0: float | None = None
     reference: str | None = "offline"
+
+    def __post_init__(self) -> None:
+        self.baseline = BaselineSettings.coerce(self.baseline)  # a stored Maker's dict
 
     @stage_job()
     def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
         """One random structure per seed; a seed PyXtal cannot fill is kept, rejected."""
-        from chggen_flows.core.baseline import BaselineSettings, random_search
+        from chggen_flows.core.baseline import random_search
         from chggen_flows.errors import InputError
 
-        settings = BaselineSettings(**self.baseline)
+        settings = self.baseline
         arm = baseline_arm(settings.kind)
         provenance = start_provenance(
             Stage.GENERATED,
-            {"baseline": self.baseline, "v0": self.v0, "n_seeds": len(seeds)},
+            {"baseline": self.baseline.given(), "v0": self.v0, "n_seeds": len(seeds)},
             seeds=[s.seed for s in seeds],
         )
         requests, hull = seed_requests(seeds, self.v0, self.reference)

@@ -63,8 +63,22 @@ class EhullMaker(Maker):
         ]
         if not pairs:
             return finish_document("ehull", campaign, "all", [], [], provenance)
-        provider = get_reference(self.reference)
-        ed = compute_e_d([(s.composition, r.energy_per_atom) for r, s in pairs], provider)
+        # one potential per campaign: its E_d are against a hull made by that potential
+        potentials = sorted({r.potential for r, _ in pairs})
+        if len(potentials) > 1:
+            from chggen_flows.errors import PotentialMismatchError
+
+            raise PotentialMismatchError(
+                f"candidates relaxed with different potentials ({', '.join(potentials)}) "
+                "cannot share one hull",
+                hint="relax every batch of a campaign with the same relax.potential",
+            )
+        provider = get_reference(self.reference, potential=potentials[0])
+        ed = compute_e_d(
+            [(s.composition, r.energy_per_atom) for r, s in pairs],
+            provider,
+            potential=potentials[0],
+        )
         # Each arm is de-duplicated on its own: a random-search structure must not take
         # a generated one's uniqueness (or the reverse) when the arms are compared.
         duplicate_of: dict[str, str] = {}

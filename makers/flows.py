@@ -8,52 +8,32 @@ E_d -> gate), the paper's intercalation use case.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from jobflow import Flow, Job, Maker
 from pymatgen.core import Structure
 
+from chggen_flows.makers.adapt import AdaptMaker
 from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
 from chggen_flows.makers.inpaint import InpaintMaker
-from chggen_flows.makers.relax import RelaxMaker
+from chggen_flows.makers.relax import RelaxMaker, relax_inpainted_maker
 from chggen_flows.makers.schemas import CandidateSeed, Stage
+from chggen_flows.makers.stages import DEFAULT_ROUTING, resolve_routing
 from chggen_flows.makers.symmetry import SymmetryMaker
 
-#: The one routing table: the FireWorks ``_category`` of each routed stage's jobs. The
-#: generation and inpainting jobs want a GPU, the relaxations run well on either,
-#: framework, symmetry and E_d (and the DFT gate) are light CPU work, and ``dft`` is the
-#: category of the VASP jobs the gate adds. A campaign spec's ``routing`` overrides
-#: entries; the spec, the flow makers and ``chggen campaign check`` all read this table.
-DEFAULT_ROUTING: dict[str, str] = {
-    "generate": "gpu",
-    "relax": "cpu",
-    "framework": "cpu",
-    "inpaint": "gpu",
-    "symmetry": "cpu",
-    "ehull": "cpu",
-    "dft": "vasp",
-    "baseline": "cpu",
-}
-
-
-def resolve_routing(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The routing table with ``overrides`` applied (ValueError for an unknown stage)."""
-    unknown = set(overrides or {}) - set(DEFAULT_ROUTING)
-    if unknown:
-        raise ValueError(
-            f"unknown routed stage(s) {sorted(unknown)}; known: {list(DEFAULT_ROUTING)}"
-        )
-    return {**DEFAULT_ROUTING, **(overrides or {})}
-
-
-def relax_inpainted_maker(**kwargs: Any) -> RelaxMaker:
-    """The relaxation after inpainting (one definition for both modes and the spec)."""
-    return RelaxMaker(name="relax inpainted", stage=Stage.RELAXED_INPAINT, **kwargs)
+__all__ = [
+    "DEFAULT_ROUTING",  # the stage table's, re-exported where the flows are built
+    "CHGGenMaker",
+    "HostModeMaker",
+    "relax_inpainted_maker",
+    "resolve_routing",
+    "route",
+]
 
 
 def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
@@ -69,6 +49,27 @@ def route(job: Job, category: str, stage: str, batch: str | None = None) -> Job:
     return job
 
 
+#: The ``stage`` tag of the adapt job (it leaves no candidate records).
+ADAPT_STAGE = "adapt"
+
+
+def _adapt_job(
+    adapt: AdaptMaker | None, campaign: str, system: str | None, routing: Mapping[str, str]
+) -> Job | None:
+    """The campaign's adapt job (before every generate and inpaint job), or None."""
+    if adapt is None:
+        return None
+    if not system:
+        raise ValueError("an adapt maker needs the campaign's chemical system")
+    return route(adapt.make(campaign, system), routing["adapt"], ADAPT_STAGE)
+
+
+def _adapted(adapt: Job | None) -> dict:
+    """The keyword argument that hands the adapt job's output to a generate or inpaint
+    job; none without adaptation (so those jobs are exactly as before)."""
+    return {} if adapt is None else {"adapted": adapt.output}
+
+
 def _tail(
     first: Job,
     inpaint: InpaintMaker,
@@ -76,9 +77,12 @@ def _tail(
     symmetry: SymmetryMaker,
     routing: Mapping[str, str],
     batch_id: str,
+    adapt: Job | None = None,
 ) -> list[Job]:
     """inpaint -> relax -> symmetry for one batch, starting from a framework job."""
-    painted = route(inpaint.make(first.output), routing["inpaint"], Stage.INPAINTED, batch_id)
+    painted = route(
+        inpaint.make(first.output, **_adapted(adapt)), routing["inpaint"], Stage.INPAINTED, batch_id
+    )
     relaxed = route(
         relax_inpaint.make(painted.output), routing["relax"], Stage.RELAXED_INPAINT, batch_id
     )
@@ -102,10 +106,12 @@ def _finish(
     )
     jobs.append(ehull)
     if dft is not None:
-        # The gate itself is light CPU work. The VASP jobs it adds carry the DFT category
-        # set by the gate maker (``worker_category``); the gate does not pass its own
-        # manager config on (``pass_manager_config=False``), so nothing leaks.
-        jobs.append(route(dft.make(ehull.output.shortlist), routing["ehull"], Stage.DFT))
+        # The gate is routed as ``dft_gate``; the VASP jobs it adds at run time as
+        # ``dft``, through the gate maker's ``worker_category`` (the gate does not pass
+        # its own manager config on, ``pass_manager_config=False``, so nothing leaks).
+        if hasattr(dft, "worker_category"):
+            dft = dataclasses.replace(dft, worker_category=routing["dft"])
+        jobs.append(route(dft.make(ehull.output.shortlist), routing["dft_gate"], Stage.DFT))
     return Flow(jobs, output=ehull.output, name=name)
 
 
@@ -122,7 +128,13 @@ class CHGGenMaker(Maker):
     dft
         The DFT gate maker (``makers.dft.DFTGateMaker``) or None to stop at E_d.
     routing
-        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
+        Worker category overrides per routing key (the stage table,
+        :mod:`chggen_flows.makers.stages`, gives the rest).
+    baseline
+        The random-search arm's maker, or None.
+    adapt
+        The adaptation maker (a spec's ``model.adapt``), or None: its job runs first and
+        every generate and inpaint job uses the model it made.
     """
 
     name: str = "chggen"
@@ -134,27 +146,34 @@ class CHGGenMaker(Maker):
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: dict[str, str] = field(default_factory=resolve_routing)
+    routing: dict[str, str] = field(default_factory=dict)
     baseline: BaselineMaker | None = None
+    adapt: AdaptMaker | None = None
 
     def make(
         self,
         campaign: str,
         batches: list[list[CandidateSeed]],
         baseline_batches: list[list[CandidateSeed]] | None = None,
+        system: str | None = None,
     ) -> Flow:
         """One chain of stage jobs per batch of seeds, then E_d and the DFT gate.
 
         With a ``baseline`` maker, each batch of ``baseline_batches`` becomes a
         random-search chain (baseline -> relax -> symmetry) that joins the same E_d job.
+        With an ``adapt`` maker, one adapt job for ``system`` (e.g. ``"Li-Si"``) comes
+        first and hands its model to every generate and inpaint job.
         """
         jobs: list[Job] = []
         finals: list[Job] = []
+        r = resolve_routing(self.routing)
+        adapt = _adapt_job(self.adapt, campaign, system, r)
+        if adapt is not None:
+            jobs.append(adapt)
         for index, seeds in enumerate(batches):
             batch_id = f"b{index:04d}"
-            r = resolve_routing(self.routing)
             gen = route(
-                self.generate.make(campaign, batch_id, seeds),
+                self.generate.make(campaign, batch_id, seeds, **_adapted(adapt)),
                 r["generate"],
                 Stage.GENERATED,
                 batch_id,
@@ -163,7 +182,7 @@ class CHGGenMaker(Maker):
             frame = route(
                 self.framework.make(relax.output), r["framework"], Stage.FRAMEWORK, batch_id
             )
-            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
+            tail = _tail(frame, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([gen, relax, frame, *tail])
             finals.append(tail[-1])
         if self.baseline is not None:
@@ -199,7 +218,10 @@ class HostModeMaker(Maker):
     dft
         The DFT gate maker or None.
     routing
-        Worker category per stage (:data:`DEFAULT_ROUTING` with overrides).
+        Worker category overrides per routing key (the stage table,
+        :mod:`chggen_flows.makers.stages`, gives the rest).
+    adapt
+        The adaptation maker, or None (as in :class:`CHGGenMaker`).
     """
 
     name: str = "chggen host"
@@ -208,7 +230,8 @@ class HostModeMaker(Maker):
     symmetry: SymmetryMaker = field(default_factory=SymmetryMaker)
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
-    routing: dict[str, str] = field(default_factory=resolve_routing)
+    routing: dict[str, str] = field(default_factory=dict)
+    adapt: AdaptMaker | None = None
 
     def make(
         self,
@@ -216,16 +239,21 @@ class HostModeMaker(Maker):
         host: Structure,
         guests: dict[str, int],
         batches: list[list[str]],
+        system: str | None = None,
     ) -> Flow:
-        """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``."""
+        """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``
+        (after an adapt job for ``system`` with an ``adapt`` maker)."""
         jobs: list[Job] = []
         finals: list[Job] = []
         r = resolve_routing(self.routing)
+        adapt = _adapt_job(self.adapt, campaign, system, r)
+        if adapt is not None:
+            jobs.append(adapt)
         for index, ids in enumerate(batches):
             batch_id = f"b{index:04d}"
             start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids)
             route(start, r["framework"], Stage.FRAMEWORK, batch_id)
-            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id)
+            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([start, *tail])
             finals.append(tail[-1])
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)

@@ -8,6 +8,7 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition, Structure
 
+from chggen_flows.core.symmetry import FrameworkSettings
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
@@ -16,9 +17,6 @@ from chggen_flows.makers.schemas import (
     finish_document,
     stage_job,
 )
-
-#: Symmetry of a relaxed structure is judged at the paper's tolerance (0.1 A, 10 deg).
-SYMPREC, ANGLE_TOLERANCE = 0.1, 10.0
 
 
 def host_id(candidate_id: str, rank: int, result: Any) -> str:
@@ -62,25 +60,24 @@ class FrameworkMaker(Maker):
     guests
         Guest species to remove (e.g. ``["Li"]``).
     framework
-        Keyword arguments of :class:`chggen_flows.core.symmetry.FrameworkSettings`.
+        How the host is symmetrised (a spec's ``framework`` section).
     """
 
     name: str = "framework"
     guests: list[str] = field(default_factory=list)
-    framework: dict[str, Any] = field(default_factory=dict)
+    framework: FrameworkSettings = field(default_factory=FrameworkSettings)
+
+    def __post_init__(self) -> None:
+        self.framework = FrameworkSettings.coerce(self.framework)  # a stored Maker's dict
 
     @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
         """Extract the framework of every valid candidate of ``previous``."""
-        from chggen_flows.core.symmetry import (
-            FrameworkSettings,
-            classify_symmetry,
-            host_candidates,
-        )
+        from chggen_flows.core.symmetry import classify_symmetry, host_candidates
 
-        settings = FrameworkSettings(**self.framework)  # it stores YAML lists as tuples
+        settings = self.framework
         provenance = start_provenance(
-            "framework", {"guests": self.guests, "framework": self.framework}
+            "framework", {"guests": self.guests, "framework": self.framework.given()}
         )
 
         records, structures = [], []
@@ -89,7 +86,7 @@ class FrameworkMaker(Maker):
                 records.append(record)
                 structures.append(structure)
                 continue
-            info = classify_symmetry(structure, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
+            info = classify_symmetry(structure)  # the paper's tolerance
             update = {"spacegroup_uncond": info.number, "symmetric_uncond": info.symmetric}
             hosts = host_candidates(structure, self.guests, settings)
             if not hosts[0].ok:
@@ -140,7 +137,7 @@ class HostFrameworkMaker(Maker):
         from chggen_flows.core.symmetry import classify_symmetry
 
         provenance = start_provenance("framework", {"host": host.formula, "guests": guests})
-        info = classify_symmetry(host, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
+        info = classify_symmetry(host)  # the paper's tolerance
         full = host.composition + Composition(guests)
         records = [
             CandidateRecord(

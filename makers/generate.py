@@ -10,6 +10,7 @@ from typing import Any
 from jobflow import Maker
 from pymatgen.core import Composition
 
+from chggen_flows.core.generation.settings import SamplerSettings
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CHGGEN_ARM,
@@ -128,7 +129,7 @@ class GenerateMaker(Maker):
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     sampler
-        Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
+        The sampler's settings (a spec's ``sampler`` section).
     v0
         Volume per atom override (A^3/atom); None estimates it per composition: from the
         known phases of ``reference`` where it holds any, else the element regression.
@@ -141,21 +142,42 @@ class GenerateMaker(Maker):
     name: str = "generate"
     checkpoint: str | None = None
     device: str = "auto"
-    sampler: dict[str, Any] = field(default_factory=dict)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
     v0: float | None = None
     reference: str | None = "offline"
 
+    def __post_init__(self) -> None:
+        self.sampler = SamplerSettings.coerce(self.sampler)  # a stored Maker's plain dict
+
     @stage_job()
-    def make(self, campaign: str, batch_id: str, seeds: Sequence[CandidateSeed]) -> StageDocument:
-        """Generate one candidate per seed; invalid ones are kept, marked with the reason."""
+    def make(
+        self,
+        campaign: str,
+        batch_id: str,
+        seeds: Sequence[CandidateSeed],
+        adapted: dict[str, Any] | None = None,
+    ) -> StageDocument:
+        """Generate one candidate per seed; invalid ones are kept, marked with the reason.
+
+        ``adapted`` is the campaign's adapt job output (a ``model.adapt`` section): the
+        model it adapted (or, on a fallback, the base) is used and named in the
+        provenance.
+        """
         from chggen_flows.core.device import resolve_device
-        from chggen_flows.core.generation import SamplerSettings, generate
+        from chggen_flows.core.generation import generate
+        from chggen_flows.makers.adapt import adaptation_inputs
 
         device = str(resolve_device(self.device))
-        checkpoint = checkpoint_path(self.checkpoint)
+        setting, adaptation = adaptation_inputs(self.checkpoint, adapted)
+        checkpoint = checkpoint_path(setting)
         provenance = start_provenance(
             "generated",
-            {"sampler": self.sampler, "v0": self.v0, "n_seeds": len(seeds)},
+            {
+                "sampler": self.sampler.given(),
+                "v0": self.v0,
+                "n_seeds": len(seeds),
+                **adaptation,
+            },
             seeds=[s.seed for s in seeds],
             checkpoint=checkpoint,
             device=device,
@@ -163,10 +185,8 @@ class GenerateMaker(Maker):
         # The core draws each lattice from the seed's lattice seed, so the candidates of
         # one lattice share it, and records V0 and its source once.
         requests, hull = seed_requests(seeds, self.v0, self.reference)
-        model = score_model(self.checkpoint, device)
-        generated = generate(
-            requests, model, SamplerSettings(**self.sampler), device=device, phase_diagram=hull
-        )
+        model = score_model(setting, device)
+        generated = generate(requests, model, self.sampler, device=device, phase_diagram=hull)
 
         records = [
             generated_record(campaign, seed, candidate, candidate.metadata["crystal_system"])

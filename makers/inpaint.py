@@ -7,6 +7,7 @@ from typing import Any
 
 from jobflow import Maker
 
+from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
 from chggen_flows.makers.generate import checkpoint_path, score_model
 from chggen_flows.makers.provenance import derived_seed, start_provenance
 from chggen_flows.makers.schemas import (
@@ -49,10 +50,10 @@ class InpaintMaker(Maker):
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     sampler
-        Keyword arguments of :class:`chggen_flows.core.generation.SamplerSettings`.
+        The sampler's settings (a spec's ``sampler`` section).
     inpaint
-        Keyword arguments of :class:`chggen_flows.core.generation.InpaintSettings`
-        (``jump_length``, ``n_resample``, ``guest_symmetry``, ...). With
+        The RePaint settings (a spec's ``inpaint`` section: ``jump_length``,
+        ``n_resample``, ``guest_symmetry``, ...). With
         ``guest_symmetry: compare`` each inpainted candidate also gets a copy with
         symmetric guests, ``<id>-sym`` in arm ``chggen:symmetric-guests``.
     seed
@@ -63,18 +64,28 @@ class InpaintMaker(Maker):
     name: str = "inpaint"
     checkpoint: str | None = None
     device: str = "auto"
-    sampler: dict[str, Any] = field(default_factory=dict)
-    inpaint: dict[str, Any] = field(default_factory=dict)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    inpaint: InpaintSettings = field(default_factory=InpaintSettings)
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # a stored Maker's plain dicts
+        self.sampler = SamplerSettings.coerce(self.sampler)
+        self.inpaint = InpaintSettings.coerce(self.inpaint)
+
     @stage_job()
-    def make(self, previous: StageDocument) -> StageDocument:
-        """Inpaint every valid candidate of ``previous`` (a framework-stage document)."""
+    def make(self, previous: StageDocument, adapted: dict[str, Any] | None = None) -> StageDocument:
+        """Inpaint every valid candidate of ``previous`` (a framework-stage document).
+
+        ``adapted``: the campaign's adapt job output, as in ``GenerateMaker.make``.
+        """
         from chggen_flows.core.device import resolve_device
-        from chggen_flows.core.generation import InpaintSettings, SamplerSettings, inpaint
+        from chggen_flows.core.generation import inpaint
         from chggen_flows.core.generation.inpaint import symmetric_candidate
+        from chggen_flows.makers.adapt import adaptation_inputs
 
         device = str(resolve_device(self.device))
+        setting, adaptation = adaptation_inputs(self.checkpoint, adapted)
         pairs = previous.valid_pairs()
         seeds = [
             derived_seed(r.seed if r.seed is not None else self.seed, f"{r.candidate_id}/inpaint")
@@ -82,18 +93,18 @@ class InpaintMaker(Maker):
         ]
         provenance = start_provenance(
             Stage.INPAINTED,
-            {"sampler": self.sampler, "inpaint": self.inpaint},
+            {"sampler": self.sampler.given(), "inpaint": self.inpaint.given(), **adaptation},
             seeds=seeds,
-            checkpoint=checkpoint_path(self.checkpoint),
+            checkpoint=checkpoint_path(setting),
             device=device,
         )
-        sampler, settings = SamplerSettings(**self.sampler), InpaintSettings(**self.inpaint)
+        sampler, settings = self.sampler, self.inpaint
         results = []
         if pairs:
             results = inpaint(
                 [s for _, s in pairs],
                 [r.guest_counts or {} for r, _ in pairs],
-                score_model(self.checkpoint, device),
+                score_model(setting, device),
                 sampler,
                 settings,
                 device=device,

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 #: Libraries whose version changes a candidate's numbers.
-_TRACKED_PACKAGES = ("chggen-flows", "torch", "chgnet", "pymatgen", "spglib", "e3nn")
+_TRACKED_PACKAGES = ("chggen-flows", "torch", "chgnet", "sevenn", "pymatgen", "spglib", "e3nn")
 
 
 class Provenance(BaseModel):

@@ -9,9 +9,11 @@ from typing import Any, Literal
 
 from jobflow import Maker
 
+from chggen_flows.core.relax.records import RelaxSettings
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
+    Stage,
     StageDocument,
     carry_rejected,
     finish_document,
@@ -31,11 +33,12 @@ def _relaxer(settings: Any) -> Any:
     return BatchRelaxer(settings)
 
 
-def relax_settings(options: dict[str, Any], device: str) -> Any:
-    """A core RelaxSettings from the spec's ``relax`` options and the job's device."""
-    from chggen_flows.core.relax import RelaxSettings
-
-    return RelaxSettings(**{"device": device, **options})
+def relax_settings(relax: RelaxSettings, device: str) -> RelaxSettings:
+    """The settings a relaxation job uses: ``relax`` on the job's device, unless the
+    spec's ``relax`` section sets ``device`` itself."""
+    if "device" in relax.model_fields_set:
+        return relax
+    return relax.model_copy(update={"device": device})
 
 
 @dataclass
@@ -51,16 +54,20 @@ class RelaxMaker(Maker):
         ``rmsd_uncond``) or ``"relaxed_inpaint"`` after inpainting (``de_inpaint``,
         ``rmsd_inpaint``, ``energy_per_atom``).
     relax
-        Keyword arguments of :class:`chggen_flows.core.relax.RelaxSettings` (``fmax``,
-        ``max_steps``, ``min_distance``, ``batch_size``, ...).
+        The relaxation's settings (a spec's ``relax`` section: ``fmax``, ``max_steps``,
+        ``min_distance``, ``batch_size``, ...); its ``device``, when not set, is the
+        job's.
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the visible GPUs).
     """
 
     name: str = "relax"
     stage: Literal["relaxed", "relaxed_inpaint"] = "relaxed"
-    relax: dict[str, Any] = field(default_factory=dict)
+    relax: RelaxSettings = field(default_factory=RelaxSettings)
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.relax = RelaxSettings.coerce(self.relax)  # a stored Maker's plain dict
 
     @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:
@@ -69,13 +76,20 @@ class RelaxMaker(Maker):
 
         device = str(resolve_device(self.device))
         settings = relax_settings(self.relax, device)
-        provenance = start_provenance(self.stage, {"relax": self.relax}, device=device)
+        provenance = start_provenance(self.stage, {"relax": self.relax.given()}, device=device)
         pairs = previous.valid_pairs()
         # symmetric guests keep their imposed group (ASE FixSymmetry algebra)
         fixed = [rec.guest_symmetry == "symmetric" for rec, _ in pairs]
-        results = (
-            _relaxer(settings).relax([s for _, s in pairs], fix_symmetry=fixed) if pairs else []
-        )
+        results = []
+        if pairs:
+            relaxer = _relaxer(settings)
+            potential = relaxer.potential
+            provenance.inputs["potential"] = {
+                "name": potential.name,
+                "version": potential.version,
+                "weights_checksum": potential.weights_checksum,
+            }
+            results = relaxer.relax([s for _, s in pairs], fix_symmetry=fixed)
         relaxed = {rec.candidate_id: res for (rec, _), res in zip(pairs, results, strict=True)}
 
         def update(record: CandidateRecord, _: Any) -> tuple[CandidateRecord, Any]:
@@ -100,9 +114,14 @@ class RelaxMaker(Maker):
             return record.reject(f"relaxation: {result.rejected_reason}")
         de, rmsd = _finite(result.de), _finite(result.rmsd)
         energy = _finite(result.final_energy_per_atom)
+        potential = result.potential or record.potential
         if self.stage == "relaxed":
             return record.advance(
-                self.stage, de_uncond=de, rmsd_uncond=rmsd, energy_per_atom=energy
+                self.stage,
+                de_uncond=de,
+                rmsd_uncond=rmsd,
+                energy_per_atom=energy,
+                potential=potential,
             )
         return record.advance(
             self.stage,
@@ -110,4 +129,10 @@ class RelaxMaker(Maker):
             rmsd_inpaint=rmsd,
             energy_per_atom=energy,
             symmetry_held=result.symmetry_held,
+            potential=potential,
         )
+
+
+def relax_inpainted_maker(**kwargs: Any) -> RelaxMaker:
+    """The relaxation after inpainting (one definition for both modes and the spec)."""
+    return RelaxMaker(name="relax inpainted", stage=Stage.RELAXED_INPAINT, **kwargs)

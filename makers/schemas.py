@@ -172,6 +172,11 @@ class CandidateRecord(BaseModel):
     spacegroup_symbol: str | None = None
     symmetric: bool | None = None
     # stability
+    potential: str = Field(
+        "chgnet",
+        description="The interatomic potential that relaxed the candidate (its energy and "
+        "E_d are that potential's); records written before the choice existed are chgnet.",
+    )
     energy_per_atom: float | None = None
     e_d: float | None = None
     e_d_reference: str | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from jobflow import Maker
 
-from chggen_flows.makers.framework import ANGLE_TOLERANCE, SYMPREC
+from chggen_flows.core.symmetry import PAPER_ANGLE_TOLERANCE, PAPER_SYMPREC
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.schemas import (
     CandidateRecord,
@@ -37,8 +37,8 @@ class SymmetryMaker(Maker):
     """
 
     name: str = "symmetry"
-    symprec: float = SYMPREC
-    angle_tolerance: float = ANGLE_TOLERANCE
+    symprec: float = PAPER_SYMPREC
+    angle_tolerance: float = PAPER_ANGLE_TOLERANCE
 
     @stage_job()
     def make(self, previous: StageDocument) -> StageDocument:

@@ -11,6 +11,30 @@ os.environ.setdefault("CHGGEN_NO_PROGRESS", "1")
 os.environ.setdefault("COLUMNS", "200")
 
 
+def pytest_configure(config) -> None:
+    """Stop when ``chggen_flows.makers`` is missing or comes from another checkout.
+
+    The makers install from the top-level ``makers/`` folder (setup.py). Run from a
+    repository root, ``chggen_flows`` is this checkout's folder; its makers come from the
+    editable install's finder, which may point at another checkout, or from nowhere when
+    the project is not installed (or installed as a wheel, which that folder shadows).
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import chggen_flows
+
+    package = Path(chggen_flows.__file__).resolve().parent
+    spec = importlib.util.find_spec("chggen_flows.makers")
+    found = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    if found not in (package / "makers", package.parent / "makers"):
+        raise pytest.UsageError(
+            f"chggen_flows is imported from {package} but chggen_flows.makers "
+            + (f"from {found}" if found else "is not importable")
+            + f": install this checkout (pip install -e {package.parent})"
+        )
+
+
 @dataclass
 class CLIResult:
     """Exit code and captured output of one ``chggen`` invocation."""
@@ -128,19 +152,18 @@ def db_env(db_settings, isolated_env, monkeypatch):
 def auth_server(tmp_path_factory):
     """A second SecantusDB server, started with ``--auth``; yields its ``ServerInfo``.
 
-    It has one user, ``chggen`` with password ``right`` (role root, in ``admin``).
-    Started on first use only, stopped at the end of the session.
+    Besides its owner (the credential chggen generated), it has a user ``chggen`` with
+    password ``right`` (role root, in ``admin``). Started on first use only, stopped at
+    the end of the session.
     """
     from pymongo import MongoClient
 
     from chggen_flows.db import EmbeddedServer
 
-    data_dir = tmp_path_factory.mktemp("secantus-auth")
-    info = EmbeddedServer(data_dir).start()
+    server = EmbeddedServer(tmp_path_factory.mktemp("secantus-auth"), auth=True)
+    info = server.start()
     client: MongoClient = MongoClient(info.uri)
     client.admin.command("createUser", "chggen", pwd="right", roles=["root"])
     client.close()
-    EmbeddedServer(data_dir).stop()
-    server = EmbeddedServer(data_dir, auth=True)
-    yield server.start()
+    yield info
     server.stop()

@@ -1,4 +1,11 @@
-"""From a validated spec to a jobflow Flow: candidates, batches, stage makers, routing.
+"""From a validated spec to a jobflow Flow, top to bottom, in one pass.
+
+:func:`build_flow` reads the spec once: :func:`stage_makers` turns its typed sections
+into the stage Makers (each carries the core settings object its job uses),
+:func:`candidate_batches` turns the search into candidate seeds and batches, and one
+campaign Maker of ``makers/flows.py`` (:class:`CHGGenMaker`, or :class:`HostModeMaker`
+in host mode) composes them into the Flow, routing every job by the stage table
+(``makers/stages.py``) with the spec's ``routing`` overrides.
 
 The fan-out is compositions x formula units x lattices x candidates per lattice; the
 candidate list is cut into batches of ``spec.batch_size`` and every batch becomes one
@@ -9,27 +16,25 @@ gathers all batches and feeds the DFT gate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from jobflow import Flow
+from jobflow import Flow, Maker
 from pymatgen.core import Composition, Structure
 
 from chggen_flows.campaign.spec import CampaignSpec
 from chggen_flows.errors import InputError
+from chggen_flows.makers.adapt import AdaptMaker
 from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
-from chggen_flows.makers.flows import (
-    CHGGenMaker,
-    HostModeMaker,
-    relax_inpainted_maker,
-    resolve_routing,
-)
+from chggen_flows.makers.flows import CHGGenMaker, HostModeMaker
 from chggen_flows.makers.framework import FrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
 from chggen_flows.makers.inpaint import InpaintMaker
 from chggen_flows.makers.provenance import derived_seed
-from chggen_flows.makers.relax import RelaxMaker
+from chggen_flows.makers.relax import RelaxMaker, relax_inpainted_maker
 from chggen_flows.makers.schemas import CandidateSeed
 from chggen_flows.makers.symmetry import SymmetryMaker
 
@@ -63,7 +68,7 @@ def baseline_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
     ``<id>-<kind>`` with their own seeds. Empty without a ``baseline`` section."""
     if spec.baseline is None:
         return []
-    kind = spec.baseline.get("kind", "pyxtal")
+    kind = spec.baseline.kind
     return [
         seed.model_copy(
             update={
@@ -108,6 +113,88 @@ def read_host(path: str) -> Structure:
 
 
 @dataclass
+class CandidateBatches:
+    """What a campaign searches, cut into batches (one chain of stage jobs each).
+
+    ``batches`` holds candidate seeds (unconditional) or candidate ids (host mode, whose
+    ``host`` and ``guests`` are set); ``baseline_batches`` the random-search arm's seeds.
+    """
+
+    batches: list[list[Any]]
+    n_candidates: int
+    chemsys: str
+    baseline_batches: list[list[CandidateSeed]] = field(default_factory=list)
+    host: Structure | None = None
+    guests: dict[str, int] | None = None
+
+
+def candidate_batches(spec: CampaignSpec) -> CandidateBatches:
+    """The campaign's candidates in batches of (about) ``spec.batch_size``."""
+    if spec.mode == "host":
+        assert spec.host is not None
+        host = read_host(spec.host.structure)
+        ids = host_candidate_ids(spec, host)
+        return CandidateBatches(
+            batches=chunk(ids, batch_size_for(len(ids), spec.batch_size)),
+            n_candidates=len(ids),
+            chemsys=(host.composition + Composition(spec.host.guests)).chemical_system,
+            host=host,
+            guests=spec.host.guests,
+        )
+    seeds, baseline = candidate_seeds(spec), baseline_seeds(spec)
+    elements = sorted({el.symbol for f in spec.all_compositions() for el in Composition(f)})
+    return CandidateBatches(
+        batches=chunk(seeds, batch_size_for(len(seeds), spec.batch_size)),
+        n_candidates=len(seeds) + len(baseline),
+        chemsys="-".join(elements),
+        baseline_batches=chunk(baseline, batch_size_for(len(baseline), spec.batch_size)),
+    )
+
+
+def stage_makers(spec: CampaignSpec) -> dict[str, Maker | None]:
+    """Every stage Maker the spec configures, by the campaign Makers' field names.
+
+    The one place a spec section reaches a Maker: each gets the typed settings object
+    of its section (no dicts in between). ``dft`` is None when the spec turns DFT off;
+    ``baseline`` without a ``baseline`` section.
+    """
+    model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
+    relax = {"relax": spec.relax, "device": spec.model.device}
+    reference = spec.stability.reference
+    return {
+        "generate": GenerateMaker(
+            **model, sampler=spec.sampler, v0=spec.v0.value, reference=reference
+        ),
+        "relax": RelaxMaker(**relax),
+        "framework": FrameworkMaker(guests=spec.guests, framework=spec.framework),
+        "inpaint": InpaintMaker(
+            **model, sampler=spec.sampler, inpaint=spec.inpaint, seed=spec.seed
+        ),
+        "relax_inpaint": relax_inpainted_maker(**relax),
+        "symmetry": SymmetryMaker(),
+        "ehull": EhullMaker(reference=reference, threshold=spec.stability.dft_threshold),
+        "dft": _dft_gate(spec),
+        "baseline": None
+        if spec.baseline is None
+        else BaselineMaker(baseline=spec.baseline, v0=spec.v0.value, reference=reference),
+        "adapt": _adapt_maker(spec),
+    }
+
+
+def _adapt_maker(spec: CampaignSpec) -> AdaptMaker | None:
+    """The adaptation maker of a ``model.adapt`` section (None without one): it adapts
+    ``model.checkpoint`` (the campaign's base model) on the model's device unless the
+    section names its own."""
+    adapt = spec.model.adapt
+    if adapt is None:
+        return None
+    given = adapt.given()
+    sources = given.pop("source")
+    device = given.pop("device", spec.model.device)
+    return AdaptMaker(sources=sources, base=spec.model.checkpoint, settings=given, device=device)
+
+
+@dataclass
 class CampaignPlan:
     """The Flow of a campaign and what it holds."""
 
@@ -122,84 +209,42 @@ class CampaignPlan:
         return len(self.flow.jobs)
 
 
-def routing(spec: CampaignSpec) -> dict[str, str]:
-    """The worker category of each stage: the routing table with the spec's overrides."""
-    return resolve_routing(spec.routing)
-
-
-def stage_makers(spec: CampaignSpec) -> dict:
-    """The stage makers configured from the spec (shared by both modes)."""
-    model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
-    return {
-        "inpaint": InpaintMaker(
-            **model, sampler=spec.sampler, inpaint=spec.inpaint, seed=spec.seed
-        ),
-        "relax_inpaint": relax_inpainted_maker(relax=spec.relax, device=spec.model.device),
-        "symmetry": SymmetryMaker(),
-        "ehull": EhullMaker(
-            reference=spec.stability.reference, threshold=spec.stability.dft_threshold
-        ),
-    }
-
-
 def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
     """The campaign's Flow, with every job routed and tagged with the campaign id."""
-    common = stage_makers(spec)
-    dft = _dft_gate(spec)
-    if spec.mode == "host":
-        assert spec.host is not None
-        host = read_host(spec.host.structure)
-        ids = host_candidate_ids(spec, host)
-        batches = chunk(ids, batch_size_for(len(ids), spec.batch_size))
-        maker = HostModeMaker(**common, dft=dft, routing=routing(spec))
-        flow = maker.make(campaign, host, spec.host.guests, batches)
-        chemsys = (host.composition + Composition(spec.host.guests)).chemical_system
-        n_candidates = len(ids)
-    else:
-        seeds = candidate_seeds(spec)
-        batches = chunk(seeds, batch_size_for(len(seeds), spec.batch_size))
-        baseline = baseline_seeds(spec)
-        baseline_batches = chunk(baseline, batch_size_for(len(baseline), spec.batch_size))
-        model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
-        maker = CHGGenMaker(
-            generate=GenerateMaker(
-                **model,
-                sampler=spec.sampler,
-                v0=spec.v0.value,
-                reference=spec.stability.reference,
-            ),
-            relax=RelaxMaker(relax=spec.relax, device=spec.model.device),
-            framework=FrameworkMaker(guests=spec.guests, framework=spec.framework),
-            **common,
-            dft=dft,
-            routing=routing(spec),
-            baseline=None
-            if spec.baseline is None
-            else BaselineMaker(
-                baseline=spec.baseline,
-                v0=spec.v0.value,
-                reference=spec.stability.reference,
-            ),
+    makers = stage_makers(spec)
+    candidates = candidate_batches(spec)
+    if candidates.host is not None:
+        fields = {f.name for f in dataclasses.fields(HostModeMaker)}
+        host_mode = HostModeMaker(
+            **{k: v for k, v in makers.items() if k in fields}, routing=spec.routing
         )
-        flow = maker.make(campaign, batches, baseline_batches)
-        elements = sorted({el.symbol for f in spec.all_compositions() for el in Composition(f)})
-        chemsys = "-".join(elements)
-        n_candidates = len(seeds) + len(baseline)
+        flow = host_mode.make(
+            campaign,
+            candidates.host,
+            candidates.guests,
+            candidates.batches,
+            system=candidates.chemsys,
+        )
+    else:
+        chggen = CHGGenMaker(**makers, routing=spec.routing)
+        flow = chggen.make(
+            campaign, candidates.batches, candidates.baseline_batches, system=candidates.chemsys
+        )
     flow.update_metadata({"campaign": campaign})
     return CampaignPlan(
-        flow=flow, n_candidates=n_candidates, n_batches=len(batches), chemsys=chemsys
+        flow=flow,
+        n_candidates=candidates.n_candidates,
+        n_batches=len(candidates.batches),
+        chemsys=candidates.chemsys,
     )
 
 
-def _dft_gate(spec: CampaignSpec):
+def _dft_gate(spec: CampaignSpec) -> Maker | None:
     """The DFT gate maker, or None when the spec turns DFT off."""
     if not spec.stability.dft or spec.stability.dft_max_candidates == 0:
         return None
     from chggen_flows.makers.dft import DFTGateMaker
 
-    return DFTGateMaker(
-        # the E_d job applies dft_threshold (its shortlist); the gate takes that list
-        threshold=None,
-        max_candidates=spec.stability.dft_max_candidates,
-        worker_category=spec.category("dft"),
-    )
+    # the E_d job applies dft_threshold (its shortlist); the gate takes that list. Its
+    # VASP jobs' category is the campaign Maker's to set (routing key ``dft``).
+    return DFTGateMaker(threshold=None, max_candidates=spec.stability.dft_max_candidates)

@@ -11,13 +11,19 @@ A worker killed while it held its workflow's write lock (FireWorks sets it for t
 sub-second refresh after a job changes state) leaves the lock behind, and
 ``rerun_fw`` would wait five minutes for it and then fail. A lock still held after
 ``STALE_LOCK_SECS`` is taken over before the re-run.
+
+Jobs a worker refused (they name code outside the allowed packages, see
+:mod:`chggen_flows.campaign.allowlist`) are never re-run, and jobs not yet run that a
+worker would refuse are listed, so a resume never hands foreign code to a worker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chggen_flows.campaign.allowlist import REFUSED_KEY, refusals
 from chggen_flows.campaign.registry import find_campaign
 from chggen_flows.campaign.worker import PING_SECONDS
 
@@ -42,6 +48,10 @@ class ResumePlan:
     fizzled: list[int] = field(default_factory=list)
     rerun: list[int] = field(default_factory=list)
     completed: int = 0
+    #: FIZZLED because a worker refused them (foreign code): never re-run.
+    refused: list[int] = field(default_factory=list)
+    #: Not run yet, but naming code a worker would refuse.
+    would_refuse: list[int] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -55,6 +65,7 @@ def resume_campaign(
     campaign: str,
     expiration_secs: int = DEFAULT_EXPIRATION_SECS,
     dry_run: bool = False,
+    allowed_packages: Sequence[str] = (),
 ) -> ResumePlan:
     """Mark the campaign's lost runs FIZZLED and re-run its FIZZLED jobs (and children).
 
@@ -71,6 +82,8 @@ def resume_campaign(
         a few ping intervals (60 s) unless you know no worker of the campaign is alive.
     dry_run
         Only report what would be re-run.
+    allowed_packages
+        The ``worker_allowed_packages`` setting: packages allowed besides chggen's own.
     """
     cid = find_campaign(store, campaign)["campaign"]
     query = {"spec.campaign": cid}
@@ -81,20 +94,39 @@ def resume_campaign(
             _take_over_stale_lock(launchpad, fw_id)
         for launch_id in lost_launches:
             launchpad.mark_fizzled(launch_id)
-    fizzled = launchpad.get_fw_ids({**query, "state": "FIZZLED"})
+    refused, would_refuse = _refused_jobs(launchpad, query, allowed_packages)
+    fizzled = set(launchpad.get_fw_ids({**query, "state": "FIZZLED"})) - set(refused)
     plan = ResumePlan(
         campaign=cid,
         dry_run=dry_run,
-        lost=sorted(lost),
-        fizzled=sorted(set(fizzled) - set(lost)),
-        rerun=sorted(set(fizzled) | set(lost)),
+        lost=sorted(set(lost) - set(refused)),
+        fizzled=sorted(fizzled - set(lost)),
+        rerun=sorted((fizzled | set(lost)) - set(refused) - set(would_refuse)),
         completed=len(launchpad.get_fw_ids({**query, "state": "COMPLETED"})),
+        refused=refused,
+        would_refuse=would_refuse,
     )
     if not dry_run:
         for fw_id in plan.rerun:
             _take_over_stale_lock(launchpad, fw_id)
             launchpad.rerun_fw(fw_id)
     return plan
+
+
+def _refused_jobs(
+    launchpad: LaunchPad, query: dict, allowed_packages: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """Jobs a worker refused, and jobs not yet COMPLETED that a worker would refuse."""
+    refused, would_refuse = [], []
+    for doc in launchpad.fireworks.find(
+        {**query, "state": {"$ne": "COMPLETED"}}, {"fw_id": 1, "spec": 1}
+    ):
+        spec = doc.get("spec") or {}
+        if REFUSED_KEY in spec:
+            refused.append(doc["fw_id"])
+        elif refusals(spec, allowed_packages):
+            would_refuse.append(doc["fw_id"])
+    return sorted(refused), sorted(would_refuse)
 
 
 def _take_over_stale_lock(launchpad: LaunchPad, fw_id: int) -> None:

@@ -42,6 +42,7 @@ class WorkerReport:
     completed: int
     fizzled: int
     launch_dir: Path
+    refused: list[int] = field(default_factory=list)
 
 
 #: How to make VASP jobs runnable, for messages.
@@ -202,16 +203,25 @@ def run_worker(
     ------
     DatabaseError
         The database became unreachable; restart it and run ``chggen resume``.
+    CampaignError
+        The LaunchPad holds jobs named by the pre-rename module ``makers.*``
+        (``chggen db migrate`` rewrites them).
     """
     from pymongo.errors import PyMongoError
 
+    from chggen_flows.campaign.allowlist import guard_launchpad
     from chggen_flows.core.device import configure_threads
     from chggen_flows.db import get_job_store, get_launchpad
+    from chggen_flows.db.migrate import check_module_names
 
     configure_threads(settings.threads)
     fworker = make_fworker(categories, campaign, exclude)
     store = get_job_store(settings)
     launchpad = get_launchpad(settings)
+    # Campaigns from before chggen_flows.makers name makers.*: refuse until migrated.
+    check_module_names(launchpad.fireworks)
+    # Only jobs of allowed packages run; others FIZZLE unrun (see campaign.allowlist).
+    launchpad = guard_launchpad(launchpad, settings.worker_allowed_packages)
     # FireWorks logs every checkout and task at INFO; jobflow's own "Starting job" /
     # "Finished job" lines are the progress worth showing. A filter, not setLevel:
     # FireWorks resets its loggers to DEBUG each time it fetches them.
@@ -237,6 +247,7 @@ def run_worker(
         completed=after["COMPLETED"] - before["COMPLETED"],
         fizzled=after["FIZZLED"] - before["FIZZLED"],
         launch_dir=launch_dir,
+        refused=list(launchpad.chggen_refused),
     )
 
 

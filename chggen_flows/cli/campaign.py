@@ -56,26 +56,39 @@ def plan_summary(spec) -> dict[str, Any]:
     dict
         ``campaign`` (the id a first submission gets), ``chemsys``, ``n_candidates``,
         ``n_batches``, ``n_jobs`` (at submission; the DFT gate adds VASP jobs at run
-        time), ``routing`` (stage -> worker category), ``spec`` (as the registry
-        stores it) and ``settings`` (each settings section with the core's defaults
-        filled in).
+        time), ``routing`` (routing key -> worker category), ``stages`` (the stage
+        table: routing key, category, record stages, job names, Maker), ``spec`` (as
+        the registry stores it) and ``settings`` (each settings section with the
+        core's defaults filled in).
     """
-    import dataclasses
-
     from chggen_flows.campaign.build import build_flow
-    from chggen_flows.campaign.spec import DEFAULT_ROUTING, SETTINGS_SECTIONS, section_settings
+    from chggen_flows.campaign.spec import SETTINGS_SECTIONS
     from chggen_flows.campaign.submit import campaign_id, check_spec
+    from chggen_flows.makers.relax import relax_settings
+    from chggen_flows.makers.stages import STAGE_TABLE
 
     check_spec(spec)
     cid = campaign_id(spec, set(), new=False)
     plan = build_flow(spec, cid)
     settings = {}
     for section in SETTINGS_SECTIONS:
-        options = dict(getattr(spec, section))
+        value = getattr(spec, section)
         if section == "relax":  # the relaxation jobs run on the model's device
-            options.setdefault("device", spec.model.device)
-        values = dataclasses.asdict(section_settings(section, options))
-        settings[section] = json.loads(json.dumps(values, default=str))  # tuples -> lists
+            value = relax_settings(value, spec.model.device)
+        if value is not None:
+            settings[section] = json.loads(json.dumps(value.model_dump(mode="json"), default=str))
+    routing = spec.resolved_routing()
+    stages = [
+        {
+            "key": row.key,
+            "category": routing[row.key],
+            "stages": [str(stage) for stage in row.stages],
+            "jobs": list(row.job_names),
+            "maker": row.maker,
+            "does": row.does,
+        }
+        for row in STAGE_TABLE
+    ]
     return {
         "campaign": cid,
         "chemsys": plan.chemsys,
@@ -83,7 +96,8 @@ def plan_summary(spec) -> dict[str, Any]:
         "n_candidates": plan.n_candidates,
         "n_batches": plan.n_batches,
         "n_jobs": plan.n_jobs,
-        "routing": {stage: spec.category(stage) for stage in DEFAULT_ROUTING},
+        "routing": routing,
+        "stages": stages,
         "spec": spec.model_dump(mode="json"),
         "settings": settings,
     }
@@ -108,9 +122,22 @@ def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
         f"{summary['n_candidates']} candidates in {summary['n_batches']} batch(es), "
         f"{summary['n_jobs']} jobs (plus the VASP jobs the DFT gate adds at run time)"
     )
-    typer.echo("routing (stage -> worker category):")
-    for stage, category in summary["routing"].items():
-        typer.echo(f"  {stage} -> {category}")
+    adapt = summary["spec"]["model"].get("adapt")
+    if adapt is not None:
+        typer.echo(
+            f"model adaptation: an adapt job fine-tunes the model on the structures of "
+            f"{', '.join(adapt['source'])} related to {summary['chemsys']} before generation "
+            f"(stage adapt below); too few of them and the base model is used"
+        )
+    typer.echo("stages (routing key -> worker category: record stages, jobs; Maker):")
+    for row in summary["stages"]:
+        stages = ", ".join(row["stages"]) or (
+            "no candidate records" if row["key"] == "adapt" else "added at run time"
+        )
+        typer.echo(
+            f"  {row['key']} -> {row['category']}: {stages}; jobs {', '.join(row['jobs'])}; "
+            f"{row['maker'].rpartition(':')[2]} ({row['does']})"
+        )
 
 
 @campaign_app.command("check")
@@ -195,6 +222,7 @@ def demo(
     from chggen_flows.cli.results import (
         arm_summary_lines,
         export_cifs,
+        print_adaptation,
         print_hulls,
         print_results,
     )
@@ -219,6 +247,7 @@ def demo(
     frame = load_candidates(store, cid)
     print_results(frame, f"{cid}: {len(frame)} candidates, lowest E_d first")
     print_hulls(store, cid)
+    print_adaptation(store, cid)
     for line in arm_summary_lines(frame):  # only when the spec has a baseline arm
         console.print(line, highlight=False)
     folder = out / cid

@@ -27,12 +27,33 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
     """Print every setting after flags, environment and file are merged (secrets masked)."""
-    values = get_settings().masked()
+    settings = get_settings()
+    values = settings.masked()
     if as_json:
         console.print_json(json.dumps(values))
     else:
         # Plain print: rich markup would eat [brackets] in values.
         typer.echo(yaml.safe_dump(values, sort_keys=False).rstrip())
+        credential = _embedded_credential(settings)
+        if credential:  # a comment: the output stays a loadable settings file
+            typer.echo(f"# {credential}")
+
+
+def _embedded_credential(settings) -> str | None:
+    """Where the embedded server's password is kept, the password masked (or None)."""
+    from chggen_flows.db.credentials import credentials_path, read_credential
+    from chggen_flows.settings import MASK
+
+    if settings.uses_external_server or not settings.embedded_auth:
+        return None
+    path = credentials_path(settings.data_dir)
+    try:
+        credential = read_credential(settings.data_dir)
+    except ConfigError:
+        return f"embedded server credential: {path} (unreadable)"
+    if credential is None:
+        return f"embedded server credential: {path} (made on first start)"
+    return f"embedded server credential: user {credential.username}, password {MASK} in {path}"
 
 
 @config_app.command("path")

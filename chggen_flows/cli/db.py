@@ -43,18 +43,33 @@ def start(
             "the embedded server is not used",
             hint="unset mongo_uri / mongo_host / mongo_port (CHGGEN_MONGO_URI ...) to use it",
         )
-    server = EmbeddedServer(settings.data_dir, port=port)
+    server = EmbeddedServer(settings.data_dir, port=port, auth=settings.embedded_auth)
     running = server.status()
-    if running is not None:
+    if running is not None and (running.auth or not settings.embedded_auth):
         if port is not None and port != running.port:
             raise DatabaseError(
                 f"the embedded server already runs on port {running.port}",
                 hint="stop it first (chggen db stop) to move it to another port",
             )
-        console.print(f"Already running: {running.uri} (pid {running.pid})")
+        console.print(f"Already running: {_shown(running)} (pid {running.pid})", highlight=False)
         return
     info = server.start()
-    console.print(f"Started: {info.uri} (pid {info.pid}, data in {server.storage_path})")
+    if info.note:
+        console.print(f"[yellow]{info.note}[/]", highlight=False)
+    console.print(
+        f"Started: {_shown(info)} (pid {info.pid}, data in {server.storage_path})",
+        highlight=False,
+    )
+
+
+def _shown(info) -> str:
+    """The server's URI, password masked, and how it authenticates."""
+    from chggen_flows.db.credentials import credentials_path
+
+    settings = get_settings()
+    if not info.auth:
+        return f"{info.uri} (no authentication: open to every local user)"
+    return f"{mask_uri(info.uri)} (password in {credentials_path(settings.data_dir)})"
 
 
 @db_app.command("stop")
@@ -80,7 +95,7 @@ def status() -> None:
         uri = check_connection(settings)
         console.print(f"External MongoDB server {_external(settings)}: reachable")
     else:
-        server = EmbeddedServer(settings.data_dir)
+        server = EmbeddedServer(settings.data_dir, auth=settings.embedded_auth)
         info = server.status()
         if info is None:
             console.print(
@@ -89,7 +104,9 @@ def status() -> None:
             )
             return
         uri = info.uri
-        console.print(f"Embedded server: running at {uri} (pid {info.pid})")
+        console.print(
+            f"Embedded server: running at {_shown(info)} (pid {info.pid})", highlight=False
+        )
         console.print(f"Storage: {server.storage_path}")
     counts = database_summary(settings, uri)
     console.print(
@@ -109,3 +126,33 @@ def init() -> None:
     created = init_database(settings)
     for database, collections in created.items():
         console.print(f"{database}: {', '.join(collections)}")
+
+
+@db_app.command("migrate")
+def migrate(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Count the documents to rewrite; write nothing."
+    ),
+) -> None:
+    """Rewrite the module names makers.* of campaigns submitted before the makers were
+    renamed chggen_flows.makers, so their jobs and documents load (once; safe to rerun)."""
+    from chggen_flows.db.migrate import LEGACY_PACKAGE, PACKAGE, migrate_module_names
+
+    settings = get_settings()
+    counts = migrate_module_names(settings, dry_run=dry_run)
+    for count in counts:
+        console.print(
+            f"{count.database}.{count.collection}: {count.documents} documents, "
+            f"{count.names} names",
+            highlight=False,
+        )
+    documents = sum(count.documents for count in counts)
+    if not documents:
+        console.print(f"No document names {LEGACY_PACKAGE}.*: nothing to migrate.")
+    elif dry_run:
+        console.print(
+            f"Dry run: {documents} documents name {LEGACY_PACKAGE}.*; nothing written "
+            "(run without --dry-run to rewrite them)."
+        )
+    else:
+        console.print(f"Rewrote {documents} documents: {LEGACY_PACKAGE}.* -> {PACKAGE}.*")

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from chggen_flows.cli.common import console
 from chggen_flows.cli.inputs import SUMMARY_FILE
+from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
 from chggen_flows.errors import InputError
 
 
@@ -104,21 +105,35 @@ def generate(
     known: list[Path] | None = typer.Option(
         None, "--known", help="Known phases of the chemical system for V0 (repeatable)."
     ),
-    n_levels: int = typer.Option(200, help="Noise levels T."),
-    sigma_max: float = typer.Option(10.0, help="Largest noise level (Å)."),
-    sigma_min: float = typer.Option(0.001, help="Smallest noise level (Å)."),
-    n_corrector: int = typer.Option(5, help="Langevin corrector steps M per level."),
-    snr: float = typer.Option(0.4, help="Corrector signal-to-noise ratio delta."),
+    n_levels: int = typer.Option(SamplerSettings.default("n_levels"), help="Noise levels T."),
+    sigma_max: float = typer.Option(
+        SamplerSettings.default("sigma_max"), help="Largest noise level (Å)."
+    ),
+    sigma_min: float = typer.Option(
+        SamplerSettings.default("sigma_min"), help="Smallest noise level (Å)."
+    ),
+    n_corrector: int = typer.Option(
+        SamplerSettings.default("n_corrector"), help="Langevin corrector steps M per level."
+    ),
+    snr: float = typer.Option(
+        SamplerSettings.default("snr"), help="Corrector signal-to-noise ratio delta."
+    ),
     corrector_norm: str = typer.Option(
-        "sqrt3", help="Corrector noise norm: sqrt3 (paper) or sqrt_dim (Song et al.)."
+        SamplerSettings.default("corrector_norm"),
+        help="Corrector noise norm: sqrt3 (paper) or sqrt_dim (Song et al.).",
     ),
     min_distance: float = typer.Option(
-        0.5, help="Mark candidates with atoms closer than this (Å) invalid."
+        SamplerSettings.default("min_distance"),
+        help="Validity cutoff: mark candidates with atoms closer than this (Å) invalid.",
     ),
-    jump_length: int = typer.Option(10, help="RePaint jump length j (inpainting)."),
-    n_resample: int = typer.Option(3, help="RePaint resampling rounds r (inpainting)."),
+    jump_length: int = typer.Option(
+        InpaintSettings.default("jump_length"), help="RePaint jump length j (inpainting)."
+    ),
+    n_resample: int = typer.Option(
+        InpaintSettings.default("n_resample"), help="RePaint resampling rounds r (inpainting)."
+    ),
     guest_symmetry: str = typer.Option(
-        "free",
+        InpaintSettings.default("guest_symmetry"),
         help="Inpainting: free (the paper) or symmetric (guests snapped onto the largest "
         "subgroup of the host's symmetry within 0.5 Å; see docs/symmetry.md).",
     ),
@@ -136,8 +151,6 @@ def generate(
     from chggen_flows.cli.inputs import read_structures
     from chggen_flows.core.generation import (
         GenerationRequest,
-        InpaintSettings,
-        SamplerSettings,
         inpaint,
         parse_guests,
         rejection_summary,

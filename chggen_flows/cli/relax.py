@@ -15,6 +15,8 @@ from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
 from chggen_flows.cli.inputs import SUMMARY_FILE, expand_paths, read_structures, unique_names
+from chggen_flows.core.relax.records import RelaxSettings
+from chggen_flows.core.symmetry import PAPER_ANGLE_TOLERANCE, PAPER_SYMPREC, FrameworkSettings
 from chggen_flows.errors import InputError
 
 
@@ -57,15 +59,24 @@ def relax(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Directory for relaxed CIFs and summary.json."
     ),
-    fmax: float = typer.Option(0.1, help="Force convergence threshold (eV/Å)."),
-    steps: int = typer.Option(500, help="Maximum FIRE steps per structure."),
+    fmax: float = typer.Option(
+        RelaxSettings.default("fmax"), help="Force convergence threshold (eV/Å)."
+    ),
+    steps: int = typer.Option(
+        RelaxSettings.default("max_steps"), help="Maximum FIRE steps per structure."
+    ),
     relax_cell: bool = typer.Option(
-        True, "--relax-cell/--fixed-cell", help="Relax the lattice too."
+        RelaxSettings.default("relax_cell"),
+        "--relax-cell/--fixed-cell",
+        help="Relax the lattice too.",
     ),
     batch_size: int | None = typer.Option(
         None, help="Structures per CHGNet call (default: chosen from device and sizes)."
     ),
-    min_distance: float = typer.Option(0.7, help="Reject structures with atoms closer (Å)."),
+    min_distance: float = typer.Option(
+        RelaxSettings.default("min_distance"),
+        help="Refusal cutoff: reject structures with atoms closer than this (Å) unrelaxed.",
+    ),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto (default: settings)."),
     model: Path | None = typer.Option(
         None, "--model", help="CHGNet checkpoint (default: pretrained model from the wheel)."
@@ -76,9 +87,11 @@ def relax(
         help="Processes that build CHGNet graphs (0: in-process; default: 0 on CPU, "
         "on CUDA the cores but one, at most 8).",
     ),
-    symprec: float = typer.Option(0.1, help="symprec (Å) of the final space-group classification."),
+    symprec: float = typer.Option(
+        PAPER_SYMPREC, help="symprec (Å) of the final space-group classification."
+    ),
     angle_tolerance: float = typer.Option(
-        10.0, help="Angle tolerance (deg) of the classification."
+        PAPER_ANGLE_TOLERANCE, help="Angle tolerance (deg) of the classification."
     ),
 ) -> None:
     """Relax structures with CHGNet (FIRE + cell filter, batched) and classify their symmetry.
@@ -87,7 +100,7 @@ def relax(
     RMSD, convergence and space group. Rejected structures (atoms too close) are listed
     in the summary with the reason and get no CIF.
     """
-    from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
+    from chggen_flows.core.relax import BatchRelaxer
     from chggen_flows.core.symmetry import classify_symmetry
 
     named = collect_inputs(inputs)
@@ -149,14 +162,17 @@ def framework(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for host CIFs and summary.json."),
     cell: str = typer.Option(
-        "primitive", help="Output cell of the host: primitive or conventional."
+        FrameworkSettings.default("cell"),
+        help="Output cell of the host: primitive or conventional.",
     ),
     mode: str = typer.Option(
-        "first",
+        FrameworkSettings.default("mode"),
         help="first: the paper's first non-P1 rung; highest: the most symmetric host "
         "within the displacement bounds; fan_out: up to --max-hosts distinct hosts.",
     ),
-    max_hosts: int = typer.Option(3, help="Hosts kept per structure with --mode fan_out."),
+    max_hosts: int = typer.Option(
+        FrameworkSettings.default("max_hosts"), help="Hosts kept per structure with --mode fan_out."
+    ),
 ) -> None:
     """Remove guest species and symmetrise the host with the authors' tolerance ladder.
 
@@ -164,7 +180,7 @@ def framework(
     <name>_host<rank>.cif for every further host) and summary.json with the tolerance
     used, the space group and the guest counts that keep the stoichiometry.
     """
-    from chggen_flows.core.symmetry import FrameworkSettings, host_candidates
+    from chggen_flows.core.symmetry import host_candidates
 
     settings = FrameworkSettings(cell=cell, mode=mode, max_hosts=max_hosts)  # type: ignore[arg-type]
     named = collect_inputs(inputs)

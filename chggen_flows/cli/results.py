@@ -110,6 +110,23 @@ def arm_summary_lines(frame) -> list[str]:
     return lines
 
 
+def print_adaptation(store, campaign: str) -> None:
+    """Name the model the campaign generated with when it adapted one (``model.adapt``):
+    adapted (its checkpoint's sha256) or the base model, and why."""
+    from chggen_flows.campaign.status import adaptation_outcome
+
+    outcome = adaptation_outcome(store, campaign)
+    if outcome is None:
+        return
+    sha = outcome["checkpoint_sha256"]
+    model = f"adapted checkpoint sha256 {sha[:12]}" if sha else "the base model"
+    console.print(
+        f"generated with {model} ({outcome['status']}: {outcome['message']})",
+        highlight=False,
+        markup=False,
+    )
+
+
 def print_hulls(store, campaign: str) -> None:
     """Name the reference hull(s) the campaign's E_d values were computed against."""
     from chggen_flows.core.stability import HullSummary
@@ -220,6 +237,8 @@ def results_command(
     else:
         shown = f", lowest {limit} E_d shown" if limit and len(frame) > limit else ""
         print_results(frame, f"{len(frame)} candidate(s){shown}", limit or None)
+        if cid is not None:
+            print_adaptation(store, cid)
     if export is not None:
         n = export_cifs(store, frame, export)
         print(f"wrote {n} CIF file(s) and candidates.csv to {export}", file=sys.stderr)

@@ -83,6 +83,13 @@ def run_command(
         f"[{style}]{prefix}worker done:[/] {report.completed} job(s) completed, "
         f"{report.fizzled} failed (job directories under {report.launch_dir})"
     )
+    if report.refused:
+        console.print(
+            f"[red]refused {len(report.refused)} job(s) naming code outside the allowed "
+            f"packages (ids {', '.join(map(str, report.refused))}); they FIZZLED unrun[/] "
+            "(allowed: chggen_flows, atomate2, jobflow and worker_allowed_packages)",
+            highlight=False,
+        )
     if report.fizzled:
         console.print(
             "see failures with `chggen status CAMPAIGN`; re-run them with `chggen resume`"

@@ -77,12 +77,21 @@ def status_command(
     if campaign is None:
         _overview(store, launchpad)
         return
-    status = campaign_status(store, launchpad, campaign)
+    status = campaign_status(store, launchpad, campaign, settings.worker_allowed_packages)
     console.print(
         f"[bold]{status.campaign}[/]: {status.n_candidates} candidates planned, "
         f"{sum(status.jobs_by_state.values())} jobs"
         + (" [green](finished)[/]" if status.finished else "")
     )
+    if status.adaptation is not None:
+        adaptation = status.adaptation
+        sha = adaptation["checkpoint_sha256"]
+        console.print(
+            f"model adaptation to {adaptation['system']}: {adaptation['status']} -- "
+            f"{adaptation['message']}"
+            + (f" (checkpoint sha256 {sha[:12]}, in the data store)" if sha else ""),
+            markup=False,
+        )
     if status.jobs_by_stage:
         console.print(_state_table("Jobs per stage", status.jobs_by_stage, "stage"))
         console.print(_state_table("Jobs per worker category", status.jobs_by_category, "category"))
@@ -103,6 +112,19 @@ def status_command(
             table.add_row(str(failure.fw_id), failure.name, failure.stage, failure.reason)
         console.print(table)
         console.print("re-run them with `chggen resume " + status.campaign + "`")
+    if status.refused:
+        table = Table(
+            title="Refused jobs (code outside the allowed packages)", title_style="bold red"
+        )
+        for column in ("fw_id", "job", "stage", "why"):
+            table.add_column(column)
+        for job in status.refused:
+            table.add_row(str(job.fw_id), job.name, job.stage, job.reason)
+        console.print(table)
+        console.print(
+            "a worker runs only chggen_flows, atomate2, jobflow and worker_allowed_packages "
+            "code; `chggen resume` does not re-run these jobs"
+        )
 
 
 def resume_command(
@@ -131,7 +153,15 @@ def resume_command(
         campaign,
         expiration_secs=DEFAULT_EXPIRATION_SECS if expiration is None else expiration,
         dry_run=dry_run,
+        allowed_packages=settings.worker_allowed_packages,
     )
+    if plan.refused or plan.would_refuse:
+        console.print(
+            f"[red]{plan.campaign}: not re-running {len(plan.refused) + len(plan.would_refuse)} "
+            f"job(s) naming code outside the allowed packages "
+            f"{sorted(plan.refused + plan.would_refuse)}[/] (see `chggen status {plan.campaign}`)",
+            highlight=False,
+        )
     verb = "would re-run" if dry_run else "re-running"
     if plan.nothing_to_do:
         console.print(f"{plan.campaign}: no lost or failed jobs ({plan.completed} completed)")

@@ -8,6 +8,7 @@ SecantusDB server under ``data_dir`` is used, started on demand.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +52,12 @@ def resolve_uri(settings: Settings, start: bool = True) -> str:
     if settings.uses_external_server:
         port = settings.mongo_port or DEFAULT_MONGO_PORT
         return _with_credentials(f"mongodb://{settings.mongo_host}:{port}/", settings)
-    server = EmbeddedServer(settings.data_dir)
+    server = EmbeddedServer(settings.data_dir, auth=settings.embedded_auth)
     if start:
-        return server.start().uri
+        info = server.start()
+        if info.note:  # an upgrade done on the way: said once, on stderr
+            print(f"chggen: {info.note}", file=sys.stderr)
+        return info.uri
     info = server.status()
     if info is None:
         raise DatabaseError(

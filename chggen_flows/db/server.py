@@ -6,6 +6,12 @@ storage under ``<data_dir>/mongodb`` and its pid, host and port recorded in
 ``<data_dir>/server.json``. A file lock (``<data_dir>/server.lock``) serialises
 start/stop, so concurrent ``chggen`` processes share one server; a state file whose
 process is gone is detected and removed.
+
+The server requires authentication (``--auth``) by default: on first start a user with
+a random password is created (see :mod:`chggen_flows.db.credentials`) and every URI
+this module hands out carries that credential, so callers connect as before. A data
+directory from a version without authentication is upgraded on its next start: its
+server is restarted with ``--auth``, the data kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,14 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from chggen_flows.db.credentials import (
+    Credential,
+    credentials_path,
+    new_credential,
+    read_credential,
+    secure_data_dir,
+    write_credential,
+)
 from chggen_flows.errors import ConfigError, DatabaseError
 
 SERVER_EXECUTABLE = "secantusd-py"
@@ -52,17 +66,26 @@ class ServerInfo:
     pid
         Process id of the server.
     uri
-        Connection string (``directConnection=true``: the server is standalone).
+        Connection string (``directConnection=true``: the server is standalone). With
+        authentication it holds the owner's password: print it through
+        :func:`chggen_flows.settings.mask_uri` only.
+    auth
+        Whether the server requires authentication.
+    note
+        What :meth:`EmbeddedServer.start` changed that the user should hear of (the
+        upgrade of a data directory to authentication), else None.
     """
 
     host: str
     port: int
     pid: int
     uri: str
+    auth: bool = False
+    note: str | None = None
 
 
-def server_uri(host: str, port: int) -> str:
-    """Connection string of an embedded server at ``host:port``.
+def server_uri(host: str, port: int, credential: Credential | None = None) -> str:
+    """Connection string of an embedded server at ``host:port`` (as ``credential``).
 
     ``directConnection``: the server runs ``--standalone``, not as a replica set.
     ``journal=true``: every acknowledged write is in the on-disk log, so it survives a
@@ -70,7 +93,12 @@ def server_uri(host: str, port: int) -> str:
     ``j: false`` the last ~0.1 s of writes are lost); about 7 ms per write, small next
     to the jobs that write (see docs/configuration.md).
     """
-    return f"mongodb://{host}:{port}/?directConnection=true&journal=true"
+    if credential is None:
+        return f"mongodb://{host}:{port}/?directConnection=true&journal=true"
+    return (
+        f"mongodb://{credential.userinfo()}{host}:{port}/"
+        "?directConnection=true&journal=true&authSource=admin"
+    )
 
 
 def find_server_executable() -> Path:
@@ -132,7 +160,8 @@ def ping(uri: str, timeout_s: float = 2.0) -> bool:
 def _answering_pid(uri: str, timeout_s: float) -> int | None:
     """The pid the server at ``uri`` reports (``serverStatus``), or None if it is silent.
 
-    Returns 0 when the server answers but withholds its status (``--auth``). Used to
+    Returns 0 when the server answers but withholds its status (``--auth``, and not our
+    credential). Used to
     make sure the server that answers on a fresh port is the process just started,
     not another one that grabbed the port first.
     """
@@ -254,8 +283,10 @@ class EmbeddedServer:
         Port to listen on; None picks a free one. Ignored when a server already runs
         for ``data_dir`` (``start`` returns that one).
     auth
-        Start with ``--auth`` (SCRAM authentication required). Users are created by
-        connecting once without ``auth`` and running ``createUser``.
+        Require SCRAM authentication (``--auth``, the default) with the credential kept
+        in ``data_dir`` (created on first start; see
+        :mod:`chggen_flows.db.credentials`). False runs an open server (tests, and
+        benchmarks that measure the cost of authentication).
 
     Examples
     --------
@@ -270,7 +301,7 @@ class EmbeddedServer:
         data_dir: Path,
         host: str = LOOPBACK,
         port: int | None = None,
-        auth: bool = False,
+        auth: bool = True,
     ) -> None:
         # Resolved: the path is matched against the server's command line, which must
         # not depend on the symlink or working directory a caller used.
@@ -310,19 +341,90 @@ class EmbeddedServer:
             server runs but does not answer.
         """
         with self._locked():
+            notes: list[str] = []
+            if self.auth and secure_data_dir(self.data_dir) and self._has_data():
+                notes.append(f"made the data directory {self.data_dir} private (mode 0700)")
             info = self._running()
             if info is not None:
-                return info
+                if info.auth or not self.auth:
+                    return info
+                # Started by a version without authentication: restart it with --auth.
+                _terminate(info.pid, info.host, info.port)
+                self.state_file.unlink(missing_ok=True)
+                notes.append(
+                    f"stopped the embedded database server (pid {info.pid}), which "
+                    "accepted connections from any local user"
+                )
             executable = find_server_executable()
-            if self.port is not None:
-                if port_in_use(self.host, self.port):
-                    raise self._port_in_use_error(self.port)
-                return self._launch(executable, self.port)
-            # A free port can be taken between probing and binding: try again.
-            for _ in range(2):
-                with contextlib.suppress(_PortTaken):
-                    return self._launch(executable, free_port(self.host))
-            return self._launch(executable, free_port(self.host))
+            credential = None
+            provisioned_now = False
+            if self.auth:
+                credential = read_credential(self.data_dir)
+                if credential is None or not credential.provisioned:
+                    provisioned_now = True
+                    if self._has_data():
+                        notes.append(
+                            "upgraded the data directory to an authenticated server: "
+                            f"password in {credentials_path(self.data_dir)} (mode 0600), "
+                            "all data kept"
+                        )
+                    credential = self._provision(executable, credential)
+            info = self._launch_on_port(executable, credential)
+            if provisioned_now:
+                _drop_other_users(info.uri, credential)
+            if notes:
+                info = ServerInfo(**{**asdict(info), "note": "; ".join(notes)})
+            return info
+
+    def _launch_on_port(self, executable: Path, credential: Credential | None) -> ServerInfo:
+        if self.port is not None:
+            if port_in_use(self.host, self.port):
+                raise self._port_in_use_error(self.port)
+            return self._launch(executable, self.port, credential)
+        # A free port can be taken between probing and binding: try again.
+        for _ in range(2):
+            with contextlib.suppress(_PortTaken):
+                return self._launch(executable, free_port(self.host), credential)
+        return self._launch(executable, free_port(self.host), credential)
+
+    def _has_data(self) -> bool:
+        """Whether the storage holds a database already (an upgrade, not a first start)."""
+        return self.storage_path.is_dir() and any(self.storage_path.iterdir())
+
+    def _provision(self, executable: Path, credential: Credential | None) -> Credential:
+        """Create the owner user in the storage; return the credential, now provisioned.
+
+        The user can only be created by a server without ``--auth``: one runs on a
+        fresh port for the second this takes. Anyone who created a user of their own
+        in that window loses it once the authenticated server is up
+        (:func:`_drop_other_users`).
+        """
+        from pymongo import MongoClient
+
+        credential = credential or new_credential()
+        write_credential(self.data_dir, credential)  # before the user: never lost
+        info = self._launch_on_port_unrecorded(executable)
+        try:
+            client: MongoClient = MongoClient(info.uri, serverSelectionTimeoutMS=10_000)
+            try:
+                users = client.admin.command("usersInfo", credential.username)["users"]
+                command = "updateUser" if users else "createUser"
+                client.admin.command(
+                    command, credential.username, pwd=credential.password, roles=["root"]
+                )
+            finally:
+                client.close()
+        finally:
+            _terminate(info.pid, info.host, info.port)
+        credential = Credential(credential.username, credential.password, provisioned=True)
+        write_credential(self.data_dir, credential)
+        return credential
+
+    def _launch_on_port_unrecorded(self, executable: Path) -> ServerInfo:
+        for _ in range(2):
+            with contextlib.suppress(_PortTaken):
+                return self._launch(executable, free_port(self.host), None, record=False)
+        return self._launch(executable, free_port(self.host), None, record=False)
 
     def stop(self) -> bool:
         """Stop the server; return whether one was running.
@@ -403,18 +505,34 @@ class EmbeddedServer:
         if not _is_server_process(pid, self.storage_path):
             self.state_file.unlink(missing_ok=True)
             return None
-        uri = server_uri(host, port)
+        auth = bool(state.get("auth", False))
+        credential = read_credential(self.data_dir) if auth else None
+        if auth and credential is None:
+            raise DatabaseError(
+                f"the embedded database server (pid {pid}) requires authentication but "
+                f"its credential {credentials_path(self.data_dir)} is gone",
+                hint="stop it (chggen db stop) and start it again: a new credential is made",
+            )
+        uri = server_uri(host, port, credential)
         if not ping(uri, timeout_s=PING_TIMEOUT_S):
             raise DatabaseError(
-                f"the embedded database server (pid {pid}, {uri}) runs but does not "
+                f"the embedded database server (pid {pid}, {server_uri(host, port)}) runs "
+                "but does not "
                 f"answer within {PING_TIMEOUT_S:.0f} s",
                 hint=f"if the machine is not just overloaded, restart it: chggen db stop && "
                 f"chggen db start (its log: {self.log_file})",
             )
-        return ServerInfo(host=host, port=port, pid=pid, uri=uri)
+        return ServerInfo(host=host, port=port, pid=pid, uri=uri, auth=auth)
 
-    def _launch(self, executable: Path, port: int) -> ServerInfo:
-        """Start the process, wait until it answers, then record it."""
+    def _launch(
+        self,
+        executable: Path,
+        port: int,
+        credential: Credential | None,
+        record: bool = True,
+    ) -> ServerInfo:
+        """Start the process (``--auth`` with a credential), wait until it answers, then
+        record it in the state file (unless ``record`` is False)."""
         self.storage_path.mkdir(parents=True, exist_ok=True)
         # An empty config file turns off SecantusDB's auto-discovery of
         # ./secantusd.toml and ~/.secantus/secantusd.toml: only our flags count.
@@ -435,7 +553,7 @@ class EmbeddedServer:
             "--log-level",
             "WARNING",
         ]
-        if self.auth:
+        if credential is not None:
             cmd.append("--auth")
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
@@ -448,13 +566,15 @@ class EmbeddedServer:
                 start_new_session=True,  # survives the chggen process; no terminal signals
                 close_fds=True,
             )
-        uri = server_uri(self.host, port)
+        uri = server_uri(self.host, port, credential)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self._launch_failed(port, log_start)
             answering = _answering_pid(uri, timeout_s=0.5)
-            if answering in (proc.pid, 0):
+            # 0 (status withheld) is never ours: our server either runs open or knows
+            # the credential in ``uri``; it is someone else's server with --auth.
+            if answering == proc.pid:
                 break
             if answering is not None:  # someone else's server took the port first
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -469,10 +589,14 @@ class EmbeddedServer:
                 f"the embedded database server did not answer within {START_TIMEOUT_S:.0f} s",
                 hint=f"see its log {self.log_file}",
             )
-        info = ServerInfo(host=self.host, port=port, pid=proc.pid, uri=uri)
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**asdict(info), "storage": str(self.storage_path)}))
-        os.replace(tmp, self.state_file)
+        info = ServerInfo(
+            host=self.host, port=port, pid=proc.pid, uri=uri, auth=credential is not None
+        )
+        if record:
+            tmp = self.state_file.with_suffix(".json.tmp")
+            state = {"host": info.host, "port": port, "pid": proc.pid, "auth": info.auth}
+            tmp.write_text(json.dumps({**state, "storage": str(self.storage_path)}))
+            os.replace(tmp, self.state_file)
         return info
 
     def _port_in_use_error(self, port: int) -> DatabaseError:
@@ -500,6 +624,25 @@ class EmbeddedServer:
             f"the embedded database server exited at start-up: {last}",
             hint=f"see its log {self.log_file}",
         )
+
+
+def _drop_other_users(uri: str, credential: Credential) -> None:
+    """Drop every user but the owner, through the authenticated server at ``uri``.
+
+    Run right after provisioning: whoever created a user of their own while the server
+    ran without ``--auth`` loses it before anything of ours uses the server.
+    (SecantusDB's ``usersInfo`` has no ``forAllDBs``: each database is asked.)
+    """
+    from pymongo import MongoClient
+
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        for name in {"admin", *client.list_database_names()}:
+            for user in client[name].command("usersInfo", 1)["users"]:
+                if (user["user"], name) != (credential.username, "admin"):
+                    client[name].command("dropUser", user["user"])
+    finally:
+        client.close()
 
 
 class _PortTaken(DatabaseError):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from chggen_flows.campaign.spec import (
@@ -13,14 +11,11 @@ from chggen_flows.campaign.spec import (
     CompositionRange,
     StabilitySettings,
     V0Settings,
-    allowed_keys,
     example_names,
     example_path,
     load_spec,
     parse_spec,
     plain_formula,
-    section_settings,
-    settings_class,
 )
 from chggen_flows.errors import CheckpointError, InputError
 from tests.campaign.helpers import REFERENCE_CSV, tiny_spec, write_spec
@@ -163,6 +158,7 @@ BAD_SECTIONS = [
     ("relax", {"model_path": 5}, "relax.model_path", "expected a string or a path or null"),
     ("relax", {"save_trajectory": "no"}, "relax.save_trajectory", "expected true or false"),
     ("relax", {"threads": 0}, "relax.threads", "threads must be >= 1"),
+    ("relax", {"potential": "mace"}, "relax.potential", "unknown potential 'mace'"),
     (
         "relax",
         {"graph_workers": -1},
@@ -203,6 +199,16 @@ BAD_SECTIONS = [
     ),
     ("host", {"structure": "h.cif", "guests": {"Xx": 2}, "n_candidates": 2}, "host.guests", "'Xx'"),
     ("samplr", {}, "samplr", "did you mean 'sampler'?"),
+    ("baseline", {"knd": "pyxtal"}, "baseline.knd", "did you mean 'kind'?"),
+    ("baseline", {"kind": "airss"}, "baseline.kind", "'pyxtal' or 'random_positions'"),
+    ("baseline", {"spacegroups": [0]}, "baseline.spacegroups", "(1-230)"),
+    ("baseline", {"spacegroup_weighting": "size"}, "baseline.spacegroup_weighting", "'uniform'"),
+    ("baseline", {"max_attempts": 0}, "baseline.max_attempts", "max_attempts must be >= 1"),
+    ("baseline", {"min_distance": -1}, "baseline.min_distance", "min_distance must be >= 0"),
+    ("baseline", {"tolerance_factor": 0}, "baseline.tolerance_factor", "must be > 0"),
+    ("baseline", {"symprec": 0}, "baseline.symprec", "must be > 0"),
+    ("baseline", {"angle_tolerance": "10"}, "baseline.angle_tolerance", "expected a number"),
+    ("baseline", {"lattice": {"types": ["xX"]}}, "baseline.lattice.types", "Bravais type"),
 ]
 
 
@@ -226,15 +232,17 @@ def test_bad_values_cover_every_key_of_every_settings_section():
     covered: dict[str, set[str]] = {}
     for section, value, _, _ in BAD_SECTIONS:
         covered.setdefault(section, set()).update(value)
-    for section in SETTINGS_SECTIONS:
-        missing = set(allowed_keys(section)) - covered[section]
+    for section, cls in SETTINGS_SECTIONS.items():
+        missing = set(cls.model_fields) - covered[section]
         assert not missing, f"add a bad value of {section}.{sorted(missing)} to BAD_SECTIONS"
     for section, model in (("v0", V0Settings), ("stability", StabilitySettings)):
         assert set(model.model_fields) <= covered[section], section
     assert any(set(v) - set(DEFAULT_ROUTING) for s, v, _, _ in BAD_SECTIONS if s == "routing")
 
 
-def test_allowed_keys_are_the_core_dataclass_fields():
+def test_allowed_keys_are_the_core_settings_fields():
+    from chggen_flows.campaign.spec import CampaignSpec
+    from chggen_flows.core.baseline import BaselineSettings
     from chggen_flows.core.generation import InpaintSettings, SamplerSettings
     from chggen_flows.core.relax import RelaxSettings
     from chggen_flows.core.symmetry import FrameworkSettings
@@ -244,11 +252,13 @@ def test_allowed_keys_are_the_core_dataclass_fields():
         "inpaint": InpaintSettings,
         "relax": RelaxSettings,
         "framework": FrameworkSettings,
+        "baseline": BaselineSettings,
     }
     assert set(classes) == set(SETTINGS_SECTIONS)
     for section, cls in classes.items():
-        assert settings_class(section) is cls
-        assert allowed_keys(section) == [f.name for f in dataclasses.fields(cls)]
+        assert SETTINGS_SECTIONS[section] is cls
+        # the spec's section is typed with the core class itself
+        assert CampaignSpec.model_fields[section].annotation in (cls, cls | None)
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
@@ -278,20 +288,24 @@ def test_valid_sections_reach_the_jobs_and_the_registry_unchanged(tmp_path):
     spec = load_spec(write_spec(tmp_path, _spec(tmp_path, **sections)))
     dumped = spec.model_dump(mode="json")
     for section, value in sections.items():
-        assert getattr(spec, section) == value and type(getattr(spec, section)) is dict
+        held = getattr(spec, section)
+        if section in SETTINGS_SECTIONS:  # the core's settings object, the user's keys kept
+            assert isinstance(held, SETTINGS_SECTIONS[section]) and held.given() == value
+        else:
+            assert held == value and type(held) is dict
         assert dumped[section] == value
-    assert spec.framework["ladder"] == [[0.1, 10], [0.5, 15]]
-    settings = section_settings("framework", spec.framework)
+    assert spec.framework.given()["ladder"] == [[0.1, 10], [0.5, 15]]
+    settings = spec.framework
     assert settings.ladder == ((0.1, 10), (0.5, 15)) and settings.reject_spacegroups == (1, 2)
     # The same values as the jobs build them (makers/*.py): the core accepts them too.
     from chggen_flows.core.generation import InpaintSettings, SamplerSettings
     from chggen_flows.core.relax import RelaxSettings
     from chggen_flows.core.symmetry import FrameworkSettings
 
-    SamplerSettings(**spec.sampler)
-    InpaintSettings(**spec.inpaint)
-    RelaxSettings(**{"device": "cpu", **spec.relax})
-    assert FrameworkSettings(**spec.framework) == settings
+    SamplerSettings(**spec.sampler.given())
+    InpaintSettings(**spec.inpaint.given())
+    RelaxSettings(**{"device": "cpu", **spec.relax.given()})
+    assert FrameworkSettings(**spec.framework.given()) == settings
 
 
 def test_docs_list_every_key_of_every_settings_section():
@@ -299,11 +313,11 @@ def test_docs_list_every_key_of_every_settings_section():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "campaigns.md").read_text()
-    for section in SETTINGS_SECTIONS:
+    for section, cls in SETTINGS_SECTIONS.items():
         rows = [line for line in text.splitlines() if line.startswith(f"| `{section}`")]
         assert rows, f"docs/campaigns.md has no table row for {section}"
-        listed = [key for key in allowed_keys(section) if any(f"`{key}`" in r for r in rows)]
-        missing = [key for key in allowed_keys(section) if key not in listed]
+        listed = [key for key in cls.model_fields if any(f"`{key}`" in r for r in rows)]
+        missing = [key for key in cls.model_fields if key not in listed]
         assert not missing, f"docs/campaigns.md does not list {section} keys {missing}"
 
 

@@ -7,7 +7,9 @@ import socket
 from fireworks import Firework, ScriptTask
 
 from chggen_flows.db import EmbeddedServer, get_launchpad
+from chggen_flows.db.credentials import read_credential
 from chggen_flows.db.server import free_port
+from chggen_flows.settings import mask_uri
 
 
 def test_embedded_server_life_cycle(cli, isolated_env):
@@ -17,9 +19,11 @@ def test_embedded_server_life_cycle(cli, isolated_env):
 
         res = cli("db", "start")
         assert res.exit_code == 0, res.stderr
-        assert "Started: mongodb://127.0.0.1:" in res.stdout
+        assert "Started: mongodb://chggen-owner:**********@127.0.0.1:" in res.stdout
         info = EmbeddedServer(isolated_env).status()
-        assert info is not None and info.uri in res.stdout
+        assert info is not None and mask_uri(info.uri) in res.stdout
+        password = read_credential(isolated_env).password
+        assert password not in res.stdout and password in info.uri
 
         res = cli("db", "start")
         assert (
@@ -27,8 +31,13 @@ def test_embedded_server_life_cycle(cli, isolated_env):
         )
 
         res = cli("db", "status")
-        assert res.exit_code == 0 and f"running at {info.uri}" in res.stdout
+        assert res.exit_code == 0 and f"running at {mask_uri(info.uri)}" in res.stdout
+        assert password not in res.stdout
         assert "JobStore chggen: 0 outputs, 0 data files" in res.stdout
+
+        res = cli("config", "show")
+        assert res.exit_code == 0 and password not in res.stdout
+        assert "password ********** in" in res.stdout
 
         res = cli("db", "init")
         assert res.exit_code == 0, res.stderr

@@ -8,7 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from chggen_flows.core.generation import InpaintSettings, SamplerSettings, inpaint
-from chggen_flows.core.guest_symmetry import (
+from chggen_flows.core.symmetry.guests import (
     operation_map,
     operations_hold,
     spacegroup,

@@ -9,7 +9,6 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from chggen_flows.core.host_search import supercell_multiple
 from chggen_flows.core.symmetry import (
     FrameworkSettings,
     classify_symmetry,
@@ -17,6 +16,7 @@ from chggen_flows.core.symmetry import (
     host_candidates,
     scaled_guest_counts,
 )
+from chggen_flows.core.symmetry.host_search import supercell_multiple
 from chggen_flows.errors import InputError
 
 DATA = Path(__file__).parents[1] / "test_data" / "structures"

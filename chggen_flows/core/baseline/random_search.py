@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition, Structure
 
@@ -46,15 +46,20 @@ from chggen_flows.core.generation.candidate import (
 from chggen_flows.core.generation.generate import GenerationRequest, candidate_seed, cell_species
 from chggen_flows.core.generation.lattice import CRYSTAL_SYSTEMS, LatticeSettings, sample_lattice
 from chggen_flows.core.generation.volume import V0Estimate, estimate_v0
-from chggen_flows.core.symmetry import NOT_SYMMETRIC, classify_symmetry
+from chggen_flows.core.settings_model import CoreSettings, bounded, one_of
+from chggen_flows.core.symmetry import (
+    NOT_SYMMETRIC,
+    PAPER_ANGLE_TOLERANCE,
+    PAPER_SYMPREC,
+    classify_symmetry,
+)
 from chggen_flows.errors import InputError
 
 BASELINE_KINDS = ("pyxtal", "random_positions")
 CRYSTAL_SYSTEM_ORDER = CRYSTAL_SYSTEMS  # the lattice module's order, triclinic first
 
 
-@dataclass(frozen=True)
-class BaselineSettings:
+class BaselineSettings(CoreSettings):
     """Settings of the random-search baseline.
 
     Attributes
@@ -94,51 +99,36 @@ class BaselineSettings:
     max_attempts: int = 20
     min_distance: float = 0.5
     tolerance_factor: float = 1.0
-    symprec: float = 0.1
-    angle_tolerance: float = 10.0
-    lattice: LatticeSettings = field(default_factory=LatticeSettings)
+    symprec: float = PAPER_SYMPREC
+    angle_tolerance: float = PAPER_ANGLE_TOLERANCE
+    lattice: LatticeSettings = Field(default_factory=LatticeSettings)
 
-    def __post_init__(self) -> None:
-        # YAML gives lists; store tuples so the frozen settings stay hashable.
-        if self.spacegroups is not None:
-            try:
-                groups = tuple(int(n) for n in self.spacegroups)
-            except (TypeError, ValueError) as exc:
-                raise InputError(
-                    f"spacegroups must be space-group numbers, got {self.spacegroups!r}"
-                ) from exc
-            object.__setattr__(self, "spacegroups", groups)
-            if not groups:
-                raise InputError("spacegroups is empty", hint="leave it unset for all groups")
-            bad = [n for n in groups if not 1 <= n <= 230]
-            if bad:
-                raise InputError(f"spacegroups holds {bad}, not space-group numbers (1-230)")
-        if isinstance(self.lattice, dict):
-            priors = {k: tuple(v) if isinstance(v, list) else v for k, v in self.lattice.items()}
-            object.__setattr__(self, "lattice", LatticeSettings(**priors))
-        if self.kind not in BASELINE_KINDS:
-            raise InputError(
-                f"unknown baseline kind {self.kind!r}", hint=f"choose from {list(BASELINE_KINDS)}"
-            )
-        if self.spacegroup_weighting not in ("crystal_system", "uniform"):
-            raise InputError(
-                f"spacegroup_weighting must be 'crystal_system' or 'uniform', "
-                f"got {self.spacegroup_weighting!r}"
-            )
-        if self.max_attempts < 1:
-            raise InputError(f"max_attempts must be >= 1, got {self.max_attempts}", hint="e.g. 20")
-        if not self.min_distance >= 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
-        if not self.tolerance_factor > 0:
-            raise InputError(f"tolerance_factor must be > 0, got {self.tolerance_factor}")
-        if not (self.symprec > 0 and self.angle_tolerance > 0):
-            raise InputError("symprec and angle_tolerance must be > 0")
+    @field_validator("spacegroups", mode="before")
+    @classmethod
+    def _check_spacegroups(cls, value: object) -> object:
+        if value is None:
+            return None
+        try:
+            groups = tuple(int(n) for n in value)  # type: ignore[attr-defined]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"spacegroups must be space-group numbers, got {value!r}") from exc
+        if not groups:
+            raise InputError("spacegroups is empty", hint="leave it unset for all groups")
+        bad = [n for n in groups if not 1 <= n <= 230]
+        if bad:
+            raise InputError(f"spacegroups holds {bad}, not space-group numbers (1-230)")
+        return groups
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready copy (recorded in every candidate's metadata)."""
-        data = asdict(self)
-        data["spacegroups"] = list(self.spacegroups) if self.spacegroups else None
-        return data
+    _kind = one_of(
+        "kind",
+        BASELINE_KINDS,
+        "unknown baseline kind {value!r}",
+        hint=f"choose from {list(BASELINE_KINDS)}",
+    )
+    _weighting = one_of("spacegroup_weighting", ("crystal_system", "uniform"))
+    _max_attempts = bounded("max_attempts", low=1, hint="e.g. 20")
+    _min_distance = bounded("min_distance", low=0, unit=" Å")
+    _positive = bounded("tolerance_factor", "symprec", "angle_tolerance", low=0, inclusive=False)
 
 
 def allowed_spacegroups(counts: Sequence[int], settings: BaselineSettings) -> list[int]:
@@ -374,7 +364,7 @@ def random_search(
             "spacegroup_obtained": obtained.number,
             "spacegroup_symbol_obtained": obtained.symbol,
             "model_calls": 0,
-            "baseline_settings": settings.as_dict(),
+            "baseline_settings": settings.model_dump(mode="json"),
         }
         candidates.append(finalize_candidate(structure, settings.min_distance, metadata))
     return candidates

@@ -220,7 +220,7 @@ def generate(
         info.update(
             final_score_norm=result.final_score_norm,
             model_calls=result.model_calls,
-            sampler=settings.as_dict(),
+            sampler=settings.model_dump(mode="json"),
             device=str(torch_device),
         )
         candidates.append(finalize_candidate(structure, settings.min_distance, info))

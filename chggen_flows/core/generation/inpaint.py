@@ -12,7 +12,6 @@ guests given the noisy host. At the end (sigma_0 = 0) the host is exactly the in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -25,65 +24,11 @@ from chggen_flows.core.generation.candidate import (
     finalize_candidate,
 )
 from chggen_flows.core.generation.generate import candidate_seed, check_noise_range
-from chggen_flows.core.generation.sampler import SamplerSettings, SamplingJob, ScoreFn, sample_jobs
+from chggen_flows.core.generation.sampler import SamplingJob, ScoreFn, sample_jobs
 from chggen_flows.core.generation.schedule import repaint_schedule
-from chggen_flows.core.guest_symmetry import GUEST_SYMMETRY_MODES, symmetrize_guests
+from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
+from chggen_flows.core.symmetry.guests import symmetrize_guests
 from chggen_flows.errors import InputError
-
-
-@dataclass(frozen=True)
-class InpaintSettings:
-    """RePaint resampling.
-
-    Attributes
-    ----------
-    jump_length
-        Levels jumped back at each resampling point (authors: 10).
-    n_resample
-        Passes through each stretch of levels (authors: r = 3; 1 = no resampling).
-    guest_symmetry
-        ``"free"`` (the paper: guests where the sampler leaves them), ``"symmetric"``
-        (guests snapped onto the largest subgroup of the host's symmetry they nearly
-        satisfy, :func:`chggen_flows.core.guest_symmetry.symmetrize_guests`, and that
-        group kept through the relaxation) or ``"compare"`` (a campaign setting: every
-        inpainted candidate goes on both ways, the symmetric copy in its own arm, so
-        the report compares them on the same samples; :func:`inpaint` itself returns
-        the free ones).
-    guest_max_displacement
-        Largest move (Å) of a guest to become symmetric (``symmetric``/``compare``).
-    """
-
-    jump_length: int = 10
-    n_resample: int = 3
-    guest_symmetry: str = "free"
-    guest_max_displacement: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.jump_length < 1:
-            raise InputError(f"jump_length must be >= 1, got {self.jump_length}", hint="e.g. 10")
-        if self.n_resample < 1:
-            raise InputError(
-                f"n_resample must be >= 1, got {self.n_resample}", hint="1 = no resampling"
-            )
-        if self.guest_symmetry not in GUEST_SYMMETRY_MODES:
-            raise InputError(
-                f"unknown guest_symmetry {self.guest_symmetry!r}",
-                hint=f"choose one of: {', '.join(GUEST_SYMMETRY_MODES)}",
-            )
-        if not self.guest_max_displacement > 0:
-            raise InputError(
-                f"guest_max_displacement must be > 0 Å, got {self.guest_max_displacement}",
-                hint="e.g. 0.5",
-            )
-
-    @property
-    def symmetric(self) -> bool:
-        """Whether :func:`inpaint` snaps the guests onto the host's symmetry."""
-        return self.guest_symmetry == "symmetric"
-
-    def as_dict(self) -> dict[str, int | float | str]:
-        """JSON-ready copy."""
-        return asdict(self)
 
 
 def parse_guests(text: str) -> dict[str, int]:
@@ -188,8 +133,8 @@ def inpaint(
             "volume": round(float(host.volume), 6),
             "final_score_norm": result.final_score_norm,
             "model_calls": result.model_calls,
-            "sampler": settings.as_dict(),
-            "inpaint": inpaint_settings.as_dict(),
+            "sampler": settings.model_dump(mode="json"),
+            "inpaint": inpaint_settings.model_dump(mode="json"),
             "device": str(torch_device),
         }
         candidate = finalize_candidate(structure, settings.min_distance, metadata)

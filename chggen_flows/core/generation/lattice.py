@@ -12,11 +12,11 @@ was wrong by 9-34x).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import ValidationInfo, field_validator
 from pymatgen.core import Lattice
 
+from chggen_flows.core.settings_model import CoreSettings
 from chggen_flows.errors import InputError
 
 # Pearson symbol -> crystal system (hR is the rhombohedral lattice of the trigonal system)
@@ -56,8 +56,7 @@ _CENTRING = {
 }
 
 
-@dataclass(frozen=True)
-class LatticeSettings:
+class LatticeSettings(CoreSettings):
     """Priors of the random lattice search.
 
     Attributes
@@ -84,18 +83,30 @@ class LatticeSettings:
     triclinic_angles: tuple[float, float] = (75.0, 105.0)
     rhombohedral_alpha: tuple[float, float] = (50.0, 110.0)
 
-    def __post_init__(self) -> None:
-        unknown = [t for t in self.types if t not in BRAVAIS_TYPES]
-        if unknown or not self.types:
+    @field_validator("types")
+    @classmethod
+    def _check_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in BRAVAIS_TYPES]
+        if unknown or not value:
             raise InputError(
                 f"unknown Bravais type(s) {unknown}", hint=f"choose from {list(BRAVAIS_TYPES)}"
             )
-        if len(self.ratios) < 2 or min(self.ratios) <= 0:
+        return value
+
+    @field_validator("ratios")
+    @classmethod
+    def _check_ratios(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) < 2 or min(value) <= 0:
             raise InputError("lattice ratios need at least two positive values")
-        for name in ("monoclinic_beta", "triclinic_angles", "rhombohedral_alpha"):
-            low, high = getattr(self, name)
-            if not 0 < low <= high < 180:
-                raise InputError(f"{name} must be a range within (0, 180) degrees")
+        return value
+
+    @field_validator("monoclinic_beta", "triclinic_angles", "rhombohedral_alpha")
+    @classmethod
+    def _check_range(cls, value: tuple[float, float], info: ValidationInfo) -> tuple:
+        low, high = value
+        if not 0 < low <= high < 180:
+            raise InputError(f"{info.field_name} must be a range within (0, 180) degrees")
+        return value
 
 
 def resolve_types(family: str | None, settings: LatticeSettings) -> list[str]:

@@ -21,8 +21,8 @@ import gc
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from chggen_flows.core.generation.batching import (
 )
 from chggen_flows.core.generation.noise import counter_normal, counter_uniform, seed_keys
 from chggen_flows.core.generation.schedule import sigma_levels
+from chggen_flows.core.generation.settings import SamplerSettings
 from chggen_flows.errors import InputError
 from chggen_flows.progress import make_progress, progress_enabled
 
@@ -72,95 +73,6 @@ class ScoreFn(Protocol):
         batch: torch.Tensor,
         sigma: torch.Tensor,
     ) -> torch.Tensor: ...
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """Settings of the predictor-corrector sampler.
-
-    Attributes
-    ----------
-    n_levels
-        Number of noise levels T (predictor steps of unconditional sampling).
-    sigma_max, sigma_min
-        Geometric noise schedule bounds in Å.
-    n_corrector
-        Langevin corrector steps M per level.
-    snr
-        Signal-to-noise ratio delta of the corrector.
-    corrector_norm
-        ``"sqrt3"`` (default; the paper's formula): the corrector step is
-        ``eps = 2 (snr sqrt(3) / ||g||)^2`` with ||g|| the norm of the structure's
-        score over all its atoms (host included when inpainting, as in the paper's
-        algorithm: a norm over a few guests alone makes the step erratic); for a Gaussian of width w this is about
-        ``2 snr^2 w^2 / n`` for n atoms. ``"sqrt_dim"`` (Song et al.) uses the noise norm
-        ``sqrt(3n)`` instead, ``eps ~ 2 snr^2 w^2`` whatever the size; with the authors'
-        snr = 0.4 that step is so large that Langevin's discretisation bias widens the
-        sampled distribution by about 9% (measured, docs/generation.md), so use
-        snr ~ 0.16 with it.
-    min_distance
-        Candidates with two atoms closer than this (Å, periodic images included) are
-        marked invalid.
-    max_batch_atoms
-        Atoms per batched model call; None sizes batches from the device's memory.
-    max_batch_size
-        Optional cap on structures per batch.
-    dtype
-        ``"float32"`` or ``"float64"`` for positions and noise.
-    """
-
-    n_levels: int = 200
-    sigma_max: float = 10.0
-    sigma_min: float = 0.001
-    n_corrector: int = 5
-    snr: float = 0.4
-    corrector_norm: Literal["sqrt3", "sqrt_dim"] = "sqrt3"
-    min_distance: float = 0.5
-    max_batch_atoms: int | None = None
-    max_batch_size: int | None = None
-    dtype: Literal["float32", "float64"] = "float32"
-
-    def __post_init__(self) -> None:
-        # One check per field, each naming the field, its range and the value given, so
-        # a campaign spec's error can point at the key (chggen_flows.campaign.spec).
-        if self.corrector_norm not in ("sqrt3", "sqrt_dim"):
-            raise InputError(
-                f"corrector_norm must be 'sqrt3' or 'sqrt_dim', got {self.corrector_norm!r}"
-            )
-        if self.dtype not in ("float32", "float64"):
-            raise InputError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.n_levels < 1:
-            raise InputError(f"n_levels must be >= 1, got {self.n_levels}", hint="e.g. 200")
-        if not self.sigma_min > 0:
-            raise InputError(f"sigma_min must be > 0 Å, got {self.sigma_min}", hint="e.g. 0.001")
-        if not self.sigma_max >= self.sigma_min:
-            raise InputError(
-                f"sigma_max must be >= sigma_min ({self.sigma_min} Å), got {self.sigma_max}",
-                hint="e.g. sigma_max 10, sigma_min 0.001",
-            )
-        if self.n_corrector < 0:
-            raise InputError(f"n_corrector must be >= 0, got {self.n_corrector}")
-        if not self.snr > 0:
-            raise InputError(f"snr must be > 0, got {self.snr}", hint="e.g. 0.4")
-        if not self.min_distance >= 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
-        for name in ("max_batch_atoms", "max_batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InputError(
-                    f"{name} must be >= 1, got {value}",
-                    hint="leave it unset to size batches automatically",
-                )
-        sigma_levels(self.n_levels, self.sigma_max, self.sigma_min)  # validates the schedule
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        """The torch dtype of positions and noise."""
-        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready copy (recorded in every candidate's metadata)."""
-        return asdict(self)
 
 
 @dataclass

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import field_validator
 from pymatgen.core import Structure
 
+from chggen_flows.core.relax.potentials import check_potential
+from chggen_flows.core.settings_model import CoreSettings, bounded
 from chggen_flows.errors import InputError
 
 
-@dataclass(frozen=True)
-class RelaxSettings:
+class RelaxSettings(CoreSettings):
     """How CHGNet relaxes a batch of structures.
 
     The defaults are the authors' convergence criterion (CHGNet ``StructOptimizer``:
@@ -35,13 +37,15 @@ class RelaxSettings:
         Structures per CHGNet call; ``None`` chooses from the device and the mean
         number of atoms (:func:`chggen_flows.core.relax.batch.auto_batch_size`).
     min_distance
-        Structures with two atoms closer than this (Å) are rejected with a reason
-        before relaxing: CHGNet's forces there are meaningless and FIRE blows up.
+        The relaxation's refusal cutoff (Å): a structure with two atoms closer than
+        this is rejected with a reason before relaxing, since CHGNet's forces there
+        are meaningless and FIRE blows up. Stricter than the sampler's validity cutoff
+        :attr:`chggen_flows.core.generation.SamplerSettings.min_distance` (0.5 Å).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     model_path
-        A CHGNet checkpoint (``CHGNet.from_file``); ``None`` loads the pretrained
-        weights shipped in the ``chgnet`` wheel (offline).
+        A checkpoint of the potential's own format (``CHGNet.from_file`` for the CHGNet
+        potentials); ``None`` loads the weights shipped in its wheel (offline).
     save_trajectory
         Keep every step's structure, energy and largest force in the record.
     threads
@@ -61,6 +65,11 @@ class RelaxSettings:
         on the first relaxation (a few seconds, spawned) and live until the relaxer
         is closed; a script that uses them needs the ``if __name__ == "__main__":``
         guard of all multiprocessing code.
+    potential
+        The interatomic potential, by registry name
+        (:data:`chggen_flows.core.relax.potentials.POTENTIALS`): ``"chgnet"`` (CHGNet
+        0.3.0, the paper's), ``"chgnet-r2scan"``, ``"sevennet-0"``,
+        ``"sevennet-l3i5"``. E_d needs a hull made by the same potential.
     """
 
     fmax: float = 0.1
@@ -73,30 +82,32 @@ class RelaxSettings:
     save_trajectory: bool = False
     threads: int | None = None
     graph_workers: int | None = None
+    potential: str = "chgnet"
 
-    def __post_init__(self) -> None:
-        if not self.fmax > 0:
-            raise InputError(f"fmax must be > 0 eV/Å, got {self.fmax}", hint="e.g. fmax=0.1")
-        if self.max_steps < 0:
-            raise InputError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InputError(
-                f"batch_size must be >= 1, got {self.batch_size}",
-                hint="leave it unset to choose it automatically",
-            )
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be >= 1, got {self.threads}")
-        if self.graph_workers is not None and (
-            isinstance(self.graph_workers, bool)
-            or not isinstance(self.graph_workers, int)
-            or self.graph_workers < 0
+    _fmax = bounded("fmax", low=0, inclusive=False, unit=" eV/Å", hint="e.g. fmax=0.1")
+    _max_steps = bounded("max_steps", low=0)
+    _batch_size = bounded("batch_size", low=1, hint="leave it unset to choose it automatically")
+    _threads = bounded("threads", low=1)
+    _min_distance = bounded("min_distance", low=0, unit=" Å")
+
+    @field_validator("graph_workers", mode="before")
+    @classmethod
+    def _check_graph_workers(cls, value: object) -> object:
+        # before conversion: True, 1.5 or "2" must not pass for a count
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
         ):
             raise InputError(
-                f"graph_workers must be an integer >= 0, got {self.graph_workers!r}",
+                f"graph_workers must be an integer >= 0, got {value!r}",
                 hint="0 builds graphs in-process; leave it unset to choose from the device",
             )
-        if self.min_distance < 0:
-            raise InputError(f"min_distance must be >= 0 Å, got {self.min_distance}")
+        return value
+
+    @field_validator("potential")
+    @classmethod
+    def _check_potential(cls, value: str) -> str:
+        check_potential(value)
+        return value
 
 
 @dataclass
@@ -133,10 +144,12 @@ class RelaxRecord:
         ``energy_per_atom`` and ``max_force``.
     imposed_spacegroup
         With a symmetry-constrained relaxation: the space group kept (found in the input
-        at :data:`chggen_flows.core.guest_symmetry.EXACT_SYMPREC`), else ``None``.
+        at :data:`chggen_flows.core.symmetry.guests.EXACT_SYMPREC`), else ``None``.
     symmetry_held
         With a constrained relaxation: whether every imposed operation still maps the
         relaxed structure onto itself within 0.01 Å.
+    potential
+        Registry name of the potential that relaxed it (None when rejected before).
     """
 
     structure: Structure
@@ -154,6 +167,7 @@ class RelaxRecord:
     trajectory: list[dict[str, Any]] | None = field(default=None, repr=False)
     imposed_spacegroup: int | None = None
     symmetry_held: bool | None = None
+    potential: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -178,6 +192,7 @@ class RelaxRecord:
             "rejected_reason": self.rejected_reason,
             "imposed_spacegroup": self.imposed_spacegroup,
             "symmetry_held": self.symmetry_held,
+            "potential": self.potential,
         }
         return {
             k: None if isinstance(v, float) and not math.isfinite(v) else v

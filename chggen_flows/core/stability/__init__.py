@@ -27,9 +27,13 @@ from chggen_flows.core.stability.references import (
     EntriesReference,
     MPReference,
     OfflineCHGNetReference,
+    OfflineReference,
     ReferenceProvider,
+    check_reference_potential,
     chgnet_entries,
     get_reference,
+    potential_reference_files,
+    relaxed_entries,
 )
 
 __all__ = [
@@ -43,7 +47,9 @@ __all__ = [
     "HullSummary",
     "MPReference",
     "OfflineCHGNetReference",
+    "OfflineReference",
     "ReferenceProvider",
+    "check_reference_potential",
     "chgnet_entries",
     "compute_e_d",
     "deduplicate",
@@ -51,4 +57,6 @@ __all__ = [
     "get_reference",
     "hull_warning",
     "largest_systems",
+    "potential_reference_files",
+    "relaxed_entries",
 ]

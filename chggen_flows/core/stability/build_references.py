@@ -165,15 +165,35 @@ def reference_document(
     licence: str = "",
     command: str = "chggen reference build",
 ) -> dict[str, Any]:
-    """The dict written as one offline reference set (see the references README)."""
+    """The dict written as one offline reference set (see the references README).
+
+    The potential, its version and weights' checksum come from the entries (written by
+    :func:`~chggen_flows.core.stability.references.relaxed_entries`).
+    """
     import chgnet
 
+    from chggen_flows.core.relax.potentials import functional_of_potential
+
+    params = dict(entries[0].parameters) if entries else {}
+    potential = params.get("potential", "chgnet")
+    if potential == "chgnet":
+        energies = (
+            f"CHGNet {chgnet.__version__} pretrained, relaxed with "
+            "chggen_flows.core.relax.BatchRelaxer (default RelaxSettings)"
+        )
+    else:
+        energies = (
+            f"{potential} ({params.get('potential_version')}), relaxed with "
+            "chggen_flows.core.relax.BatchRelaxer"
+        )
     return {
         "chemsys": chemsys,
-        "functional": "GGA_GGA+U",
+        "functional": functional_of_potential(potential),
+        "potential": potential,
+        "potential_version": params.get("potential_version"),
+        "weights_checksum": params.get("weights_checksum"),
         "source": source,
-        "energies": f"CHGNet {chgnet.__version__} pretrained, relaxed with "
-        "chggen_flows.core.relax.BatchRelaxer (default RelaxSettings)",
+        "energies": energies,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "licence": licence,
@@ -191,7 +211,10 @@ def build_reference_set(
     source: str = "user structures",
     licence: str = "",
 ) -> Path:
-    """Relax the user's known structures with CHGNet and write a reference set file.
+    """Relax the user's known structures and write a reference set file.
+
+    The potential is ``relax_settings.potential`` (CHGNet 0.3.0 by default); the file
+    records it, and E_d against the set is refused for candidates of another one.
 
     Parameters
     ----------
@@ -204,7 +227,8 @@ def build_reference_set(
     missing
         Formulas of known phases the set lacks: E_d next to them is flagged.
     relax_settings
-        :class:`chggen_flows.core.relax.RelaxSettings` (the candidates' settings).
+        :class:`chggen_flows.core.relax.RelaxSettings` (the candidates' settings,
+        potential included).
 
     Raises
     ------

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition, Structure
 
-from chggen_flows.core.stability.references import ReferenceProvider
+from chggen_flows.core.stability.references import ReferenceProvider, check_reference_potential
 from chggen_flows.errors import InputError
 
 
@@ -33,6 +33,9 @@ class EdRecord(BaseModel):
         Label of the reference provider, e.g. ``"offline-chgnet"``.
     functional
         The functional of the reference (``"GGA_GGA+U"`` or ``"r2SCAN"``).
+    potential
+        The potential of the candidate's energy when the caller named it (checked
+        against the hull), else None.
     warning
         Set when the composition lies on a stretch of the hull that a known phase missing
         from the reference would lower ("E_d may be too low here ..."), else None.
@@ -45,6 +48,7 @@ class EdRecord(BaseModel):
     decomposition: dict[str, float] = Field(default_factory=dict)
     reference: str
     functional: str
+    potential: str | None = None
     warning: str | None = None
 
 
@@ -180,7 +184,9 @@ def hull_warning(
 
 
 def compute_e_d(
-    items: Sequence[tuple[Composition | str, float]], provider: ReferenceProvider
+    items: Sequence[tuple[Composition | str, float]],
+    provider: ReferenceProvider,
+    potential: str | None = None,
 ) -> list[EdRecord]:
     """E_d of each (composition, energy per atom) against ``provider``'s hull.
 
@@ -197,6 +203,11 @@ def compute_e_d(
         ``r2SCAN``).
     provider
         Reference phases (see :func:`~chggen_flows.core.stability.get_reference`).
+    potential
+        The potential that produced the energies (``"chgnet"``, ``"chgnet-r2scan"``,
+        ...). When given, a hull made by another potential, or a DFT hull on another
+        functional, is refused before any E_d is computed
+        (:func:`~chggen_flows.core.stability.references.check_reference_potential`).
 
     Returns
     -------
@@ -209,7 +220,11 @@ def compute_e_d(
         An unreadable composition or a non-finite energy.
     ReferenceDataError
         The reference lacks an element or chemical system of a candidate.
+    PotentialMismatchError
+        ``potential`` does not fit the hull.
     """
+    if potential is not None:
+        check_reference_potential(potential, provider)
     records = []
     for composition, energy in items:
         comp = _composition(composition)
@@ -232,6 +247,7 @@ def compute_e_d(
                 },
                 reference=provider.label,
                 functional=provider.functional,
+                potential=potential,
                 warning=hull_warning(diagram, comp, provider.missing_phases(elements)),
             )
         )

@@ -3,8 +3,10 @@
 Three sources, one interface (:class:`ReferenceProvider`):
 
 - :class:`OfflineCHGNetReference` (default): known structures of the system relaxed with
-  CHGNet, shipped in ``chggen_flows/data/references`` (or added by the user), so the hull
-  is CHGNet-consistent and no network is needed.
+  the campaign's potential, so the hull is consistent with the candidates' energies and
+  no network is needed. The CHGNet 0.3.0 sets ship in ``chggen_flows/data/references``;
+  for another potential the shipped sets' structures are relaxed again with it on first
+  use and cached (:func:`potential_reference_files`).
 - :class:`MPReference`: Materials Project entries through ``mp-api`` (GGA/GGA+U with the
   MP2020 corrections MP applies on its thermo endpoint, or r2SCAN), cached on disk so a
   campaign never asks twice.
@@ -12,7 +14,9 @@ Three sources, one interface (:class:`ReferenceProvider`):
   formula/energy rows (CSV), for closed networks and private data.
 
 A provider has exactly one ``functional``: GGA/GGA+U and r2SCAN energies live on
-different scales and are never mixed in one phase diagram.
+different scales and are never mixed in one phase diagram. An offline provider also has
+one ``potential``: energies of one machine-learned potential are compared only with a
+hull made by the same potential (:func:`check_reference_potential`).
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries import Entry
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
-from chggen_flows.errors import ConfigError, InputError, ReferenceDataError
-
-GGA = "GGA_GGA+U"
-R2SCAN = "r2SCAN"
-FUNCTIONALS = (GGA, R2SCAN)
+from chggen_flows.core.functionals import FUNCTIONALS, GGA, R2SCAN
+from chggen_flows.errors import (
+    ConfigError,
+    InputError,
+    PotentialMismatchError,
+    ReferenceDataError,
+)
 
 # run_type strings found in MP / atomate2 entry parameters, mapped to our two labels.
 _RUN_TYPE_FUNCTIONAL = {"GGA": GGA, "GGA+U": GGA, "GGA_GGA+U": GGA, "R2SCAN": R2SCAN}
@@ -83,10 +89,14 @@ class ReferenceProvider(ABC):
         Short name recorded with every E_d, e.g. ``"offline-chgnet"``.
     functional
         ``"GGA_GGA+U"`` (comparable with CHGNet energies) or ``"r2SCAN"``.
+    potential
+        The interatomic potential whose energies make the hull (``"chgnet"``, ...), or
+        None for DFT energies (Materials Project, entries files).
     """
 
     label: str
     functional: str
+    potential: str | None = None
     #: Where the entries come from, in words (shown with every hull).
     source: str = ""
 
@@ -174,15 +184,19 @@ def shipped_reference_files() -> list[Path]:
     return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".json.gz"))
 
 
-def chgnet_entries(
+def relaxed_entries(
     structures: Sequence[Structure],
     ids: Sequence[str],
     relax_settings: Any | None = None,
+    progress: bool | None = None,
 ) -> list[ComputedStructureEntry]:
-    """Relax structures with CHGNet and wrap them as reference entries.
+    """Relax structures with the settings' potential and wrap them as reference entries.
 
-    CHGNet is trained on MP2020-corrected GGA/GGA+U energies, so its energies are used as
-    they are (no further correction) and labelled ``run_type = "CHGNet"``.
+    Energies are used as the potential gives them (no correction): CHGNet 0.3.0's are on
+    MP's corrected GGA/GGA+U scale, CHGNet-r2SCAN's on MP's r2SCAN scale, SevenNet's are
+    uncorrected GGA/GGA+U (comparable with SevenNet hulls only). CHGNet 0.3.0 entries are labelled ``run_type = "CHGNet"`` (as
+    the shipped sets always were); every entry names its potential, the potential's
+    version and its weights' checksum in ``parameters``.
 
     Parameters
     ----------
@@ -191,16 +205,29 @@ def chgnet_entries(
     ids
         One entry id per structure (e.g. the MP material id).
     relax_settings
-        :class:`chggen_flows.core.relax.RelaxSettings`; defaults to the relaxer's defaults.
+        :class:`chggen_flows.core.relax.RelaxSettings` (its ``potential`` relaxes);
+        defaults to the relaxer's defaults (CHGNet 0.3.0).
+    progress
+        Show the relaxer's progress bar (None: on a terminal).
     """
     from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
 
     if len(structures) != len(ids):
         raise InputError("one id per reference structure is needed")
     relaxer = BatchRelaxer(relax_settings or RelaxSettings())
-    records = relaxer.relax(list(structures))
-    import chgnet
+    potential = relaxer.potential
+    records = relaxer.relax(list(structures), progress=progress)
+    run_type = "CHGNet" if potential.name == "chgnet" else potential.name
+    parameters: dict[str, Any] = {
+        "run_type": run_type,
+        "potential": potential.name,
+        "potential_version": potential.version,
+        "weights_checksum": potential.weights_checksum,
+    }
+    if potential.name.startswith("chgnet"):
+        import chgnet
 
+        parameters["chgnet_version"] = chgnet.__version__
     entries = []
     for record, entry_id in zip(records, ids, strict=True):
         if not record.ok:
@@ -213,24 +240,81 @@ def chgnet_entries(
                 record.structure,
                 record.final_energy_per_atom * len(record.structure),
                 entry_id=entry_id,
-                parameters={"run_type": "CHGNet", "chgnet_version": chgnet.__version__},
+                parameters=dict(parameters),
                 data={"converged": record.converged, "n_steps": record.n_steps},
             )
         )
     return entries
 
 
+#: The former name of :func:`relaxed_entries` (CHGNet was the only potential).
+chgnet_entries = relaxed_entries
+
+
+def check_reference_potential(potential: str, provider: ReferenceProvider) -> None:
+    """Refuse E_d of energies from ``potential`` against a hull that does not fit it.
+
+    An offline hull must have been made by the same potential; a DFT hull (Materials
+    Project, entries files) must be on the functional the potential was trained on
+    (GGA/GGA+U with MP2020 corrections for CHGNet 0.3.0, r2SCAN for CHGNet-r2SCAN).
+    SevenNet's energies are uncorrected GGA/GGA+U: only hulls of its own fit them.
+
+    Raises
+    ------
+    PotentialMismatchError
+        With the potential, the hull and what to use instead.
+    InputError
+        For an unknown potential name.
+    """
+    from chggen_flows.core.relax.potentials import potential_info
+
+    info = potential_info(potential)
+    functional = info.functional
+    if provider.potential is not None and provider.potential != potential:
+        raise PotentialMismatchError(
+            f"energies from potential {potential!r} cannot be compared with the hull "
+            f"{provider.label!r}, which was made by {provider.potential!r}",
+            hint=f"use the offline reference built for {potential!r} "
+            f"(get_reference('offline', potential={potential!r})), or relax the "
+            f"candidates with {provider.potential!r}",
+        )
+    if provider.potential is None and not info.mp_corrected:
+        raise PotentialMismatchError(
+            f"potential {potential!r} gives uncorrected {functional} energies, which "
+            f"cannot be compared with the DFT hull {provider.label!r} (MP2020-corrected "
+            "energies are on another scale)",
+            hint=f"use the offline reference of {potential!r} "
+            f"(get_reference('offline', potential={potential!r}))",
+        )
+    if provider.functional != functional:
+        raise PotentialMismatchError(
+            f"potential {potential!r} gives {functional} energies but the hull "
+            f"{provider.label!r} is {provider.functional}",
+            hint="use a reference on the potential's functional (offline, or mp for "
+            "GGA/GGA+U potentials, mp-r2scan for chgnet-r2scan)",
+        )
+
+
 class OfflineCHGNetReference(ReferenceProvider):
-    """CHGNet-relaxed known structures: the shipped sets plus the user's own.
+    """Known structures relaxed with one potential: the offline sets plus the user's own.
 
     Parameters
     ----------
     files
         Reference sets to load (gzipped JSON written by
-        ``python -m chggen_flows.core.stability.build_references``); defaults to the
-        shipped Li-Si, Zn-P-S and Li-P-S sets.
+        ``python -m chggen_flows.core.stability.build_references`` or
+        :func:`potential_reference_files`); defaults to the sets of ``potential``: the
+        shipped Li-Si, Zn-P-S and Li-P-S sets for ``chgnet``, the same structures
+        relaxed with the potential (built on first use, cached) for the others.
     extra_entries
-        More CHGNet entries, e.g. from :func:`chgnet_entries` on the user's structures.
+        More entries of the same potential, e.g. from :func:`relaxed_entries` on the
+        user's structures.
+    potential
+        The potential of every entry (``"chgnet"`` by default). A set made by another
+        potential is refused (:class:`~chggen_flows.errors.PotentialMismatchError`).
+    cache_dir
+        Where sets of potentials other than ``chgnet`` are cached (default
+        :func:`default_cache_dir`).
 
     Notes
     -----
@@ -239,20 +323,39 @@ class OfflineCHGNetReference(ReferenceProvider):
     (or user entry) spans are refused instead of silently answered.
     """
 
-    label = "offline-chgnet"
-    functional = GGA
-
     def __init__(
         self,
         files: Sequence[Path] | None = None,
         extra_entries: Sequence[ComputedStructureEntry] = (),
+        potential: str = "chgnet",
+        cache_dir: Path | None = None,
     ) -> None:
+        from chggen_flows.core.relax.potentials import functional_of_potential
+
         super().__init__()
+        self.potential = potential
+        self.functional = functional_of_potential(potential)
+        # the CHGNet 0.3.0 label is the one every record written so far carries
+        self.label = "offline-chgnet" if potential == "chgnet" else f"offline-{potential}"
         pooled: dict[str, Entry] = {}
         self.systems: set[frozenset[str]] = set()
         sources = []
-        for path in shipped_reference_files() if files is None else files:
+        if files is None:
+            files = (
+                shipped_reference_files()
+                if potential == "chgnet"
+                else potential_reference_files(potential, cache_dir)
+            )
+        for path in files:
             data = load_reference_set(Path(path))
+            made_by = set_potential(data)
+            if made_by != potential:
+                raise PotentialMismatchError(
+                    f"reference set {Path(path).name} was made by potential {made_by!r}, "
+                    f"not {potential!r}",
+                    hint="load the sets of the candidates' potential (leave files out to "
+                    "build them), or relax the candidates with the set's potential",
+                )
             self.systems.add(frozenset(data["chemsys"].split("-")))
             self._missing.extend(data.get("missing_phases", []))
             sources.append(data.get("source") or Path(path).name)
@@ -262,9 +365,9 @@ class OfflineCHGNetReference(ReferenceProvider):
             pooled[entry.entry_id] = entry
             self.systems.add(frozenset(el.symbol for el in entry.composition.elements))
         if extra_entries:
-            sources.append(f"{len(extra_entries)} user structure(s) relaxed with CHGNet")
+            sources.append(f"{len(extra_entries)} user structure(s) relaxed with {potential}")
         self._pool = list(pooled.values())
-        self.source = "; ".join(dict.fromkeys(sources)) or "offline CHGNet reference sets"
+        self.source = "; ".join(dict.fromkeys(sources)) or f"offline {potential} reference sets"
 
     def _load_entries(self, elements: tuple[str, ...]) -> list[Entry]:
         if not any(set(elements) <= system for system in self.systems):
@@ -276,6 +379,112 @@ class OfflineCHGNetReference(ReferenceProvider):
                 "extra_structures), or use --reference mp or an entries file",
             )
         return self._pool
+
+
+#: The same provider under a name that does not suggest CHGNet only.
+OfflineReference = OfflineCHGNetReference
+
+
+def set_potential(data: dict[str, Any]) -> str | None:
+    """The potential that made a reference set or entries file, if it says.
+
+    Sets written before potentials were selectable carry no ``potential`` key; their
+    entries are labelled ``run_type = "CHGNet"`` (CHGNet 0.3.0).
+    """
+    if data.get("potential"):
+        return str(data["potential"])
+    named = set()
+    for entry in data.get("entries", []):
+        params = getattr(entry, "parameters", None)
+        if params is None and isinstance(entry, dict):
+            params = entry.get("parameters")
+        params = params or {}
+        if params.get("potential"):
+            named.add(str(params["potential"]))
+        elif str(params.get("run_type", "")) == "CHGNet":
+            named.add("chgnet")
+        else:
+            return None
+    return named.pop() if len(named) == 1 else None
+
+
+def potential_reference_files(
+    potential: str,
+    cache_dir: Path | None = None,
+    progress: bool | None = None,
+) -> list[Path]:
+    """The offline sets of ``potential``: cached, or built now from the shipped ones.
+
+    Each shipped set's structures (already relaxed with CHGNet 0.3.0, so close to a
+    minimum) are relaxed again with ``potential`` (default :class:`RelaxSettings` but
+    the potential) and written to
+    ``<cache_dir>/references/<potential>/<chemsys>.json.gz`` with the potential's name,
+    version and weights' checksum. A cached set whose checksum differs from the
+    installed weights is rebuilt. The shipped sets themselves are returned for
+    ``chgnet``.
+
+    Parameters
+    ----------
+    potential
+        A registered potential name.
+    cache_dir
+        Default :func:`default_cache_dir` (``$CHGGEN_CACHE_DIR``, else
+        ``~/.cache/chggen-flows``).
+    progress
+        Show a progress bar per set while relaxing (None: on a terminal).
+    """
+    from chggen_flows.core.relax import RelaxSettings
+    from chggen_flows.core.relax.potentials import check_potential, weights_checksum
+
+    check_potential(potential)
+    if potential == "chgnet":
+        return shipped_reference_files()
+    folder = Path(cache_dir or default_cache_dir()) / "references" / potential
+    checksum = weights_checksum(potential)
+    paths = []
+    for shipped in shipped_reference_files():
+        path = folder / shipped.name
+        if path.exists():
+            try:
+                cached = loadfn(path)
+                if cached.get("weights_checksum") == checksum and cached.get("entries"):
+                    paths.append(path)
+                    continue
+            except (OSError, ValueError, EOFError):
+                pass  # a damaged cache file is rebuilt
+        data = load_reference_set(shipped)
+        entries = data["entries"]
+        relaxed = relaxed_entries(
+            [e.structure for e in entries],
+            [e.entry_id for e in entries],
+            RelaxSettings(potential=potential),
+            progress=progress,
+        )
+        for old, new in zip(entries, relaxed, strict=True):
+            new.data.update({k: v for k, v in old.data.items() if k not in new.data})
+        params = relaxed[0].parameters
+        document = {
+            **{k: v for k, v in data.items() if k != "entries"},
+            "functional": _functional_of(potential),
+            "potential": potential,
+            "potential_version": params["potential_version"],
+            "weights_checksum": params["weights_checksum"],
+            "source": f"{data.get('source', shipped.name)}, relaxed again with {potential}",
+            "energies": f"{potential} ({params['potential_version']}), relaxed with "
+            "chggen_flows.core.relax.BatchRelaxer (default RelaxSettings) from the "
+            "shipped CHGNet-relaxed structures",
+            "command": f"potential_reference_files({potential!r})",
+            "entries": relaxed,
+        }
+        atomic_dump(document, path)
+        paths.append(path)
+    return paths
+
+
+def _functional_of(potential: str) -> str:
+    from chggen_flows.core.relax.potentials import functional_of_potential
+
+    return functional_of_potential(potential)
 
 
 def load_reference_set(path: Path) -> dict[str, Any]:
@@ -485,6 +694,7 @@ class EntriesFileReference(EntriesReference):
 
     def __init__(self, path: Path, functional: str | None = None) -> None:
         self.path = Path(path)
+        self._declared_potential: str | None = None
         if not self.path.is_file():
             raise InputError(f"entries file {self.path} does not exist")
         missing: list[dict[str, str]] = []
@@ -502,6 +712,8 @@ class EntriesFileReference(EntriesReference):
         )
         self.source = f"entries file {self.path}"
         self._missing = missing
+        # a set written by `chggen reference build` holds one potential's energies
+        self.potential = set_potential({"potential": self._declared_potential, "entries": entries})
 
     def _read_text(self) -> str:
         opener = gzip.open if self.path.suffix == ".gz" else open
@@ -522,6 +734,7 @@ class EntriesFileReference(EntriesReference):
             raise self._malformed(str(exc)) from exc
         declared, missing = None, []
         if isinstance(data, dict):
+            self._declared_potential = data.get("potential")
             declared = data.get("functional")
             missing = _missing_list(data.get("missing_phases", []), self._malformed)
             data = data.get("entries", data)
@@ -602,6 +815,7 @@ def get_reference(
     functional: str | None = None,
     extra_structures: Sequence[Structure] = (),
     relax_settings: Any | None = None,
+    potential: str | None = None,
 ) -> ReferenceProvider:
     """A reference provider from a source name or an entries file.
 
@@ -621,20 +835,37 @@ def get_reference(
         here (see :func:`chgnet_entries`) and added to the shipped ones.
     relax_settings
         :class:`chggen_flows.core.relax.RelaxSettings` for ``extra_structures``.
+    potential
+        For ``"offline"``: the potential of the hull (default: ``relax_settings``'
+        potential, else ``"chgnet"``); sets of potentials other than ``chgnet`` are
+        built on first use and cached (:func:`potential_reference_files`).
 
     Raises
     ------
     InputError
         Unknown source name, missing or malformed entries file, extra structures
-        with a source other than ``"offline"``.
+        with a source other than ``"offline"``, unknown potential.
+    PotentialMismatchError
+        ``relax_settings`` name another potential than ``potential``.
     ConfigError
         MP selected without an API key.
     """
     name = str(source)
     if name == "offline":
+        from chggen_flows.core.relax import RelaxSettings
+
+        settings_potential = getattr(relax_settings, "potential", None)
+        potential = potential or settings_potential or "chgnet"
+        if settings_potential not in (None, potential):
+            raise PotentialMismatchError(
+                f"extra reference structures would be relaxed with {settings_potential!r} "
+                f"for a {potential!r} hull",
+                hint="give the same potential in the relax settings and the reference",
+            )
         ids = [f"user-{k}-{s.composition.reduced_formula}" for k, s in enumerate(extra_structures)]
-        extra = chgnet_entries(extra_structures, ids, relax_settings) if ids else ()
-        return OfflineCHGNetReference(extra_entries=extra)
+        settings = relax_settings or RelaxSettings(potential=potential)
+        extra = relaxed_entries(extra_structures, ids, settings) if ids else ()
+        return OfflineCHGNetReference(extra_entries=extra, potential=potential, cache_dir=cache_dir)
     if extra_structures:
         raise InputError(
             "extra reference structures are relaxed with CHGNet and only fit the offline "

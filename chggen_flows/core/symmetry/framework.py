@@ -22,10 +22,12 @@ from fractions import Fraction
 from typing import Literal
 
 import numpy as np
+from pydantic import ValidationInfo, field_validator
 from pymatgen.core import Composition, Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from chggen_flows.core.host_search import (
+from chggen_flows.core.settings_model import CoreSettings, one_of
+from chggen_flows.core.symmetry.host_search import (
     HostDistance,
     best_supercell,
     host_distance,
@@ -54,12 +56,17 @@ AUTHORS_LADDER: tuple[tuple[float, float], ...] = (
 MODES = ("first", "highest", "fan_out")
 """Host choices of :class:`FrameworkSettings`: the paper's, the most symmetric, several."""
 
+PAPER_SYMPREC = 0.1
+"""Å: the paper's tolerance for judging a relaxed structure's symmetry (Fig. 4f)."""
+
+PAPER_ANGLE_TOLERANCE = 10.0
+"""Degrees: the angle tolerance that goes with :data:`PAPER_SYMPREC`."""
+
 NOT_SYMMETRIC = (1, 2)
 """P1 and P-1: a structure in these groups counts as not symmetric (paper Fig. 4f)."""
 
 
-@dataclass(frozen=True)
-class FrameworkSettings:
+class FrameworkSettings(CoreSettings):
     """How a host framework is symmetrised.
 
     Parameters
@@ -116,52 +123,70 @@ class FrameworkSettings:
     max_strain: float | None = 0.1
     max_supercell: int = 8
 
-    def __post_init__(self) -> None:
-        # YAML and JSON give lists; store tuples so the frozen settings stay hashable and
-        # equal whichever sequence type was passed.
-        object.__setattr__(self, "ladder", tuple(tuple(rung) for rung in self.ladder))
-        object.__setattr__(self, "reject_spacegroups", tuple(self.reject_spacegroups))
-        if not self.ladder:
+    @field_validator("ladder")
+    @classmethod
+    def _check_ladder(cls, value: tuple[tuple[float, float], ...]) -> tuple:
+        if not value:
             raise InputError("the symmetry ladder is empty", hint="give at least one rung")
-        for rung in self.ladder:
-            if len(rung) != 2:
-                raise InputError(
-                    f"ladder rung {rung} must be a (symprec, angle_tolerance) pair",
-                    hint="e.g. (0.1, 10)",
-                )
-            symprec, angle = rung
+        for symprec, angle in value:
             if not (symprec > 0 and angle > 0):
                 raise InputError(
                     f"ladder rung ({symprec}, {angle}) must have positive tolerances",
                     hint="e.g. (0.1, 10)",
                 )
-        for number in self.reject_spacegroups:
+        return value
+
+    @field_validator("ladder", mode="before")
+    @classmethod
+    def _check_rungs(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            for rung in value:
+                if isinstance(rung, list | tuple) and len(rung) != 2:
+                    raise InputError(
+                        f"ladder rung {tuple(rung)} must be a (symprec, angle_tolerance) pair",
+                        hint="e.g. (0.1, 10)",
+                    )
+        return value
+
+    @field_validator("reject_spacegroups")
+    @classmethod
+    def _check_reject_spacegroups(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for number in value:
             if not 1 <= number <= 230:
                 raise InputError(
                     f"reject_spacegroups holds {number}, not a space-group number (1-230)"
                 )
-        if self.cell not in ("primitive", "conventional"):
+        return value
+
+    _cell = one_of(
+        "cell",
+        ("primitive", "conventional"),
+        "unknown cell {value!r}",
+        hint="choose 'primitive' or 'conventional'",
+    )
+    _mode = one_of(
+        "mode", MODES, "unknown mode {value!r}", hint="choose 'first', 'highest' or 'fan_out'"
+    )
+
+    @field_validator("max_hosts", "max_supercell", mode="before")
+    @classmethod
+    def _check_counts(cls, value: object, info: ValidationInfo) -> object:
+        # before conversion: bool is an int, and True or 2.0 must not pass for a count
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{info.field_name} must be >= 1, got {value!r}", hint="e.g. 3")
+        return value
+
+    @field_validator("max_displacement", "max_rms", "max_strain", mode="before")
+    @classmethod
+    def _check_bounds(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise InputError(
-                f"unknown cell {self.cell!r}", hint="choose 'primitive' or 'conventional'"
+                f"{info.field_name} must be > 0 or null for no bound, got {value!r}",
+                hint="e.g. 0.6 (Å) for max_displacement, 0.1 for max_strain",
             )
-        if self.mode not in MODES:
-            raise InputError(
-                f"unknown mode {self.mode!r}", hint="choose 'first', 'highest' or 'fan_out'"
-            )
-        # bool is an int: True must not pass for a count.
-        for name in ("max_hosts", "max_supercell"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be >= 1, got {value!r}", hint="e.g. 3")
-        for name in ("max_displacement", "max_rms", "max_strain"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise InputError(
-                    f"{name} must be > 0 or null for no bound, got {value!r}",
-                    hint="e.g. 0.6 (Å) for max_displacement, 0.1 for max_strain",
-                )
+        return value
 
 
 @dataclass
@@ -234,7 +259,9 @@ class SymmetryInfo:
 
 
 def classify_symmetry(
-    structure: Structure, symprec: float = 0.1, angle_tolerance: float = 10
+    structure: Structure,
+    symprec: float = PAPER_SYMPREC,
+    angle_tolerance: float = PAPER_ANGLE_TOLERANCE,
 ) -> SymmetryInfo:
     """Final classification of a relaxed candidate (defaults: the paper's small tolerance).
 

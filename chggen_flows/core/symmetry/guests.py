@@ -29,7 +29,7 @@ from ase.spacegroup.symmetrize import symmetrize_rank1, symmetrize_rank2
 from pymatgen.core import Structure
 from scipy.optimize import linear_sum_assignment
 
-from chggen_flows.core.host_search import species_numbers
+from chggen_flows.core.symmetry.host_search import species_numbers
 from chggen_flows.errors import InputError
 
 #: Tolerance (Å) at which the symmetrised host's own operations are found: it came out of
