@@ -22,6 +22,7 @@ ADAPT_BAD = [
     ({"sorce": "x"}, "model.adapt.sorce", "did you mean 'source'?"),
     ({"source": []}, "model.adapt.source", "at least 1 item"),
     ({"max_steps": 0}, "model.adapt.max_steps", "greater than or equal to 1"),
+    ({"steps_per_epoch": 0}, "model.adapt.steps_per_epoch", "greater than or equal to 1"),
     ({"max_minutes": 0}, "model.adapt.max_minutes", "greater than 0"),
     ({"min_related": 0}, "model.adapt.min_related", "greater than or equal to 1"),
     ({"patience": 0}, "model.adapt.patience", "greater than or equal to 1"),
