@@ -110,6 +110,8 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
                 f"host structure {path} does not exist", hint="fix host.structure in the spec"
             )
         updates["host"] = spec.host.model_copy(update={"structure": str(path.resolve())})
+    if spec.hosts is not None and spec.hosts.source:
+        updates["hosts"] = _resolved_sources(spec.hosts, base_dir)
     reference = spec.stability.reference
     if reference not in REFERENCE_SOURCES:
         path = Path(reference).expanduser()
@@ -121,6 +123,30 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
             )
         updates["stability"] = spec.stability.model_copy(update={"reference": str(path.resolve())})
     return spec.model_copy(update=updates) if updates else spec
+
+
+def _resolved_sources(hosts: Any, base_dir: Path) -> Any:
+    """``hosts`` with each file or folder source made absolute (checked to exist); the
+    Materials Project (``mp``, ``materials_project``) stays a name."""
+    sources = []
+    for source in (hosts.source,) if isinstance(hosts.source, str) else hosts.source:
+        if source in HOST_SOURCE_NAMES:
+            sources.append(source)
+            continue
+        path = Path(source).expanduser()
+        path = path if path.is_absolute() else (base_dir / path)
+        if not path.exists():
+            raise InputError(
+                f"hosts.source {path} does not exist",
+                hint="a folder of CIFs, a .json/.csv file of structures, or mp",
+            )
+        sources.append(str(path.resolve()))
+    given = {**hosts.given(), "source": sources}
+    return type(hosts)(**given)
+
+
+#: Structure sources that are names, not paths (core.sources).
+HOST_SOURCE_NAMES: tuple[str, ...] = ("mp", "materials_project")
 
 
 def load_spec(path: str | Path) -> CampaignSpec:
