@@ -42,6 +42,8 @@ def framework_fields(result: Any, mode: str, rank: int) -> dict[str, Any]:
         "framework_cell": result.cell,
         "framework_supercell": result.supercell,
         "guest_counts": dict(result.guest_counts),
+        # only where the bounded search fell back, so older records' dumps stay equal
+        **({"framework_fallback": True} if result.fallback else {}),
     }
 
 
