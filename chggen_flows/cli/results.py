@@ -276,6 +276,10 @@ def metrics_table(frame, title: str) -> Table:
         ("redisc.", "n_rediscovered"),
         ("novel", "n_novel"),
         ("SUN", "n_sun"),
+        # per arm (the arm's row): what it cost
+        ("calls", "cost_model_calls"),
+        ("steps", "cost_chgnet_steps"),
+        ("wall s", "cost_wall_time_s"),
     ]
     present = [(h, c) for h, c in columns if c in frame.columns]
     for header, column in present:
