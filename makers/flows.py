@@ -289,7 +289,9 @@ class HostModeMaker(Maker):
         jobs: list[Job] = []
         finals: list[Job] = []
         r = resolve_routing(self.routing)
-        extra = {} if disordered is None else {"arm": "hosts:disordered", "host_source": host_source}
+        extra = (
+            {} if disordered is None else {"arm": "hosts:disordered", "host_source": host_source}
+        )
         for index, ids in enumerate(batches):
             batch_id = f"b{index:04d}"
             start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids, **extra)

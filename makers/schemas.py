@@ -92,8 +92,10 @@ def host_arm(kind: str) -> str:
 def is_generated_arm(arm: str | None) -> bool:
     """True for the arms whose structures the model made (the DFT shortlist draws from
     them): the generative pipeline's and the host arms' (guests inpainted)."""
-    return arm is None or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM) or (
-        arm.startswith(HOST_ARM_PREFIX)
+    return (
+        arm is None
+        or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM)
+        or (arm.startswith(HOST_ARM_PREFIX))
     )
 
 

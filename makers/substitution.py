@@ -105,5 +105,11 @@ class SubstitutionMaker(Maker):
                 records.append(record)
                 structures.append(structure)
         return finish_document(
-            Stage.GENERATED, campaign, batch_id, records, structures, provenance, arm=SUBSTITUTION_ARM
+            Stage.GENERATED,
+            campaign,
+            batch_id,
+            records,
+            structures,
+            provenance,
+            arm=SUBSTITUTION_ARM,
         )

@@ -393,9 +393,8 @@ def template_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             {
                 "material_id": material_id,
                 "formula": template.get("formula"),
-                "spacegroup": template.get("spacegroup_symbol") or template.get(
-                    "spacegroup_number"
-                ),
+                "spacegroup": template.get("spacegroup_symbol")
+                or template.get("spacegroup_number"),
                 "arm": arm,
                 "n_candidates": len(group),
                 "n_with_e_d": len(e_d),

@@ -14,8 +14,8 @@ from pymatgen.core import Lattice, Structure
 from chggen_flows.core.model import ScoreModel, ScoreModelConfig, save_score_model
 
 FAST = ("--n-levels", "4", "--n-corrector", "1", "--device", "cpu", "--no-progress")
-DISORDERED = Path(__file__).resolve().parents[1] / "test_data" / "hosts" / (
-    "Li0.5CoO2_from_mp-22526.cif"
+DISORDERED = (
+    Path(__file__).resolve().parents[1] / "test_data" / "hosts" / ("Li0.5CoO2_from_mp-22526.cif")
 )
 
 

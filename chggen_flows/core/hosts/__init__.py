@@ -28,12 +28,12 @@ from chggen_flows.core.hosts.settings import HOST_ARMS, HostSourceSettings
 
 __all__ = [
     "HOST_ARMS",
-    "HostSourceSettings",
     "AnalogueHost",
     "AnalogueSearch",
     "AnalogueTarget",
     "DisorderedHost",
     "HostSeed",
+    "HostSourceSettings",
     "SkippedTemplate",
     "count_orderings",
     "disordered_host",
