@@ -52,7 +52,10 @@ class SubstitutionMaker(Maker):
     """
 
     name: str = "substitution"
-    hosts: HostSourceSettings = field(default_factory=HostSourceSettings)
+    # default: the arm that needs no source (the template arms need ``source``)
+    hosts: HostSourceSettings = field(
+        default_factory=lambda: HostSourceSettings(arms=("frameworks",))
+    )
     guests: list[str] = field(default_factory=list)
     v0: float | None = None
     reference: str | None = "offline"

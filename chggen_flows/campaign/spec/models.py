@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -114,6 +115,13 @@ class StabilitySettings(SpecModel):
     dft: bool = True
 
 
+#: Host-mode keys added after campaigns were stored (stored only when given).
+_LATER_HOST_KEYS = frozenset({"max_supercell", "ewald", "enumeration_limit"})
+#: Spec sections added after campaigns were stored: left out of the stored spec (and
+#: its hash) while unset.
+_LATER_SECTIONS = ("hosts",)
+
+
 class HostSettings(SpecModel):
     """Host mode: a given host structure plus guests to insert by inpainting.
 
@@ -131,6 +139,16 @@ class HostSettings(SpecModel):
     enumeration_limit: int = Field(
         500, ge=0, description="Disordered host: enumerate up to this many orderings (0: never)."
     )
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: Any) -> Any:
+        # keys added for disordered hosts are stored only when given, so a host-mode
+        # spec stored before them keeps its hash
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in _LATER_HOST_KEYS - self.model_fields_set:
+                data.pop(key, None)
+        return data
 
     @field_validator("guests")
     @classmethod
@@ -186,6 +204,15 @@ class CampaignSpec(SpecModel):
     def _given_keys(self, value: Any) -> Any:
         # the keys the user gave, as given: what the registry stores and the hash covers
         return None if value is None else value.given()
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in _LATER_SECTIONS:
+                if getattr(self, key) is None:
+                    data.pop(key, None)
+        return data
 
     _routing = field_validator("routing")(classmethod(lambda cls, v: _check_routing(v)))
 
