@@ -288,3 +288,42 @@ def test_campaign_check_and_submit_show_the_host_arms(znps_model, db_env, cli, t
     assert names.count("host source") == 2 and names.count("substitution") == 1
     ready = {fw["name"] for fw in fws if fw["state"] == "READY"}
     assert {"generate", "host source", "substitution"} <= ready
+
+
+@pytest.mark.slow
+def test_a_disordered_host_campaign_end_to_end(tmp_path):
+    """Li0.5CoO2: inpainted candidates and both ordering baselines reach E_d on the same
+    supercell (about 70 s on one core). The reference energies are arbitrary test
+    inputs (no shipped Li-Co-O hull): only the stages and arms are checked."""
+    from jobflow import JobStore
+    from maggma.stores import MemoryStore
+
+    reference = tmp_path / "lco_reference.csv"
+    reference.write_text(
+        "formula,energy_per_atom,entry_id\nLi,-1.9,t-Li\nCo,-7.0,t-Co\nO,-4.9,t-O\n"
+        "LiCoO2,-5.6,t-LiCoO2\nCoO2,-5.8,t-CoO2\n"
+    )
+    raw = {
+        "name": "lco",
+        "mode": "host",
+        "host": {"structure": str(DISORDERED), "n_candidates": 2, "ewald": 2},
+        "model": {"checkpoint": str(_tiny_model(tmp_path / "m.pt", ("Li", "Co", "O")))},
+        "sampler": {"n_levels": 5, "n_corrector": 1},
+        "inpaint": {"jump_length": 2, "n_resample": 1},
+        "relax": {"max_steps": 3},
+        "stability": {"dft": False, "reference": str(reference)},
+        "batch_size": 2,
+    }
+    raw["model"]["device"] = "cpu"
+    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+    plan = build_flow(parse_spec(raw, base_dir=tmp_path), "lco-00000001")
+    run_locally(plan.flow, store=store, ensure_success=True, root_dir=tmp_path)
+    frame = load_candidates(store, "lco-00000001")
+    counts = frame.arm.value_counts().to_dict()
+    assert counts == {"hosts:disordered": 2, "baseline:enumeration": 3, "baseline:ewald": 2}
+    assert (frame.formula == "Li3 Co6 O12").all()
+    for arm in counts:
+        kept = frame[(frame.arm == arm) & frame.valid]
+        assert len(kept) and set(kept.stage) == {"ehull"} and kept.energy_per_atom.notna().all()
+    inpainted = frame[frame.arm == "hosts:disordered"]
+    assert inpainted.host_source.map(lambda h: h["multiple"] == 2).all()
