@@ -89,14 +89,16 @@ def host_arm(kind: str) -> str:
     return f"{HOST_ARM_PREFIX}{kind}"
 
 
+def is_pipeline_arm(arm: str | None) -> bool:
+    """True for the unconditional pipeline's arms (generate -> framework -> inpaint):
+    what the report's "unconditional vs inpainting" symmetry rates describe."""
+    return arm is None or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM)
+
+
 def is_generated_arm(arm: str | None) -> bool:
     """True for the arms whose structures the model made (the DFT shortlist draws from
     them): the generative pipeline's and the host arms' (guests inpainted)."""
-    return (
-        arm is None
-        or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM)
-        or (arm.startswith(HOST_ARM_PREFIX))
-    )
+    return is_pipeline_arm(arm) or str(arm).startswith(HOST_ARM_PREFIX)
 
 
 class CandidateSeed(BaseModel):

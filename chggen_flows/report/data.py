@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 # One definition of the table's columns and of the stage order: the results API's.
 from chggen_flows.campaign.results import CANDIDATE_COLUMNS
-from chggen_flows.makers.schemas import CHGGEN_ARM, STAGES, is_generated_arm
+from chggen_flows.makers.schemas import CHGGEN_ARM, STAGES, is_pipeline_arm
 
 _NUMERIC = (
     "natoms",
@@ -249,7 +249,7 @@ def symmetry_rates(frame: pd.DataFrame, by: str | None) -> list[SymmetryRate]:
     ``by="natoms"``, else by group size (largest first).
     """
     arm = frame["arm"].fillna(CHGGEN_ARM)
-    frame = frame[arm.map(is_generated_arm)]
+    frame = frame[arm.map(is_pipeline_arm)]  # the host arms have no unconditional step
     groups: Iterable[tuple[object, pd.DataFrame]] = (
         [("all", frame)] if by is None else frame.dropna(subset=[by]).groupby(by, sort=False)
     )
