@@ -327,3 +327,25 @@ def test_a_disordered_host_campaign_end_to_end(tmp_path):
         assert len(kept) and set(kept.stage) == {"ehull"} and kept.energy_per_atom.notna().all()
     inpainted = frame[frame.arm == "hosts:disordered"]
     assert inpainted.host_source.map(lambda h: h["multiple"] == 2).all()
+
+
+def test_host_makers_round_trip_through_monty():
+    """What FireWorks stores and a worker decodes: the typed settings come back."""
+    from monty.json import MontyDecoder, jsanitize
+
+    from chggen_flows.core.hosts import HostSourceSettings
+    from chggen_flows.makers.host_source import HostSourceMaker
+    from chggen_flows.makers.orderings import OrderingMaker
+    from chggen_flows.makers.substitution import SubstitutionMaker
+
+    settings = HostSourceSettings(source=["a.csv"], arms=["analogue"], exclude_elements=["Zn"])
+    for maker in (
+        HostSourceMaker(hosts=settings, guests=["Zn"], v0=24.0, seed=3),
+        SubstitutionMaker(hosts=settings, guests=["Zn"]),
+        OrderingMaker(ewald=3, enumeration_limit=0),
+    ):
+        again = MontyDecoder().decode(json.dumps(jsanitize(maker.as_dict(), strict=True)))
+        assert again == maker
+        if hasattr(maker, "hosts"):
+            assert isinstance(again.hosts, HostSourceSettings)
+            assert again.hosts.given() == settings.given()
