@@ -20,10 +20,13 @@ from chggen_flows.makers.baseline import BaselineMaker
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.framework import FrameworkMaker, HostFrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
+from chggen_flows.makers.host_source import HostSourceMaker, HostTarget
 from chggen_flows.makers.inpaint import InpaintMaker
+from chggen_flows.makers.orderings import ORDERING_KINDS, OrderingMaker
 from chggen_flows.makers.relax import RelaxMaker, relax_inpainted_maker
 from chggen_flows.makers.schemas import CandidateSeed, Stage
 from chggen_flows.makers.stages import DEFAULT_ROUTING, resolve_routing
+from chggen_flows.makers.substitution import SubstitutionMaker
 from chggen_flows.makers.symmetry import SymmetryMaker
 
 __all__ = [
@@ -92,6 +95,24 @@ def _tail(
     return [painted, relaxed, classified]
 
 
+def _plain_arm(
+    first: Job,
+    relax: RelaxMaker,
+    symmetry: SymmetryMaker,
+    routing: Mapping[str, str],
+    batch_id: str,
+    arm: str,
+) -> list[Job]:
+    """relax -> symmetry after a job whose structures are final (no inpainting): the
+    baselines' chain, every job tagged with its arm."""
+    relaxed = route(relax.make(first.output), routing["relax"], Stage.RELAXED, batch_id)
+    sym = route(symmetry.make(relaxed.output), routing["symmetry"], Stage.CLASSIFIED, batch_id)
+    jobs = [first, relaxed, sym]
+    for j in jobs:
+        j.update_metadata({"arm": arm}, dynamic=False)
+    return jobs
+
+
 def _finish(
     jobs: list[Job],
     finals: list[Job],
@@ -131,10 +152,14 @@ class CHGGenMaker(Maker):
         Worker category overrides per routing key (the stage table,
         :mod:`chggen_flows.makers.stages`, gives the rest).
     baseline
-        The random-search arm's maker, or None.
+        The random-search arm's maker (a spec's ``baseline`` section) or None.
+    hosts
+        The host arms' maker (a spec's ``hosts`` section) or None.
+    substitution
+        The plain-substitution arm's maker; None: made from ``hosts``' settings.
     adapt
         The adaptation maker (a spec's ``model.adapt``), or None: its job runs first and
-        every generate and inpaint job uses the model it made.
+        every generate and inpaint job (the host arms' too) uses the model it made.
     """
 
     name: str = "chggen"
@@ -148,6 +173,8 @@ class CHGGenMaker(Maker):
     dft: Maker | None = None
     routing: dict[str, str] = field(default_factory=dict)
     baseline: BaselineMaker | None = None
+    hosts: HostSourceMaker | None = None
+    substitution: SubstitutionMaker | None = None
     adapt: AdaptMaker | None = None
 
     def make(
@@ -155,12 +182,15 @@ class CHGGenMaker(Maker):
         campaign: str,
         batches: list[list[CandidateSeed]],
         baseline_batches: list[list[CandidateSeed]] | None = None,
+        host_targets: list[HostTarget] | None = None,
         system: str | None = None,
     ) -> Flow:
         """One chain of stage jobs per batch of seeds, then E_d and the DFT gate.
 
         With a ``baseline`` maker, each batch of ``baseline_batches`` becomes a
         random-search chain (baseline -> relax -> symmetry) that joins the same E_d job.
+        With a ``hosts`` maker, the host arms its settings name run for every
+        ``host_targets`` entry (composition, formula units) and join it too.
         With an ``adapt`` maker, one adapt job for ``system`` (e.g. ``"Li-Si"``) comes
         first and hands its model to every generate and inpaint job.
         """
@@ -194,15 +224,54 @@ class CHGGenMaker(Maker):
                     Stage.GENERATED,
                     batch_id,
                 )
-                relax = route(self.relax.make(base.output), r["relax"], Stage.RELAXED, batch_id)
-                sym = route(
-                    self.symmetry.make(relax.output), r["symmetry"], Stage.CLASSIFIED, batch_id
-                )
-                for j in (base, relax, sym):
-                    j.update_metadata({"arm": "baseline"}, dynamic=False)
-                jobs.extend([base, relax, sym])
-                finals.append(sym)
+                chain = _plain_arm(base, self.relax, self.symmetry, r, batch_id, "baseline")
+                jobs.extend(chain)
+                finals.append(chain[-1])
+        if self.hosts is not None and host_targets:
+            self._host_arms(campaign, host_targets, r, jobs, finals, adapt)
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)
+
+    def _host_arms(
+        self,
+        campaign: str,
+        targets: list[HostTarget],
+        r: Mapping[str, str],
+        jobs: list[Job],
+        finals: list[Job],
+        adapt: Job | None = None,
+    ) -> None:
+        """The host arms of a spec's ``hosts`` section: one chain per arm over every
+        target (host source -> inpaint -> relax -> symmetry; substitution -> relax ->
+        symmetry), joining the same E_d job."""
+        assert self.hosts is not None
+        arms = self.hosts.hosts.arms
+        for index, kind in enumerate(k for k in ("analogue", "frameworks") if k in arms):
+            batch_id = f"h{index:04d}"
+            start = route(
+                self.hosts.make(campaign, batch_id, kind, targets),
+                r["hosts"],
+                Stage.FRAMEWORK,
+                batch_id,
+            )
+            tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
+            for j in (start, *tail):
+                j.update_metadata({"arm": f"hosts:{kind}"}, dynamic=False)
+            jobs.extend([start, *tail])
+            finals.append(tail[-1])
+        if "substitution" in arms:
+            maker = self.substitution or SubstitutionMaker(
+                hosts=self.hosts.hosts,
+                guests=self.hosts.guests,
+                v0=self.hosts.v0,
+                reference=self.hosts.reference,
+                seed=self.hosts.seed,
+            )
+            start = route(
+                maker.make(campaign, "s0000", targets), r["substitution"], Stage.GENERATED, "s0000"
+            )
+            chain = _plain_arm(start, self.relax, self.symmetry, r, "s0000", "substitution")
+            jobs.extend(chain)
+            finals.append(chain[-1])
 
 
 @dataclass
@@ -220,6 +289,10 @@ class HostModeMaker(Maker):
     routing
         Worker category overrides per routing key (the stage table,
         :mod:`chggen_flows.makers.stages`, gives the rest).
+    relax
+        The relaxation of the ordering baselines' structures.
+    orderings
+        A disordered host's baselines (Ewald, enumeration) or None.
     adapt
         The adaptation maker, or None (as in :class:`CHGGenMaker`).
     """
@@ -231,6 +304,8 @@ class HostModeMaker(Maker):
     ehull: EhullMaker = field(default_factory=EhullMaker)
     dft: Maker | None = None
     routing: dict[str, str] = field(default_factory=dict)
+    relax: RelaxMaker = field(default_factory=RelaxMaker)
+    orderings: OrderingMaker | None = None
     adapt: AdaptMaker | None = None
 
     def make(
@@ -239,21 +314,50 @@ class HostModeMaker(Maker):
         host: Structure,
         guests: dict[str, int],
         batches: list[list[str]],
+        disordered: Structure | None = None,
+        host_source: dict | None = None,
         system: str | None = None,
     ) -> Flow:
         """One chain per batch of candidate ids, all inpainting ``guests`` into ``host``
-        (after an adapt job for ``system`` with an ``adapt`` maker)."""
+        (after an adapt job for ``system`` with an ``adapt`` maker).
+
+        For a disordered host (``disordered``: the user's structure, ``host`` and
+        ``guests`` its ordered split on the supercell, ``host_source`` how it was
+        split), the candidates are arm ``hosts:disordered``, and with an ``orderings``
+        maker its Ewald and enumeration baselines run on the same supercell
+        (orderings -> relax -> symmetry) and join the same E_d job.
+        """
         jobs: list[Job] = []
         finals: list[Job] = []
         r = resolve_routing(self.routing)
         adapt = _adapt_job(self.adapt, campaign, system, r)
         if adapt is not None:
             jobs.append(adapt)
+        extra = (
+            {} if disordered is None else {"arm": "hosts:disordered", "host_source": host_source}
+        )
         for index, ids in enumerate(batches):
             batch_id = f"b{index:04d}"
-            start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids)
+            start = HostFrameworkMaker().make(campaign, batch_id, host, guests, ids, **extra)
             route(start, r["framework"], Stage.FRAMEWORK, batch_id)
             tail = _tail(start, self.inpaint, self.relax_inpaint, self.symmetry, r, batch_id, adapt)
             jobs.extend([start, *tail])
             finals.append(tail[-1])
+        if disordered is not None and self.orderings is not None:
+            prefix = batches[0][0].rsplit("-S", 1)[0] if batches and batches[0] else "host"
+            for index, kind in enumerate(ORDERING_KINDS):
+                if (kind == "ewald" and not self.orderings.ewald) or (
+                    kind == "enumeration" and not self.orderings.enumeration_limit
+                ):
+                    continue
+                batch_id = f"o{index:04d}"
+                start = route(
+                    self.orderings.make(campaign, batch_id, disordered, kind, prefix),
+                    r["orderings"],
+                    Stage.GENERATED,
+                    batch_id,
+                )
+                chain = _plain_arm(start, self.relax, self.symmetry, r, batch_id, kind)
+                jobs.extend(chain)
+                finals.append(chain[-1])
         return _finish(jobs, finals, campaign, self.ehull, self.dft, r, self.name)

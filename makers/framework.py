@@ -42,6 +42,8 @@ def framework_fields(result: Any, mode: str, rank: int) -> dict[str, Any]:
         "framework_cell": result.cell,
         "framework_supercell": result.supercell,
         "guest_counts": dict(result.guest_counts),
+        # only where the bounded search fell back, so older records' dumps stay equal
+        **({"framework_fallback": True} if result.fallback else {}),
     }
 
 
@@ -132,8 +134,11 @@ class HostFrameworkMaker(Maker):
         host: Structure,
         guests: dict[str, int],
         candidate_ids: list[str],
+        arm: str | None = None,
+        host_source: dict[str, Any] | None = None,
     ) -> StageDocument:
-        """Records at stage ``framework`` for ``candidate_ids``, all sharing ``host``."""
+        """Records at stage ``framework`` for ``candidate_ids``, all sharing ``host``;
+        ``arm`` and ``host_source`` for a disordered host's split (``hosts:disordered``)."""
         from chggen_flows.core.symmetry import classify_symmetry
 
         provenance = start_provenance("framework", {"host": host.formula, "guests": guests})
@@ -153,6 +158,8 @@ class HostFrameworkMaker(Maker):
                 framework_found=True,
                 framework_spacegroup=info.number,
                 guest_counts=dict(guests),
+                **({"arm": arm} if arm else {}),
+                host_source=host_source,
             )
             for cid in candidate_ids
         ]

@@ -79,9 +79,26 @@ def baseline_arm(kind: str) -> str:
     return f"baseline:{kind}"
 
 
-def is_generated_arm(arm: str | None) -> bool:
-    """True for the generative pipeline's arms (the DFT shortlist draws from them)."""
+#: Prefix of the host arms' names: guests inpainted into hosts from a host source.
+HOST_ARM_PREFIX = "hosts:"
+
+
+def host_arm(kind: str) -> str:
+    """The arm name of inpainted host-source candidates: ``hosts:analogue``,
+    ``hosts:frameworks``, ``hosts:disordered``."""
+    return f"{HOST_ARM_PREFIX}{kind}"
+
+
+def is_pipeline_arm(arm: str | None) -> bool:
+    """True for the unconditional pipeline's arms (generate -> framework -> inpaint):
+    what the report's "unconditional vs inpainting" symmetry rates describe."""
     return arm is None or arm in (CHGGEN_ARM, SYMMETRIC_GUESTS_ARM)
+
+
+def is_generated_arm(arm: str | None) -> bool:
+    """True for the arms whose structures the model made (the DFT shortlist draws from
+    them): the generative pipeline's and the host arms' (guests inpainted)."""
+    return is_pipeline_arm(arm) or str(arm).startswith(HOST_ARM_PREFIX)
 
 
 class CandidateSeed(BaseModel):
@@ -115,7 +132,19 @@ class CandidateRecord(BaseModel):
     arm: str = Field(
         CHGGEN_ARM,
         description="chggen; chggen:symmetric-guests for the symmetric copies of a "
-        "guest_symmetry comparison; baseline:<kind> for the random-search arm.",
+        "guest_symmetry comparison; baseline:<kind> for the random-search arm and the "
+        "host baselines (substitution, ewald, enumeration); hosts:<kind> for guests "
+        "inpainted into hosts from a host source (analogue, frameworks, disordered).",
+    )
+    template: dict[str, Any] | None = Field(
+        None,
+        description="Analogue and substitution arms: the known structure whose framework "
+        "is the host ({material_id, formula, spacegroup_number, spacegroup_symbol, ...}).",
+    )
+    host_source: dict[str, Any] | None = Field(
+        None,
+        description="Host arms: how the host was made (supercell, volume scaling, guest "
+        "rounding, framework space group, Ewald energy...).",
     )
     stage: str = Stage.GENERATED.value
     valid: bool = True
@@ -142,6 +171,11 @@ class CandidateRecord(BaseModel):
     framework_ops_per_atom: float | None = None
     framework_cell: str | None = None
     framework_supercell: int | None = None
+    framework_fallback: bool | None = Field(
+        None,
+        description="True when no rung of the ladder passed the displacement/strain bounds "
+        "and the host is the one the paper's rule gives (modes highest and fan_out).",
+    )
     parent_id: str | None = Field(
         None,
         description="fan_out hosts: the candidate whose framework this host is; "

@@ -134,6 +134,31 @@ STAGE_TABLE: tuple[RoutedStage, ...] = (
         ("baseline",),
         "random-search arm, from a spec's baseline section",
     ),
+    RoutedStage(
+        "hosts",
+        "cpu",
+        "chggen_flows.makers.host_source:HostSourceMaker",
+        (Stage.FRAMEWORK,),
+        ("host source",),
+        "host arms: analogue templates or random frameworks, ready for inpainting",
+    ),
+    RoutedStage(
+        "substitution",
+        "cpu",
+        "chggen_flows.makers.substitution:SubstitutionMaker",
+        (Stage.GENERATED,),
+        ("substitution",),
+        "plain ion exchange of the analogue templates (arm baseline:substitution)",
+    ),
+    RoutedStage(
+        "orderings",
+        "cpu",
+        "chggen_flows.makers.orderings:OrderingMaker",
+        (Stage.GENERATED,),
+        ("orderings",),
+        "Ewald and enumerated orderings of a disordered host (arms baseline:ewald, "
+        "baseline:enumeration)",
+    ),
 )
 
 #: Routing key -> default worker category (the table's ``category`` column).

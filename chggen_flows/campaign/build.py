@@ -32,7 +32,9 @@ from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.flows import CHGGenMaker, HostModeMaker
 from chggen_flows.makers.framework import FrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
+from chggen_flows.makers.host_source import HostSourceMaker, HostTarget, host_info
 from chggen_flows.makers.inpaint import InpaintMaker
+from chggen_flows.makers.orderings import OrderingMaker
 from chggen_flows.makers.provenance import derived_seed
 from chggen_flows.makers.relax import RelaxMaker, relax_inpainted_maker
 from chggen_flows.makers.schemas import CandidateSeed
@@ -80,10 +82,24 @@ def baseline_seeds(spec: CampaignSpec) -> list[CandidateSeed]:
     ]
 
 
-def host_candidate_ids(spec: CampaignSpec, host: Structure) -> list[str]:
+def host_targets(spec: CampaignSpec) -> list[HostTarget]:
+    """The host arms' targets: every composition x formula units (empty without a
+    ``hosts`` section)."""
+    if spec.hosts is None:
+        return []
+    return [
+        {"composition": formula, "formula_units": n}
+        for formula in spec.all_compositions()
+        for n in spec.formula_units
+    ]
+
+
+def host_candidate_ids(
+    spec: CampaignSpec, host: Structure, guests: dict[str, int] | None = None
+) -> list[str]:
     """Ids of a host-mode campaign's candidates (host formula + guests + index)."""
     assert spec.host is not None
-    guests = "".join(f"{el}{n}" for el, n in spec.host.guests.items())
+    guests = "".join(f"{el}{n}" for el, n in (guests or spec.host.guests or {}).items())
     prefix = f"{host.composition.reduced_formula}+{guests}"
     return [f"{prefix}-S{i:04d}" for i in range(spec.host.n_candidates)]
 
@@ -126,29 +142,52 @@ class CandidateBatches:
     baseline_batches: list[list[CandidateSeed]] = field(default_factory=list)
     host: Structure | None = None
     guests: dict[str, int] | None = None
+    disordered: Structure | None = None
+    host_source: dict[str, Any] | None = None
+    host_targets: list[HostTarget] = field(default_factory=list)
 
 
 def candidate_batches(spec: CampaignSpec) -> CandidateBatches:
     """The campaign's candidates in batches of (about) ``spec.batch_size``."""
     if spec.mode == "host":
         assert spec.host is not None
-        host = read_host(spec.host.structure)
-        ids = host_candidate_ids(spec, host)
+        given = read_host(spec.host.structure)
+        host, guests, disordered, info = split_host(given, spec)
+        ids = host_candidate_ids(spec, host, guests)
         return CandidateBatches(
             batches=chunk(ids, batch_size_for(len(ids), spec.batch_size)),
             n_candidates=len(ids),
-            chemsys=(host.composition + Composition(spec.host.guests)).chemical_system,
+            chemsys=(host.composition + Composition(guests)).chemical_system,
             host=host,
-            guests=spec.host.guests,
+            guests=guests,
+            disordered=disordered,
+            host_source=info,
         )
     seeds, baseline = candidate_seeds(spec), baseline_seeds(spec)
     elements = sorted({el.symbol for f in spec.all_compositions() for el in Composition(f)})
     return CandidateBatches(
         batches=chunk(seeds, batch_size_for(len(seeds), spec.batch_size)),
+        # the host arms' candidates are counted at run time (templates found then)
         n_candidates=len(seeds) + len(baseline),
         chemsys="-".join(elements),
         baseline_batches=chunk(baseline, batch_size_for(len(baseline), spec.batch_size)),
+        host_targets=host_targets(spec),
     )
+
+
+def split_host(
+    structure: Structure, spec: CampaignSpec
+) -> tuple[Structure, dict[str, int], Structure | None, dict[str, Any] | None]:
+    """Host, guests, the disordered structure (or None) and the split's provenance of a
+    host-mode spec: an ordered host takes the spec's guests; a disordered one gives its
+    own (``core.hosts.host_from_structure``)."""
+    from chggen_flows.core.hosts import host_from_structure
+
+    assert spec.host is not None
+    seed = host_from_structure(structure, spec.host.guests, spec.host.max_supercell)
+    if seed.kind == "given":
+        return seed.host, seed.guests, None, None
+    return seed.host, seed.guests, structure, host_info(seed)
 
 
 def stage_makers(spec: CampaignSpec) -> dict[str, Maker | None]:
@@ -156,7 +195,8 @@ def stage_makers(spec: CampaignSpec) -> dict[str, Maker | None]:
 
     The one place a spec section reaches a Maker: each gets the typed settings object
     of its section (no dicts in between). ``dft`` is None when the spec turns DFT off;
-    ``baseline`` without a ``baseline`` section.
+    ``baseline`` without a ``baseline`` section, ``hosts`` without a ``hosts`` section,
+    ``orderings`` without a ``host`` section.
     """
     model = {"checkpoint": spec.model.checkpoint, "device": spec.model.device}
     relax = {"relax": spec.relax, "device": spec.model.device}
@@ -177,6 +217,22 @@ def stage_makers(spec: CampaignSpec) -> dict[str, Maker | None]:
         "baseline": None
         if spec.baseline is None
         else BaselineMaker(baseline=spec.baseline, v0=spec.v0.value, reference=reference),
+        "hosts": None
+        if spec.hosts is None
+        else HostSourceMaker(
+            hosts=spec.hosts,
+            guests=spec.guests,
+            v0=spec.v0.value,
+            reference=reference,
+            seed=spec.seed,
+        ),
+        "orderings": None
+        if spec.host is None
+        else OrderingMaker(
+            max_supercell=spec.host.max_supercell,
+            ewald=spec.host.ewald,
+            enumeration_limit=spec.host.enumeration_limit,
+        ),
         "adapt": _adapt_maker(spec),
     }
 
@@ -223,12 +279,21 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
             candidates.host,
             candidates.guests,
             candidates.batches,
+            disordered=candidates.disordered,
+            host_source=candidates.host_source,
             system=candidates.chemsys,
         )
     else:
-        chggen = CHGGenMaker(**makers, routing=spec.routing)
+        fields = {f.name for f in dataclasses.fields(CHGGenMaker)}
+        chggen = CHGGenMaker(
+            **{k: v for k, v in makers.items() if k in fields}, routing=spec.routing
+        )
         flow = chggen.make(
-            campaign, candidates.batches, candidates.baseline_batches, system=candidates.chemsys
+            campaign,
+            candidates.batches,
+            candidates.baseline_batches,
+            host_targets=candidates.host_targets,
+            system=candidates.chemsys,
         )
     flow.update_metadata({"campaign": campaign})
     return CampaignPlan(

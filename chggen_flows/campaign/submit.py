@@ -43,7 +43,8 @@ def spec_elements(spec: CampaignSpec) -> set[str]:
 
         assert spec.host is not None
         host = read_host(spec.host.structure)
-        return {el.symbol for el in host.composition} | set(spec.host.guests)
+        # a disordered host's composition holds its guests (partially occupied species)
+        return {el.symbol for el in host.composition} | set(spec.host.guests or {})
     return {el.symbol for f in spec.all_compositions() for el in Composition(f)}
 
 

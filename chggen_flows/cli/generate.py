@@ -83,7 +83,15 @@ def generate(
         None, "--host", help="Host structure (CIF/POSCAR/JSON) to inpaint."
     ),
     guests: str | None = typer.Option(
-        None, "--guests", help="Guests to place in the host, e.g. Li:4 or Li:2,Na:1."
+        None,
+        "--guests",
+        help="Guests to place in the host, e.g. Li:4 or Li:2,Na:1 (omit for a host with "
+        "partial occupancies: its partially occupied species are the guests).",
+    ),
+    max_supercell: int = typer.Option(
+        8,
+        "--max-supercell",
+        help="Disordered --host: largest supercell tried for whole guest counts.",
     ),
     checkpoint: Path | None = typer.Option(
         None,
@@ -151,7 +159,6 @@ def generate(
     from chggen_flows.cli.inputs import read_structures
     from chggen_flows.core.generation import (
         GenerationRequest,
-        inpaint,
         parse_guests,
         rejection_summary,
     )
@@ -163,8 +170,6 @@ def generate(
     # validate everything before loading the model or touching the disk
     if (composition is None) == (host is None):
         raise InputError("give either a COMPOSITION or --host", hint="see chggen generate --help")
-    if host is not None and guests is None:
-        raise InputError("--host needs --guests", hint="e.g. --guests Li:4")
     if num < 1:
         raise InputError("--num must be >= 1")
     _check_out(out)
@@ -182,8 +187,20 @@ def generate(
     )
     show_progress = None if progress else False  # None: on a terminal only
     if host is not None:
-        host_structure = read_structures([host])[0]
-        guest_counts = parse_guests(guests or "")
+        from chggen_flows.core.hosts import host_from_structure
+
+        # an ordered host needs --guests; a disordered one (partial occupancies) gives
+        # its own: the partially occupied species on the smallest whole supercell
+        given = read_structures([host])[0]
+        if given.is_ordered and guests is None:
+            raise InputError(
+                "--host needs --guests (or a CIF with partial occupancies)",
+                hint="e.g. --guests Li:4",
+            )
+        host_seed = host_from_structure(
+            given, parse_guests(guests) if guests else None, max_supercell
+        )
+        host_structure, guest_counts = host_seed.host, host_seed.guests
         symbols = {s.symbol for s in host_structure.species} | set(guest_counts)
         mode = "inpaint"
     else:
@@ -200,8 +217,10 @@ def generate(
     model = load_score_model(checkpoint, device=device)
     check_elements(model, sorted(symbols))
     if host is not None:
-        candidates = inpaint(
-            [host_structure] * num, [guest_counts] * num, model, settings, repaint,
+        from chggen_flows.core.hosts import inpaint_hosts
+
+        candidates = inpaint_hosts(
+            [host_seed] * num, model, settings, repaint,
             seed=seed, device=device, progress=show_progress,
         )  # fmt: skip
     else:

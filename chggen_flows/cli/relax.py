@@ -193,7 +193,7 @@ def framework(
             _framework_row(f"{name}_host{rank or ''}", name, structure, result, entries, cifs)
             table.add_row(
                 name if rank == 0 else f"{name} #{rank}",
-                "yes" if result.ok else "no",
+                ("yes (fallback)" if result.fallback else "yes") if result.ok else "no",
                 str(result.spacegroup_symbol or "-"),
                 str(result.symprec if result.ok else "-"),
                 str(result.angle_tolerance if result.ok else "-"),
@@ -220,6 +220,8 @@ def _framework_row(
         "cell": result.cell,
         "guest_counts": result.guest_counts,
         "reason": result.reason,
+        # highest/fan_out: no rung passed the bounds, this is the paper's rule's host
+        "fallback": result.fallback,
     }
     if result.ok and result.host is not None:
         cifs[key] = result.host

@@ -29,6 +29,30 @@ TABLE_COLUMNS = (
 )
 
 
+#: Shown after the candidate id when a campaign has several arms or templates (hosts).
+ARM_COLUMNS = (("arm", "arm"), ("template", "template"))
+
+
+def template_label(template: object) -> str:
+    """``mp-5328 CdPS3 (12)``: a template's id, formula and space group, or ``-``."""
+    if not isinstance(template, dict):
+        return "-"
+    group = template.get("spacegroup_number")
+    label = f"{template.get('material_id', '?')} {template.get('formula', '')}".strip()
+    return f"{label} ({group})" if group else label
+
+
+def table_columns(frame) -> tuple[tuple[str, str], ...]:
+    """The terminal table's columns: ``arm`` when the campaign has several arms,
+    ``template`` when any candidate has one (analogue and substitution arms)."""
+    extra = []
+    if "arm" in frame.columns and frame["arm"].dropna().nunique() > 1:
+        extra.append(ARM_COLUMNS[0])
+    if "template" in frame.columns and frame["template"].map(lambda t: isinstance(t, dict)).any():
+        extra.append(ARM_COLUMNS[1])
+    return (TABLE_COLUMNS[0], *extra, *TABLE_COLUMNS[1:])
+
+
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
@@ -56,7 +80,8 @@ def results_table(frame, title: str, limit: int | None = None) -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
-    for header, column in TABLE_COLUMNS:
+    columns = table_columns(frame)
+    for header, column in columns:
         # Numbers never shrink; on a narrow terminal the note is cut first.
         table.add_column(
             header,
@@ -68,7 +93,14 @@ def results_table(frame, title: str, limit: int | None = None) -> Table:
         )
     ordered = frame.sort_values("e_d", na_position="last")
     for row in ordered.head(limit).itertuples() if limit else ordered.itertuples():
-        cells = [_cell(getattr(row, c)) if c != "note" else _note(row) for _, c in TABLE_COLUMNS]
+        cells = [
+            _note(row)
+            if c == "note"
+            else template_label(row.template)
+            if c == "template"
+            else _cell(getattr(row, c))
+            for _, c in columns
+        ]
         table.add_row(*cells)
     return table
 
@@ -263,6 +295,10 @@ def metrics_table(frame, title: str) -> Table:
         ("redisc.", "n_rediscovered"),
         ("novel", "n_novel"),
         ("SUN", "n_sun"),
+        # per arm (the arm's row): what it cost
+        ("calls", "cost_model_calls"),
+        ("steps", "cost_chgnet_steps"),
+        ("wall s", "cost_wall_time_s"),
     ]
     present = [(h, c) for h, c in columns if c in frame.columns]
     for header, column in present:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 # One definition of the table's columns and of the stage order: the results API's.
 from chggen_flows.campaign.results import CANDIDATE_COLUMNS
-from chggen_flows.makers.schemas import CHGGEN_ARM, STAGES, is_generated_arm
+from chggen_flows.makers.schemas import CHGGEN_ARM, STAGES, is_pipeline_arm
 
 _NUMERIC = (
     "natoms",
@@ -142,8 +142,13 @@ class ReportSummary(BaseModel):
     e_d_warnings: list[str] = Field(default_factory=list)
     arms: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Search metrics per arm (generated vs random search), when the "
-        "campaign has a baseline arm: one row per arm over all its compositions.",
+        description="Search metrics per arm (generated, host arms, baselines), when the "
+        "campaign has more than one arm: one row per arm over all its compositions.",
+    )
+    templates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Host arms with templates (analogue, substitution): one row per arm "
+        "and template (material id, formula, space group), its candidates and lowest E_d.",
     )
     best: list[BestCandidate] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
@@ -244,7 +249,7 @@ def symmetry_rates(frame: pd.DataFrame, by: str | None) -> list[SymmetryRate]:
     ``by="natoms"``, else by group size (largest first).
     """
     arm = frame["arm"].fillna(CHGGEN_ARM)
-    frame = frame[arm.map(is_generated_arm)]
+    frame = frame[arm.map(is_pipeline_arm)]  # the host arms have no unconditional step
     groups: Iterable[tuple[object, pd.DataFrame]] = (
         [("all", frame)] if by is None else frame.dropna(subset=[by]).groupby(by, sort=False)
     )
@@ -370,6 +375,35 @@ def arm_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [arm.row() for arm in metrics.arms]
 
 
+def template_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per arm and template (analogue inpainting next to plain substitution of the same
+    template): candidates, those with E_d, the lowest E_d; empty without templates."""
+    if "template" not in df:
+        return []
+    has = df["template"].map(lambda t: isinstance(t, dict))
+    if not has.any():
+        return []
+    part = df[has]
+    keys = part["template"].map(lambda t: str(t.get("material_id")))
+    rows = []
+    for (material_id, arm), group in part.groupby([keys, part["arm"].fillna(CHGGEN_ARM)]):
+        template = group["template"].iloc[0]
+        e_d = pd.to_numeric(group["e_d"], errors="coerce").dropna()
+        rows.append(
+            {
+                "material_id": material_id,
+                "formula": template.get("formula"),
+                "spacegroup": template.get("spacegroup_symbol")
+                or template.get("spacegroup_number"),
+                "arm": arm,
+                "n_candidates": len(group),
+                "n_with_e_d": len(e_d),
+                "e_d_min": float(e_d.min()) if len(e_d) else None,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["material_id"], r["arm"]))
+
+
 def _missing_notes(summary: ReportSummary) -> list[str]:
     """One sentence per section that has nothing to show, saying which stage is missing."""
     notes = []
@@ -440,5 +474,6 @@ def gather(frame: pd.DataFrame, campaign: str | None = None, top: int = 20) -> R
         summary.dft_states = {k: int(v) for k, v in states.value_counts().items()}
         summary.best = best_candidates(df, top)
         summary.arms = arm_rows(df)
+        summary.templates = template_rows(df)
     summary.missing = _missing_notes(summary)
     return summary

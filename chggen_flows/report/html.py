@@ -215,10 +215,14 @@ def render_html(
         parts.append(_missing("No E_d values yet: the 'ehull' stage has not run."))
 
     if s.arms:
-        parts.append("<h2 id='arms'>Generation vs random search</h2>")
+        parts.append("<h2 id='arms'>Generation vs random search: the arms side by side</h2>")
         parts.append(
-            "<p>The campaign's baseline arm: random structures for the same compositions "
-            "and cells, relaxed, classified and ranked by the same jobs. Each arm is "
+            "<p>The campaign's arms: generated (<code>chggen</code>), host arms "
+            "(<code>hosts:analogue</code>, <code>hosts:frameworks</code>, "
+            "<code>hosts:disordered</code>: guests inpainted into known, random or "
+            "disordered hosts) and baselines (<code>baseline:*</code>: random search, "
+            "plain substitution, Ewald and enumerated orderings), relaxed, classified "
+            "and ranked by the same jobs. Each arm is "
             "de-duplicated on its own (docs/baseline.md explains every column; "
             "<code>chggen results CAMPAIGN --metrics</code> adds rediscovered and novel "
             "structures).</p>"
@@ -255,6 +259,28 @@ def render_html(
             )
         )
         parts.append(_figure(figures.get("arms")))
+        if s.templates:
+            parts.append(
+                "<p>Per template: the analogue arm (guests inpainted into the stripped "
+                "framework) next to plain substitution of the same template.</p>"
+            )
+            parts.append(
+                _table(
+                    ["template", "formula", "SG", "arm", "candidates", "with E_d", "lowest E_d"],
+                    [
+                        [
+                            str(r["material_id"]),
+                            str(r["formula"]),
+                            str(r["spacegroup"]),
+                            str(r["arm"]),
+                            str(r["n_candidates"]),
+                            str(r["n_with_e_d"]),
+                            fmt(r.get("e_d_min")),
+                        ]
+                        for r in s.templates
+                    ],
+                )
+            )
 
     parts.append("<h2 id='symmetry'>Symmetry: unconditional vs inpainting</h2>")
     if s.symmetry_overall is not None:

@@ -125,6 +125,7 @@ def test_every_shipped_example_is_valid():
 BAD_SECTIONS = [
     ("sampler", {"n_level": 200}, "sampler.n_level", "did you mean 'n_levels'?"),
     ("relax", {"fmax": -1}, "relax.fmax", "fmax must be > 0"),
+    ("relax", {"potential": "mace9"}, "relax.potential", "unknown potential 'mace9'"),
     ("inpaint", {"jump_length": 0}, "inpaint.jump_length", "jump_length must be >= 1, got 0"),
     ("sampler", {"n_levels": 0}, "sampler.n_levels", "n_levels must be >= 1"),
     ("sampler", {"n_levels": 1.5}, "sampler.n_levels", "expected an integer, got 1.5"),
@@ -177,6 +178,7 @@ BAD_SECTIONS = [
     ("framework", {"max_rms": 0}, "framework.max_rms", "max_rms must be > 0"),
     ("framework", {"max_strain": "5%"}, "framework.max_strain", "expected a number or null"),
     ("framework", {"max_supercell": 0}, "framework.max_supercell", "must be >= 1"),
+    ("framework", {"fallback": "paper"}, "framework.fallback", "expected true or false"),
     ("routing", {"painting": "cpu"}, "routing.painting", "unknown stage 'painting'"),
     ("routing", {"generate": "tpu"}, "routing.generate", "unknown category 'tpu'"),
     ("routing", {"relax": "gpus"}, "routing.relax", "did you mean 'gpu'?"),
@@ -209,6 +211,21 @@ BAD_SECTIONS = [
     ("baseline", {"symprec": 0}, "baseline.symprec", "must be > 0"),
     ("baseline", {"angle_tolerance": "10"}, "baseline.angle_tolerance", "expected a number"),
     ("baseline", {"lattice": {"types": ["xX"]}}, "baseline.lattice.types", "Bravais type"),
+    # hosts (core.hosts.HostSourceSettings): every key, and the hints a user gets
+    ("hosts", {"sorce": "templates/"}, "hosts.sorce", "did you mean 'source'?"),
+    ("hosts", {"source": 3}, "hosts.source", "expected a string"),
+    ("hosts", {"arms": ["analog"]}, "hosts.arms", "did you mean 'analogue'?"),
+    ("hosts", {"arms": ["substitution"]}, "hosts.arms", "need hosts.source"),
+    ("hosts", {"include_elements": ["Xx"]}, "hosts.include_elements", "not element symbols"),
+    ("hosts", {"exclude_elements": ["Zz"]}, "hosts.exclude_elements", "not element symbols"),
+    ("hosts", {"exclude_formulas": "ZnS"}, "hosts.exclude_formulas", "expected a list"),
+    ("hosts", {"related_to": ["Zn-P-S"]}, "hosts.related_to", "expected a string"),
+    ("hosts", {"max_e_above_hull": -1}, "hosts.max_e_above_hull", "must be >= 0"),
+    ("hosts", {"max_templates": 0}, "hosts.max_templates", "max_templates must be >= 1"),
+    ("hosts", {"max_linear_strain": 0}, "hosts.max_linear_strain", "must be > 0"),
+    ("hosts", {"max_atoms": 0}, "hosts.max_atoms", "max_atoms must be >= 1"),
+    ("hosts", {"candidates_per_host": 0}, "hosts.candidates_per_host", "must be >= 1"),
+    ("hosts", {"frameworks_per_target": 1.5}, "hosts.frameworks_per_target", "an integer"),
 ]
 
 
@@ -244,6 +261,7 @@ def test_allowed_keys_are_the_core_settings_fields():
     from chggen_flows.campaign.spec import CampaignSpec
     from chggen_flows.core.baseline import BaselineSettings
     from chggen_flows.core.generation import InpaintSettings, SamplerSettings
+    from chggen_flows.core.hosts import HostSourceSettings
     from chggen_flows.core.relax import RelaxSettings
     from chggen_flows.core.symmetry import FrameworkSettings
 
@@ -253,6 +271,7 @@ def test_allowed_keys_are_the_core_settings_fields():
         "relax": RelaxSettings,
         "framework": FrameworkSettings,
         "baseline": BaselineSettings,
+        "hosts": HostSourceSettings,
     }
     assert set(classes) == set(SETTINGS_SECTIONS)
     for section, cls in classes.items():

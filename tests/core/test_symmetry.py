@@ -252,10 +252,33 @@ def test_displacement_bound_rejects_a_collapsed_host() -> None:
     assert unbounded[0].max_displacement > bounded.max_displacement
     # Only the bounded host counts as the highest one.
     assert extract_framework(candidate, ["Li"], FrameworkSettings(mode="highest")) == hosts[0]
-    # Nothing within a bound: a failure whose reason names the bound.
-    tight = FrameworkSettings(mode="highest", ladder=((1.5, 30), (2.0, 30)))
+    # Nothing within a bound: a failure whose reason names the bound (fallback off).
+    tight = FrameworkSettings(mode="highest", ladder=((1.5, 30), (2.0, 30)), fallback=False)
     result = extract_framework(candidate, ["Li"], tight)
     assert not result.ok and "more than max_displacement 0.6" in result.reason
+
+
+@pytest.mark.parametrize("mode", ["highest", "fan_out"])
+def test_no_rung_within_the_bounds_falls_back_to_the_papers_host(mode) -> None:
+    """The case above that failed before (issue 26 item 5): with the fallback (default)
+    the bounded modes give the paper's rule's host, marked, never a rejection."""
+    candidate = _antifluorite()
+    [pushed] = [
+        i
+        for i, site in enumerate(candidate)
+        if site.specie.symbol == "O" and np.allclose(site.frac_coords, [0.5, 0.5, 0])
+    ]
+    candidate.translate_sites([pushed], [0, 0, 0.8], frac_coords=False)
+    ladder = ((1.5, 30), (2.0, 30))
+    paper = extract_framework(candidate, ["Li"], FrameworkSettings(mode="first", ladder=ladder))
+    assert paper.ok and not paper.fallback
+    hosts = host_candidates(candidate, ["Li"], FrameworkSettings(mode=mode, ladder=ladder))
+    assert len(hosts) == 1
+    (host,) = hosts
+    assert host.ok and host.fallback
+    assert host.spacegroup_number == paper.spacegroup_number and host.rung == paper.rung
+    assert host.host == paper.host and host.guest_counts == paper.guest_counts
+    assert "more than max_displacement 0.6" in host.reason
 
 
 def test_strain_bound_keeps_a_tetragonal_lattice_tetragonal() -> None:

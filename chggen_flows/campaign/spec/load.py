@@ -104,7 +104,9 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
         updates["model"] = spec.model.model_copy(update={"checkpoint": str(path.resolve())})
     if spec.model.adapt is not None:
         model = updates.get("model", spec.model)
-        sources = [_resolve_source(s, base_dir) for s in spec.model.adapt.source]
+        sources = [
+            _resolve_source(s, base_dir, "model.adapt.source") for s in spec.model.adapt.source
+        ]
         adapt = spec.model.adapt.model_copy(update={"source": sources})
         updates["model"] = model.model_copy(update={"adapt": adapt})
     if spec.host is not None:
@@ -115,6 +117,8 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
                 f"host structure {path} does not exist", hint="fix host.structure in the spec"
             )
         updates["host"] = spec.host.model_copy(update={"structure": str(path.resolve())})
+    if spec.hosts is not None and spec.hosts.source:
+        updates["hosts"] = _resolved_sources(spec.hosts, base_dir)
     reference = spec.stability.reference
     if reference not in REFERENCE_SOURCES:
         path = Path(reference).expanduser()
@@ -128,21 +132,33 @@ def _resolve_paths(spec: CampaignSpec, base_dir: Path) -> CampaignSpec:
     return spec.model_copy(update=updates) if updates else spec
 
 
-def _resolve_source(source: str, base_dir: Path) -> str:
-    """A ``model.adapt.source``: a named source (``materials_project``) as it is, a path
-    resolved against the spec's folder and required to exist."""
+def _resolve_source(source: str, base_dir: Path, key: str) -> str:
+    """One structure source of the spec (``key`` names where): a named source (the
+    Materials Project: ``mp``, ``materials_project``) as it is, a file or folder made
+    absolute against the spec's folder and required to exist."""
     from chggen_flows.core.sources.readers.materials_project import MaterialsProject
 
-    if MaterialsProject.claims(source):
+    if source in HOST_SOURCE_NAMES or MaterialsProject.claims(source):
         return source
     path = Path(source).expanduser()
     path = path if path.is_absolute() else (base_dir / path)
     if not path.exists():
         raise InputError(
-            f"model.adapt.source {path} does not exist",
+            f"{key} {path} does not exist",
             hint="give a folder of CIFs, a .json/.csv file of structures, or materials_project",
         )
     return str(path.resolve())
+
+
+def _resolved_sources(hosts: Any, base_dir: Path) -> Any:
+    """``hosts`` with each file or folder source made absolute (checked to exist)."""
+    given = (hosts.source,) if isinstance(hosts.source, str) else hosts.source
+    sources = [_resolve_source(source, base_dir, "hosts.source") for source in given]
+    return type(hosts)(**{**hosts.given(), "source": sources})
+
+
+#: Structure sources that are names, not paths (core.sources).
+HOST_SOURCE_NAMES: tuple[str, ...] = ("mp", "materials_project")
 
 
 def load_spec(path: str | Path) -> CampaignSpec:

@@ -39,6 +39,7 @@ from chggen_flows.campaign.spec.compositions import (
 from chggen_flows.core.baseline import BaselineSettings
 from chggen_flows.core.device import check_device_name
 from chggen_flows.core.generation import InpaintSettings, SamplerSettings
+from chggen_flows.core.hosts.settings import HostSourceSettings
 from chggen_flows.core.model.adapt import AdaptSettings
 from chggen_flows.core.relax import RelaxSettings
 from chggen_flows.core.symmetry import FrameworkSettings
@@ -54,6 +55,7 @@ SETTINGS_SECTIONS: dict[str, type] = {
     "relax": RelaxSettings,
     "framework": FrameworkSettings,
     "baseline": BaselineSettings,
+    "hosts": HostSourceSettings,
 }
 
 
@@ -163,16 +165,46 @@ class StabilitySettings(SpecModel):
     dft: bool = True
 
 
+#: Host-mode keys added after campaigns were stored (stored only when given).
+_LATER_HOST_KEYS = frozenset({"max_supercell", "ewald", "enumeration_limit"})
+#: Spec sections added after campaigns were stored: left out of the stored spec (and
+#: its hash) while unset.
+_LATER_SECTIONS = ("hosts",)
+
+
 class HostSettings(SpecModel):
-    """Host mode: a given host structure plus guests to insert by inpainting."""
+    """Host mode: a given host structure plus guests to insert by inpainting.
+
+    A structure with partial occupancies defines its own guests (no ``guests``): the
+    fully occupied sites are the host, the partially occupied species the guests, on
+    the smallest supercell (up to ``max_supercell``) with whole counts; its Ewald and
+    enumeration baselines run on the same supercell (docs/hosts.md).
+    """
 
     structure: str = Field(description="CIF/POSCAR path, relative to the spec file.")
-    guests: dict[str, int]
+    guests: dict[str, int] | None = None
     n_candidates: int = Field(ge=1)
+    max_supercell: int = Field(8, ge=1, description="Disordered host: largest supercell.")
+    ewald: int = Field(16, ge=0, description="Disordered host: Ewald orderings kept (0: none).")
+    enumeration_limit: int = Field(
+        500, ge=0, description="Disordered host: enumerate up to this many orderings (0: never)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: Any) -> Any:
+        # keys added for disordered hosts are stored only when given, so a host-mode
+        # spec stored before them keeps its hash
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in _LATER_HOST_KEYS - self.model_fields_set:
+                data.pop(key, None)
+        return data
 
     @field_validator("guests")
     @classmethod
-    def _check_guests(cls, value: dict[str, int]) -> dict[str, int]:
+    def _check_guests(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is None:
+            return None
         check_elements(list(value))
         for symbol, count in value.items():
             if count <= 0:
@@ -209,6 +241,11 @@ class CampaignSpec(SpecModel):
         description="Adds a random-search arm (keys of core.baseline.BaselineSettings, e.g. "
         "{kind: pyxtal}); see docs/baseline.md.",
     )
+    hosts: HostSourceSettings | None = Field(
+        None,
+        description="Adds host arms (analogue templates, plain substitution, random "
+        "frameworks; keys of core.hosts.HostSourceSettings); see docs/hosts.md.",
+    )
     batch_size: int = Field(200, ge=1, description="Candidates per job.")
     routing: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
@@ -217,6 +254,15 @@ class CampaignSpec(SpecModel):
     def _given_keys(self, value: Any) -> Any:
         # the keys the user gave, as given: what the registry stores and the hash covers
         return None if value is None else value.given()
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in _LATER_SECTIONS:
+                if getattr(self, key) is None:
+                    data.pop(key, None)
+        return data
 
     _routing = field_validator("routing")(classmethod(lambda cls, v: _check_routing(v)))
 
@@ -248,6 +294,11 @@ class CampaignSpec(SpecModel):
                 raise ValueError(
                     "a 'baseline' arm needs an unconditional campaign (its candidates are "
                     "the same compositions and cells as the generated ones)"
+                )
+            if self.hosts is not None:
+                raise ValueError(
+                    "a 'hosts' section needs an unconditional campaign (its hosts are made "
+                    "for the campaign's compositions); a host-mode campaign has one host"
                 )
         elif not self.all_compositions():
             raise ValueError(

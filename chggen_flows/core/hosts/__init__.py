@@ -24,13 +24,16 @@ from chggen_flows.core.hosts.disordered import (
 from chggen_flows.core.hosts.frameworks import random_frameworks
 from chggen_flows.core.hosts.inpainting import inpaint_hosts
 from chggen_flows.core.hosts.seed import HostSeed
+from chggen_flows.core.hosts.settings import HOST_ARMS, HostSourceSettings
 
 __all__ = [
+    "HOST_ARMS",
     "AnalogueHost",
     "AnalogueSearch",
     "AnalogueTarget",
     "DisorderedHost",
     "HostSeed",
+    "HostSourceSettings",
     "SkippedTemplate",
     "count_orderings",
     "disordered_host",

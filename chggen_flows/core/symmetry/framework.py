@@ -15,6 +15,7 @@ primitive cells directly as pymatgen structures.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,11 @@ class FrameworkSettings(CoreSettings):
         Largest supercell, in primitive cells of the refined host, used when neither
         the primitive nor the conventional cell holds the guests as whole atoms
         (dilute guests); 1 turns supercells off.
+    fallback
+        Modes ``"highest"`` and ``"fan_out"``: when no rung passes the bounds, use the
+        host the paper's rule (``"first"``) gives and mark it ``fallback`` (True,
+        default), so the bounded search never rejects a candidate the paper's rule
+        keeps; False: reject it with the bounds' reasons.
     """
 
     ladder: tuple[tuple[float, float], ...] = AUTHORS_LADDER
@@ -122,6 +128,7 @@ class FrameworkSettings(CoreSettings):
     max_rms: float | None = 0.35
     max_strain: float | None = 0.1
     max_supercell: int = 8
+    fallback: bool = True
 
     @field_validator("ladder")
     @classmethod
@@ -224,6 +231,10 @@ class FrameworkResult:
         hosts are ranked by (larger for every proper supergroup).
     supercell
         How many primitive cells of the refined host ``host`` holds (1: primitive).
+    fallback
+        True when no rung passed the bounds of modes ``"highest"``/``"fan_out"`` and
+        this is the paper's rule's host instead; ``reason`` then says why the bounded
+        search found none.
     """
 
     ok: bool
@@ -242,6 +253,7 @@ class FrameworkResult:
     point_group_order: int | None = None
     ops_per_atom: float | None = None
     supercell: int | None = None
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -617,8 +629,10 @@ def host_candidates(
         ``"highest"``: the most symmetric host within the displacement bounds;
         ``"fan_out"``: up to ``max_hosts`` hosts of distinct space groups, most
         symmetric first (ranked by point-group operations per primitive atom, then
-        smallest displacement, then lowest rung). When no host is accepted the list
-        holds one ``ok=False`` result with the ``reason``.
+        smallest displacement, then lowest rung). When no rung passes the bounds and
+        ``settings.fallback`` is on, the paper's rule's host with ``fallback=True``
+        (its ``reason`` keeps why the bounded search failed). When no host is
+        accepted the list holds one ``ok=False`` result with the ``reason``.
     """
     settings = settings or FrameworkSettings()
     host, guests, reason = _split_host(structure, guest_species)
@@ -627,6 +641,11 @@ def host_candidates(
     if settings.mode == "first":
         return [_first_rung(host, guests, settings)]
     found = _all_rungs(host, guests, settings)
+    if not found[0].ok and settings.fallback:
+        # never worse than the paper's rule: its host, marked, with the bounds' reasons
+        paper = _first_rung(host, guests, settings)
+        if paper.ok:
+            return [dataclasses.replace(paper, fallback=True, reason=found[0].reason)]
     return found[: 1 if settings.mode == "highest" else settings.max_hosts]
 
 
@@ -651,7 +670,8 @@ def extract_framework(
     -------
     FrameworkResult
         The host :func:`host_candidates` ranks first (for ``mode="fan_out"``, the most
-        symmetric). Failures (no guest or no host atoms, no accepted rung, a
+        symmetric; with ``fallback``, the paper's rule's host when no rung passes the
+        bounds, ``fallback=True``). Failures (no guest or no host atoms, no accepted rung, a
         stoichiometry that cannot be kept) come back with ``ok=False`` and a
         ``reason``, not as errors, so a batch of candidates is never stopped by one of
         them.
