@@ -56,10 +56,11 @@ def plan_summary(spec) -> dict[str, Any]:
     dict
         ``campaign`` (the id a first submission gets), ``chemsys``, ``n_candidates``,
         ``n_batches``, ``n_jobs`` (at submission; the DFT gate adds VASP jobs at run
-        time), ``routing`` (routing key -> worker category), ``stages`` (the stage
-        table: routing key, category, record stages, job names, Maker), ``spec`` (as
-        the registry stores it) and ``settings`` (each settings section with the
-        core's defaults filled in).
+        time), ``potential`` (``relax.potential``), ``reference`` (the E_d hull:
+        ``label``, ``functional``, ``potential``), ``routing`` (routing key -> worker
+        category), ``stages`` (the stage table: routing key, category, record stages,
+        job names, Maker), ``spec`` (as the registry stores it) and ``settings`` (each
+        settings section with the core's defaults filled in).
     """
     from chggen_flows.campaign.build import build_flow
     from chggen_flows.campaign.spec import SETTINGS_SECTIONS
@@ -67,7 +68,7 @@ def plan_summary(spec) -> dict[str, Any]:
     from chggen_flows.makers.relax import relax_settings
     from chggen_flows.makers.stages import STAGE_TABLE
 
-    check_spec(spec)
+    provider = check_spec(spec)
     cid = campaign_id(spec, set(), new=False)
     plan = build_flow(spec, cid)
     settings = {}
@@ -96,6 +97,12 @@ def plan_summary(spec) -> dict[str, Any]:
         "n_candidates": plan.n_candidates,
         "n_batches": plan.n_batches,
         "n_jobs": plan.n_jobs,
+        "potential": spec.relax.potential,
+        "reference": {
+            "label": provider.label,
+            "functional": provider.functional,
+            "potential": provider.potential,
+        },
         "routing": routing,
         "stages": stages,
         "spec": spec.model_dump(mode="json"),
@@ -121,6 +128,11 @@ def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
         f"campaign {summary['campaign']} ({summary['chemsys']}, {summary['mode']}): "
         f"{summary['n_candidates']} candidates in {summary['n_batches']} batch(es), "
         f"{summary['n_jobs']} jobs (plus the VASP jobs the DFT gate adds at run time)"
+    )
+    reference = summary["reference"]
+    typer.echo(
+        f"potential {summary['potential']}: E_d against {reference['label']} "
+        f"({reference['functional']})"
     )
     typer.echo("stages (routing key -> worker category: record stages, jobs; Maker):")
     for row in summary["stages"]:
