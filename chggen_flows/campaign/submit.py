@@ -106,6 +106,12 @@ def check_spec(spec: CampaignSpec) -> ReferenceProvider:
     provider = get_reference(spec.stability.reference, potential=potential)
     check_reference_potential(potential, provider)
     provider.entries(sorted(elements))
+    prescreen = spec.stability.dft_prescreen_potential
+    if spec.stability.dft and prescreen is not None:
+        # the gate's pre-screen hull: built (first use) and checked here, not in the gate
+        screen = get_reference("offline", potential=prescreen)
+        check_reference_potential(prescreen, screen)
+        screen.entries(sorted(elements))
     return provider
 
 
