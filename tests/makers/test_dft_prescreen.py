@@ -40,13 +40,13 @@ def _store() -> JobStore:
 
 def test_prescreen_ranks_the_shortlist_on_chgnet_r2scan(lisi) -> None:
     squeezed = lisi.copy()
-    squeezed.scale_lattice(lisi.volume * 0.8)  # far above the hull after 3 steps
+    squeezed.scale_lattice(lisi.volume * 0.6)  # far above the hull (fixed cell)
     # the campaign's E_d ranks the squeezed cell first; the r2SCAN pre-screen must not
     candidates = [
         {"candidate_id": "squeezed", "structure": squeezed, "e_d": 0.01},
         {"candidate_id": "relaxed", "structure": lisi, "e_d": 0.02},
     ]
-    relax = RelaxSettings(max_steps=3, device="cpu")
+    relax = RelaxSettings(max_steps=3, relax_cell=False, device="cpu")
     gate = DFTGateMaker(
         threshold=None,
         max_candidates=1,
@@ -60,7 +60,7 @@ def test_prescreen_ranks_the_shortlist_on_chgnet_r2scan(lisi) -> None:
     assert screen.potential == "chgnet-r2scan"
     assert screen.reference == "offline-chgnet-r2scan (r2SCAN)"
     assert set(screen.e_d) == {"squeezed", "relaxed"}
-    assert screen.e_d["squeezed"] > screen.e_d["relaxed"] + 0.1
+    assert screen.e_d["squeezed"] > screen.e_d["relaxed"] + 0.1, screen.e_d
     assert decision.selected == ["relaxed"] and decision.skipped == ["squeezed"]
     # one VASP flow, for the pre-screen's pick
     names = [job.name for job, _ in response.addition.iterflow()]
@@ -80,13 +80,13 @@ def test_prescreen_ranks_the_shortlist_on_chgnet_r2scan(lisi) -> None:
 
 def test_prescreen_threshold_drops_and_says_why(lisi) -> None:
     squeezed = lisi.copy()
-    squeezed.scale_lattice(lisi.volume * 0.8)
+    squeezed.scale_lattice(lisi.volume * 0.6)
     gate = DFTGateMaker(
         threshold=None,
         ed_maker=None,
         prescreen_potential="chgnet-r2scan",
         prescreen_threshold=0.1,
-        prescreen_relax=RelaxSettings(max_steps=3, device="cpu"),
+        prescreen_relax=RelaxSettings(max_steps=3, relax_cell=False, device="cpu"),
     )
     response = gate.make(
         [
