@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ def _submit(settings, spec, new: bool = False):
     from chggen_flows.campaign.submit import check_spec, submit_campaign
     from chggen_flows.db import get_job_store, get_launchpad, init_database
 
-    check_spec(spec)
+    with contextlib.redirect_stdout(sys.stderr):  # a potential building a hull prints
+        check_spec(spec)
     init_database(settings)
     store, launchpad = get_job_store(settings), get_launchpad(settings)
     return submit_campaign(spec, store, launchpad, new=new, checked=True)
@@ -68,7 +71,9 @@ def plan_summary(spec) -> dict[str, Any]:
     from chggen_flows.makers.relax import relax_settings
     from chggen_flows.makers.stages import STAGE_TABLE
 
-    provider = check_spec(spec)
+    # a potential loaded to build its hull prints; stdout is for the plan (--json)
+    with contextlib.redirect_stdout(sys.stderr):
+        provider = check_spec(spec)
     cid = campaign_id(spec, set(), new=False)
     plan = build_flow(spec, cid)
     settings = {}
