@@ -26,7 +26,14 @@ import time
 from pathlib import Path
 
 # Small cells (6-19 atoms) across the Li-Si line: (formula unit, Z).
-COMPOSITIONS = (("LiSi", 4), ("Li2Si", 3), ("Li3Si", 2), ("Li7Si3", 1), ("Li12Si7", 1), ("LiSi2", 2))
+COMPOSITIONS = (
+    ("LiSi", 4),
+    ("Li2Si", 3),
+    ("Li3Si", 2),
+    ("Li7Si3", 1),
+    ("Li12Si7", 1),
+    ("LiSi2", 2),
+)
 THRESHOLD = 0.1  # eV/atom
 
 
@@ -62,10 +69,12 @@ def generate_candidates(out: Path, n_per: int, n_levels: int, seed: int) -> None
         "candidates": rows,
     }
     (out / "candidates.json").write_text(json.dumps(doc))
-    print(f"{len(rows)} candidates ({sum(r['valid'] for r in rows)} valid) in {doc['wall_s']:.0f} s")
+    print(
+        f"{len(rows)} candidates ({sum(r['valid'] for r in rows)} valid) in {doc['wall_s']:.0f} s"
+    )
 
 
-def hull(potential: str, max_steps: int):
+def hull(potential: str):
     """The Li-Si hull of ``potential``: the shipped Li-Si structures relaxed by it."""
     from monty.serialization import loadfn
 
@@ -97,7 +106,7 @@ def relax_and_rank(out: Path, potential: str, max_steps: int) -> None:
     data = json.loads((out / "candidates.json").read_text())
     rows = [r for r in data["candidates"] if r["valid"]]
     start = time.perf_counter()
-    provider, known = hull(potential, max_steps)
+    provider, known = hull(potential)
     hull_s = time.perf_counter() - start
     settings = RelaxSettings(potential=potential, device="cpu", threads=1, max_steps=max_steps)
     start = time.perf_counter()
