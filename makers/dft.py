@@ -1,7 +1,9 @@
 """Gated r2SCAN DFT through atomate2, and the r2SCAN E_d of its results.
 
-:class:`DFTGateMaker` makes a job that, when it runs, picks the candidates with a
-CHGNet E_d below the threshold and adds one atomate2 Materials Project meta-GGA
+:class:`DFTGateMaker` makes a job that, when it runs, picks the candidates with an
+E_d (from the campaign's potential) below the threshold, optionally re-relaxes and
+re-ranks them with an r2SCAN-level potential (the pre-screen, ``prescreen_potential:
+chgnet-r2scan``), and adds one atomate2 Materials Project meta-GGA
 (r2SCAN) relax + static flow per candidate to the running workflow (jobflow
 ``Response(addition=...)``), followed by an :class:`R2SCANEdMaker` job that computes
 their r2SCAN E_d against an r2SCAN reference. Because the decision is taken at run
@@ -9,8 +11,8 @@ time, the gate works inside a campaign whose E_d values do not exist yet when th
 campaign is submitted.
 
 Candidate input (:class:`DFTCandidate`): ``candidate_id`` (str), ``structure``
-(pymatgen Structure or its dict) and ``e_d`` (CHGNet E_d, eV/atom); plain dicts with
-these keys are accepted.
+(pymatgen Structure or its dict) and ``e_d`` (E_d from the campaign's potential,
+eV/atom); plain dicts with these keys are accepted.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
+from chggen_flows.core.relax.potentials import check_potential
+from chggen_flows.core.relax.records import RelaxSettings
 from chggen_flows.core.stability import (
     R2SCAN,
     EdRecord,
     EntriesReference,
+    ReferenceProvider,
+    check_reference_potential,
     compute_e_d,
     get_reference,
 )
@@ -48,7 +54,9 @@ class DFTCandidate(BaseModel):
 
     candidate_id: str
     structure: Structure
-    e_d: float = Field(description="CHGNet E_d against the GGA/GGA+U hull, eV/atom")
+    e_d: float = Field(
+        description="E_d from the campaign's potential against that potential's hull, eV/atom"
+    )
     record: CandidateRecord | None = Field(
         None, description="The candidate's campaign record (the E_d stage's), if any."
     )
@@ -57,6 +65,27 @@ class DFTCandidate(BaseModel):
     @classmethod
     def _structure(cls, value: Any) -> Structure:
         return Structure.from_dict(value) if isinstance(value, dict) else value
+
+
+class Prescreen(BaseModel):
+    """The gate's pre-screen: the shortlist re-relaxed and ranked by another potential.
+
+    With ``chgnet-r2scan`` the candidates sent to r2SCAN VASP are ranked on an
+    r2SCAN-level E_d (against the same potential's hull), i.e. on the functional the
+    DFT will use, and start VASP from that potential's relaxed structure.
+    """
+
+    potential: str = Field(description="potential that re-relaxed the shortlist")
+    reference: str = Field(description="its hull, e.g. 'offline-chgnet-r2scan (r2SCAN)'")
+    threshold: float | None = Field(
+        None, description="eV/atom on the pre-screen's scale; None ranks without dropping"
+    )
+    e_d: dict[str, float] = Field(
+        default_factory=dict, description="candidate id -> pre-screen E_d, eV/atom"
+    )
+    dropped: dict[str, str] = Field(
+        default_factory=dict, description="candidate id -> why the pre-screen dropped it"
+    )
 
 
 class GateDecision(BaseModel):
@@ -70,8 +99,15 @@ class GateDecision(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     threshold: float | None
-    selected: list[str] = Field(description="candidate ids sent to r2SCAN, lowest E_d first")
-    skipped: list[str] = Field(description="candidate ids at or above the threshold")
+    selected: list[str] = Field(
+        description="candidate ids sent to r2SCAN, lowest E_d first (the pre-screen's E_d "
+        "when there is one)"
+    )
+    skipped: list[str] = Field(
+        description="candidate ids at or above the threshold, dropped by the pre-screen or "
+        "beyond max_candidates"
+    )
+    prescreen: Prescreen | None = Field(None, description="the pre-screen, when configured")
     reference_phases: int = Field(0, description="reference phases run with r2SCAN too")
     stage: str = Stage.DFT.value
     candidates: list[CandidateRecord] = Field(default_factory=list)
@@ -228,6 +264,20 @@ class DFTGateMaker(Maker):
         run on a VASP worker; ``None`` leaves them unrouted.
     ed_maker
         Computes the r2SCAN E_d of the results; ``None`` to skip.
+    prescreen_potential
+        Re-relax the candidates below the threshold with this potential and rank them on
+        its E_d against its own hull before ``max_candidates`` is applied; the VASP
+        runs start from its relaxed structures. ``"chgnet-r2scan"`` ranks on the
+        functional the DFT uses. ``None`` (default): rank on the given E_d.
+    prescreen_threshold
+        Drop candidates whose pre-screen E_d is at or above this (eV/atom, on the
+        pre-screen potential's scale); ``None`` ranks without dropping.
+    prescreen_reference
+        The pre-screen's hull: ``"offline"`` (the potential's offline hull, built on
+        first use), ``"mp-r2scan"`` or an entries file on the potential's functional.
+    prescreen_relax
+        Relaxation settings of the pre-screen (their ``potential`` is replaced by
+        ``prescreen_potential``, a checkpoint path dropped).
     """
 
     name: str = "r2SCAN gate"
@@ -238,12 +288,23 @@ class DFTGateMaker(Maker):
     kpoints_updates: dict[str, Any] = field(default_factory=dict)
     worker_category: str | None = "vasp"
     ed_maker: R2SCANEdMaker | None = field(default_factory=R2SCANEdMaker)
+    prescreen_potential: str | None = None
+    prescreen_threshold: float | None = None
+    prescreen_reference: str = "offline"
+    prescreen_relax: RelaxSettings = field(default_factory=RelaxSettings)
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise InputError(f"invalid E_d threshold {self.threshold!r}", hint="e.g. 0.03 eV/atom")
         if self.max_candidates is not None and self.max_candidates < 0:
             raise InputError(f"max_candidates must be >= 0, got {self.max_candidates}")
+        if self.prescreen_potential is not None:
+            check_potential(self.prescreen_potential)
+        if self.prescreen_threshold is not None and not math.isfinite(self.prescreen_threshold):
+            raise InputError(
+                f"invalid pre-screen threshold {self.prescreen_threshold!r}",
+                hint="e.g. 0.1 eV/atom, or leave it out to rank only",
+            )
 
     def make(
         self,
@@ -286,6 +347,9 @@ class DFTGateMaker(Maker):
             (c for c in records if self.threshold is None or c.e_d < self.threshold),
             key=lambda c: c.e_d,
         )
+        prescreen = None
+        if self.prescreen_potential is not None and below:
+            below, prescreen = self._prescreen(below)
         selected = below[: self.max_candidates] if self.max_candidates is not None else below
         chosen = {c.candidate_id for c in selected}
         waiting = [c for c in selected if c.record is not None]
@@ -293,6 +357,7 @@ class DFTGateMaker(Maker):
             threshold=self.threshold,
             selected=[c.candidate_id for c in selected],
             skipped=[c.candidate_id for c in records if c.candidate_id not in chosen],
+            prescreen=prescreen,
             reference_phases=len(reference_structures) if selected else 0,
             candidates=[c.record.advance(Stage.DFT, dft_state="WAITING") for c in waiting],
             structures=[c.structure for c in waiting],
@@ -320,6 +385,50 @@ class DFTGateMaker(Maker):
             jobs.append(ed_job)
             output = ed_job.output
         return Response(output=decision, addition=Flow(jobs, output=output, name="r2SCAN DFT"))
+
+    def prescreen_provider(self) -> ReferenceProvider:
+        """The pre-screen's hull, checked against its potential (built on first use)."""
+        assert self.prescreen_potential is not None
+        provider = get_reference(self.prescreen_reference, potential=self.prescreen_potential)
+        check_reference_potential(self.prescreen_potential, provider)
+        return provider
+
+    def _prescreen(self, candidates: list[DFTCandidate]) -> tuple[list[DFTCandidate], Prescreen]:
+        """Re-relax ``candidates`` with the pre-screen potential; rank them on its E_d."""
+        from chggen_flows.core.relax import BatchRelaxer
+
+        potential = self.prescreen_potential
+        provider = self.prescreen_provider()
+        settings = self.prescreen_relax.model_copy(
+            update={"potential": potential, "model_path": None}
+        )
+        with BatchRelaxer(settings) as relaxer:
+            relaxed = relaxer.relax([c.structure for c in candidates], progress=False)
+        report = Prescreen(
+            potential=potential,
+            reference=f"{provider.label} ({provider.functional})",
+            threshold=self.prescreen_threshold,
+        )
+        ok = [(c, r) for c, r in zip(candidates, relaxed, strict=True) if r.ok]
+        for c, r in zip(candidates, relaxed, strict=True):
+            if not r.ok:
+                report.dropped[c.candidate_id] = f"not relaxed: {r.rejected_reason}"
+        ed = compute_e_d(
+            [(r.structure.composition, r.final_energy_per_atom) for _, r in ok],
+            provider,
+            potential=potential,
+        )
+        kept = []
+        for (c, r), e in zip(ok, ed, strict=True):
+            report.e_d[c.candidate_id] = e.e_d
+            if self.prescreen_threshold is not None and e.e_d >= self.prescreen_threshold:
+                report.dropped[c.candidate_id] = (
+                    f"pre-screen E_d {e.e_d:+.3f} >= {self.prescreen_threshold} eV/atom"
+                )
+                continue
+            kept.append(c.model_copy(update={"structure": r.structure}))
+        kept.sort(key=lambda c: report.e_d[c.candidate_id])
+        return kept, report
 
     def _configured_dft_maker(self) -> Maker:
         maker = self.dft_maker

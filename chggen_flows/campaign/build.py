@@ -309,7 +309,17 @@ def _dft_gate(spec: CampaignSpec) -> Maker | None:
     if not spec.stability.dft or spec.stability.dft_max_candidates == 0:
         return None
     from chggen_flows.makers.dft import DFTGateMaker
+    from chggen_flows.makers.relax import relax_settings
 
     # the E_d job applies dft_threshold (its shortlist); the gate takes that list. Its
     # VASP jobs' category is the campaign Maker's to set (routing key ``dft``).
-    return DFTGateMaker(threshold=None, max_candidates=spec.stability.dft_max_candidates)
+    stability = spec.stability
+    prescreen: dict[str, Any] = {}
+    if stability.dft_prescreen_potential is not None:
+        # the pre-screen relaxes as the campaign does (same fmax, steps, device)
+        prescreen = {
+            "prescreen_potential": stability.dft_prescreen_potential,
+            "prescreen_threshold": stability.dft_prescreen_threshold,
+            "prescreen_relax": relax_settings(spec.relax, spec.model.device),
+        }
+    return DFTGateMaker(threshold=None, max_candidates=stability.dft_max_candidates, **prescreen)

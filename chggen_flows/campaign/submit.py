@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from fireworks import LaunchPad
     from jobflow import JobStore
 
+    from chggen_flows.core.stability import ReferenceProvider
+
 
 @dataclass
 class Submission:
@@ -48,8 +50,19 @@ def spec_elements(spec: CampaignSpec) -> set[str]:
     return {el.symbol for f in spec.all_compositions() for el in Composition(f)}
 
 
-def check_spec(spec: CampaignSpec) -> None:
+def check_spec(spec: CampaignSpec) -> ReferenceProvider:
     """Checks that need more than the spec file: model vocabulary, guests, reference data.
+
+    The E_d reference is resolved for the spec's potential (``relax.potential``): an
+    offline hull of a potential other than ``chgnet`` is built here on first use (with a
+    progress bar on a terminal) and cached, and a hull that does not fit the potential
+    (another potential's, or a DFT hull on another functional) is refused here, before
+    anything is written, instead of inside the E_d job.
+
+    Returns
+    -------
+    ReferenceProvider
+        The campaign's E_d reference (its ``label`` is what the records will carry).
 
     Raises
     ------
@@ -59,9 +72,11 @@ def check_spec(spec: CampaignSpec) -> None:
         An element the model was not trained on, or a composition without guests.
     ReferenceDataError
         The E_d reference lacks an element of the campaign.
+    PotentialMismatchError
+        The reference was not made by (or is not on the functional of) the potential.
     """
     from chggen_flows.core.model.checkpoint import read_checkpoint, resolve_checkpoint
-    from chggen_flows.core.stability import get_reference
+    from chggen_flows.core.stability import check_reference_potential, get_reference
 
     path = resolve_checkpoint(spec.model.checkpoint)
     payload = read_checkpoint(path)
@@ -88,8 +103,17 @@ def check_spec(spec: CampaignSpec) -> None:
                     "host species",
                     hint="drop it or change 'guests'",
                 )
-    provider = get_reference(spec.stability.reference)
+    potential = spec.relax.potential
+    provider = get_reference(spec.stability.reference, potential=potential)
+    check_reference_potential(potential, provider)
     provider.entries(sorted(elements))
+    prescreen = spec.stability.dft_prescreen_potential
+    if spec.stability.dft and prescreen is not None:
+        # the gate's pre-screen hull: built (first use) and checked here, not in the gate
+        screen = get_reference("offline", potential=prescreen)
+        check_reference_potential(prescreen, screen)
+        screen.entries(sorted(elements))
+    return provider
 
 
 def campaign_id(spec: CampaignSpec, taken: set[str], new: bool) -> str:

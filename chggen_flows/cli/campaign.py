@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ def _submit(settings, spec, new: bool = False):
     from chggen_flows.campaign.submit import check_spec, submit_campaign
     from chggen_flows.db import get_job_store, get_launchpad, init_database
 
-    check_spec(spec)
+    with contextlib.redirect_stdout(sys.stderr):  # a potential building a hull prints
+        check_spec(spec)
     init_database(settings)
     store, launchpad = get_job_store(settings), get_launchpad(settings)
     return submit_campaign(spec, store, launchpad, new=new, checked=True)
@@ -56,10 +59,11 @@ def plan_summary(spec) -> dict[str, Any]:
     dict
         ``campaign`` (the id a first submission gets), ``chemsys``, ``n_candidates``,
         ``n_batches``, ``n_jobs`` (at submission; the DFT gate adds VASP jobs at run
-        time), ``routing`` (routing key -> worker category), ``stages`` (the stage
-        table: routing key, category, record stages, job names, Maker), ``spec`` (as
-        the registry stores it) and ``settings`` (each settings section with the
-        core's defaults filled in).
+        time), ``potential`` (``relax.potential``), ``reference`` (the E_d hull:
+        ``label``, ``functional``, ``potential``), ``routing`` (routing key -> worker
+        category), ``stages`` (the stage table: routing key, category, record stages,
+        job names, Maker), ``spec`` (as the registry stores it) and ``settings`` (each
+        settings section with the core's defaults filled in).
     """
     from chggen_flows.campaign.build import build_flow
     from chggen_flows.campaign.spec import SETTINGS_SECTIONS
@@ -67,7 +71,9 @@ def plan_summary(spec) -> dict[str, Any]:
     from chggen_flows.makers.relax import relax_settings
     from chggen_flows.makers.stages import STAGE_TABLE
 
-    check_spec(spec)
+    # a potential loaded to build its hull prints; stdout is for the plan (--json)
+    with contextlib.redirect_stdout(sys.stderr):
+        provider = check_spec(spec)
     cid = campaign_id(spec, set(), new=False)
     plan = build_flow(spec, cid)
     settings = {}
@@ -96,6 +102,12 @@ def plan_summary(spec) -> dict[str, Any]:
         "n_candidates": plan.n_candidates,
         "n_batches": plan.n_batches,
         "n_jobs": plan.n_jobs,
+        "potential": spec.relax.potential,
+        "reference": {
+            "label": provider.label,
+            "functional": provider.functional,
+            "potential": provider.potential,
+        },
         "routing": routing,
         "stages": stages,
         "spec": spec.model_dump(mode="json"),
@@ -129,6 +141,11 @@ def _print_plan(origin: str, summary: dict[str, Any], as_json: bool) -> None:
             f"{', '.join(adapt['source'])} related to {summary['chemsys']} before generation "
             f"(stage adapt below); too few of them and the base model is used"
         )
+    reference = summary["reference"]
+    typer.echo(
+        f"potential {summary['potential']}: E_d against {reference['label']} "
+        f"({reference['functional']})"
+    )
     typer.echo("stages (routing key -> worker category: record stages, jobs; Maker):")
     for row in summary["stages"]:
         stages = ", ".join(row["stages"]) or (

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
 from chggen_flows.cli.inputs import structure_files
+from chggen_flows.core.relax.records import RelaxSettings
 from chggen_flows.errors import InputError
 
 
@@ -24,22 +25,31 @@ def ehull(
         "offline",
         "--reference",
         "-r",
-        help="offline (CHGNet-relaxed known structures, shipped), mp (Materials Project "
-        "GGA/GGA+U with MP2020 corrections; needs MP_API_KEY) or an entries file (.json/.csv).",
+        help="offline (known structures relaxed with --potential; shipped for chgnet, built "
+        "and cached on first use for the others), mp (Materials Project GGA/GGA+U with "
+        "MP2020 corrections; needs MP_API_KEY), mp-r2scan or an entries file (.json/.csv).",
+    ),
+    potential: str = typer.Option(
+        RelaxSettings.default("potential"),
+        "--potential",
+        "-p",
+        help="Interatomic potential: chgnet (CHGNet 0.3.0), chgnet-r2scan, sevennet-0, ... "
+        "(see docs/relaxation.md). The reference must fit it.",
     ),
     relax: bool = typer.Option(
-        False, "--relax", help="Relax with CHGNet first (default: CHGNet single point)."
+        False, "--relax", help="Relax with the potential first (default: single point)."
     ),
     as_json: bool = typer.Option(
         False,
         "--json",
-        help="Print a JSON list of {file, formula, e_d, reference, decomposition, warning}.",
+        help="Print a JSON list of {file, formula, e_d, reference, potential, decomposition, "
+        "warning}.",
     ),
     add_reference: list[Path] = typer.Option(
         [],
         "--add-reference",
-        help="Known structures (files or directories) to relax with CHGNet and add to the "
-        "offline reference hull; repeatable.",
+        help="Known structures (files or directories) to relax with the potential and add "
+        "to the offline reference hull; repeatable.",
     ),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="MP_API_KEY", help="Materials Project API key (also MP_API_KEY)."
@@ -51,14 +61,16 @@ def ehull(
 ) -> None:
     """E_d (eV/atom, negative below the hull) of structures against a reference hull.
 
-    Energies are CHGNet's (MP2020-compatible GGA/GGA+U scale), so the reference is the
-    CHGNet hull of known structures (offline), MP's corrected GGA/GGA+U entries (mp) or
-    a user's file on the same scale. Every row records the reference it was computed
-    against. Known structures missing from the shipped offline sets can be added with
+    Energies are the potential's (CHGNet 0.3.0: MP2020-compatible GGA/GGA+U;
+    chgnet-r2scan: r2SCAN; SevenNet: uncorrected GGA/GGA+U), so the reference is the
+    same potential's hull of known structures (offline), or DFT entries on its scale
+    (mp for chgnet, mp-r2scan for chgnet-r2scan, or a user's file); a hull that does not
+    fit is refused. Every row records the reference and the potential. Known structures missing from the shipped offline sets can be added with
     --add-reference. Nothing is written to disk (except the MP response cache).
     """
-    from chggen_flows.core.relax import BatchRelaxer, RelaxSettings
+    from chggen_flows.core.relax import BatchRelaxer
     from chggen_flows.core.stability import (
+        check_reference_potential,
         compute_e_d,
         describe_hull,
         get_reference,
@@ -69,7 +81,9 @@ def ehull(
     if not structures:
         raise InputError("no structures given", hint="pass CIF files or directories")
     extra = [s for _, s in structure_files(add_reference)] if add_reference else []
-    settings = RelaxSettings(device=device or get_settings(device=device).device)
+    settings = RelaxSettings(
+        device=device or get_settings(device=device).device, potential=potential
+    )
     # CHGNet prints to stdout when it loads; keep stdout for the table / JSON.
     with contextlib.redirect_stdout(sys.stderr):
         provider = get_reference(
@@ -78,14 +92,10 @@ def ehull(
             api_key=api_key,
             extra_structures=extra,
             relax_settings=settings,
+            potential=potential,
         )
-    if provider.functional != "GGA_GGA+U":
-        raise InputError(
-            f"reference {provider.label!r} is {provider.functional}; CHGNet energies need a "
-            "GGA/GGA+U reference",
-            hint="use offline, mp or a GGA/GGA+U entries file",
-        )
-    # Fail on a missing element or system before spending time on CHGNet.
+    check_reference_potential(potential, provider)
+    # Fail on a missing element or system before spending time on the potential.
     systems = {tuple(sorted(el.symbol for el in s.composition.elements)) for _, s in structures}
     for system in systems:
         provider.phase_diagram(system)
@@ -94,7 +104,9 @@ def ehull(
     with contextlib.redirect_stdout(sys.stderr):
         energies = _energies(BatchRelaxer(settings), structures, relax)
     results = compute_e_d(
-        [(s.composition, e) for (_, s), e in zip(structures, energies, strict=True)], provider
+        [(s.composition, e) for (_, s), e in zip(structures, energies, strict=True)],
+        provider,
+        potential=potential,
     )
 
     if as_json:
@@ -104,6 +116,7 @@ def ehull(
                 "formula": r.formula,
                 "e_d": r.e_d,
                 "reference": r.reference,
+                "potential": r.potential,
                 "decomposition": r.decomposition,
                 "warning": r.warning,
             }
@@ -113,7 +126,9 @@ def ehull(
         return
     for hull in hulls:
         console.print(f"Hull: {hull.line()}", highlight=False)
-    table = Table(title=f"E_d vs {provider.label} ({'relaxed' if relax else 'single point'})")
+    mode = "relaxed" if relax else "single point"
+    # the offline labels name their potential (offline-chgnet-r2scan, ...)
+    table = Table(title=f"E_d vs {provider.label} ({mode})")
     for column in ("file", "formula", "E eV/atom", "E_d eV/atom", "decomposes to"):
         table.add_column(column)
     for (file, _), r in zip(structures, results, strict=True):
@@ -128,7 +143,7 @@ def ehull(
 
 
 def _energies(relaxer, structures: list[tuple[str, Structure]], relax: bool) -> list[float]:
-    """CHGNet energies per atom: after relaxation, or single points."""
+    """The potential's energies per atom: after relaxation, or single points."""
     if not relax:
         return relaxer.predict_energies([s for _, s in structures])
     records = relaxer.relax([s for _, s in structures])

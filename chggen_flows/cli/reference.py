@@ -12,6 +12,7 @@ from rich.table import Table
 
 from chggen_flows.cli.common import console, get_settings
 from chggen_flows.cli.inputs import structure_files
+from chggen_flows.core.relax.records import RelaxSettings
 from chggen_flows.errors import InputError
 
 reference_app = typer.Typer(
@@ -37,16 +38,23 @@ def build(
         "is flagged as possibly too low.",
     ),
     licence: str = typer.Option("", "--licence", help="Licence/provenance text to record."),
+    potential: str = typer.Option(
+        RelaxSettings.default("potential"),
+        "--potential",
+        "-p",
+        help="Interatomic potential that relaxes the structures (that of the candidates the "
+        "hull is for: chgnet, chgnet-r2scan, sevennet-0, ...).",
+    ),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto (default: settings)."),
 ) -> None:
-    """Relax known structures with CHGNet (the candidates' settings) and write a hull.
+    """Relax known structures with a potential (the candidates' settings) and write a hull.
 
     The file works wherever a reference is asked for: `chggen ehull --reference FILE`,
     `stability.reference: FILE` in a campaign spec, `chggen report --hull-reference FILE`.
-    Each file name (without its ending) becomes the entry id. Nothing is written if a
-    structure fails to relax.
+    Each file name (without its ending) becomes the entry id. The file records the
+    potential, and E_d of another potential's energies against it is refused. Nothing is
+    written if a structure fails to relax.
     """
-    from chggen_flows.core.relax import RelaxSettings
     from chggen_flows.core.stability import describe_hull, get_reference
     from chggen_flows.core.stability.build_references import build_reference_set
 
@@ -59,7 +67,9 @@ def build(
         while key in structures:
             key += "+"
         structures[key] = structure
-    settings = RelaxSettings(device=device or get_settings(device=device).device)
+    settings = RelaxSettings(
+        device=device or get_settings(device=device).device, potential=potential
+    )
     with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints when it loads
         path = build_reference_set(
             structures,
@@ -80,17 +90,29 @@ def show(
     reference: str = typer.Option(
         "offline", "--reference", "-r", help="offline, mp, mp-r2scan or a reference/entries file."
     ),
+    potential: str = typer.Option(
+        RelaxSettings.default("potential"),
+        "--potential",
+        "-p",
+        help="Whose offline hull to show (built and cached on first use for potentials "
+        "other than chgnet); files and MP hulls show the potential they were made by.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the hull summary as JSON."),
 ) -> None:
     """The phases of a reference hull: stable ones, others, and known phases it lacks."""
     from chggen_flows.core.stability import describe_hull, get_reference
 
-    summary = describe_hull(get_reference(reference), chemsys.split("-"))
+    with contextlib.redirect_stdout(sys.stderr):  # a potential prints when it loads
+        provider = get_reference(reference, potential=potential)
+    summary = describe_hull(provider, chemsys.split("-"))
     if as_json:
         typer.echo(json.dumps(summary.model_dump(), indent=2))
         return
     console.print(summary.line(), highlight=False)
-    table = Table(title=f"{summary.chemsys} hull ({summary.reference}, {summary.functional})")
+    made_by = provider.potential or "DFT"
+    table = Table(
+        title=f"{summary.chemsys} hull ({summary.reference}, {summary.functional}, {made_by})"
+    )
     for column in ("phase", "entry", "E_form eV/atom", "E above hull eV/atom"):
         table.add_column(column)
     for phase in [*summary.stable, *summary.unstable]:

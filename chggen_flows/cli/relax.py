@@ -1,4 +1,4 @@
-"""``chggen relax`` and ``chggen framework``: CHGNet relaxation and host symmetrisation."""
+"""``chggen relax`` and ``chggen framework``: relaxation and host symmetrisation."""
 
 from __future__ import annotations
 
@@ -71,15 +71,24 @@ def relax(
         help="Relax the lattice too.",
     ),
     batch_size: int | None = typer.Option(
-        None, help="Structures per CHGNet call (default: chosen from device and sizes)."
+        None, help="Structures per model call (default: chosen from device and sizes)."
     ),
     min_distance: float = typer.Option(
         RelaxSettings.default("min_distance"),
         help="Refusal cutoff: reject structures with atoms closer than this (Å) unrelaxed.",
     ),
+    potential: str = typer.Option(
+        RelaxSettings.default("potential"),
+        "--potential",
+        "-p",
+        help="Interatomic potential: chgnet (CHGNet 0.3.0, the paper's), chgnet-r2scan, "
+        "sevennet-0, ... (see docs/relaxation.md).",
+    ),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto (default: settings)."),
     model: Path | None = typer.Option(
-        None, "--model", help="CHGNet checkpoint (default: pretrained model from the wheel)."
+        None,
+        "--model",
+        help="Checkpoint of the potential's own format (default: the weights in its wheel).",
     ),
     threads: int | None = typer.Option(None, help="torch CPU threads (default: settings)."),
     graph_workers: int | None = typer.Option(
@@ -94,7 +103,7 @@ def relax(
         PAPER_ANGLE_TOLERANCE, help="Angle tolerance (deg) of the classification."
     ),
 ) -> None:
-    """Relax structures with CHGNet (FIRE + cell filter, batched) and classify their symmetry.
+    """Relax structures (FIRE + cell filter, batched; CHGNet by default) and classify symmetry.
 
     Writes one relaxed CIF per input structure and summary.json with energies, dE,
     RMSD, convergence and space group. Rejected structures (atoms too close) are listed
@@ -115,12 +124,13 @@ def relax(
         model_path=model,
         threads=app_settings.threads,
         graph_workers=graph_workers,
+        potential=potential,
     )
     with BatchRelaxer(settings) as relaxer:
         records = relaxer.relax([s for _, s in named])
     summary: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(settings).items()}}
     entries, cifs = [], {}
-    table = Table(title=f"CHGNet relaxation ({len(records)} structures)")
+    table = Table(title=f"{potential} relaxation ({len(records)} structures)")
     for col in ("name", "formula", "dE eV/atom", "RMSD Å", "steps", "converged", "space group"):
         table.add_column(col, no_wrap=col == "name")
     for (name, _), record in zip(named, records, strict=True):

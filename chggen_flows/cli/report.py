@@ -139,12 +139,13 @@ def report(
     references = reference_structures(reference, elements) if reference else None
     hull, hull_summary = None, None
     recorded = frame["e_d_reference"].dropna().astype(str) if "e_d_reference" in frame else []
-    if hull_reference is None and any(r.startswith("offline-chgnet") for r in recorded):
+    if hull_reference is None and any(r.startswith("offline-") for r in recorded):
         hull_reference = "offline"  # the campaign's own reference, drawn by default
     if hull_reference and elements:
         from chggen_flows.core.stability import describe_hull, get_reference
 
-        provider = get_reference(hull_reference)
+        # the offline hull of the potential that relaxed the candidates
+        provider = get_reference(hull_reference, potential=_campaign_potential(frame))
         hull = provider.phase_diagram(elements)
         hull_summary = describe_hull(provider, elements)
     result = build_report(
@@ -165,6 +166,14 @@ def report(
     )
     for note in result.summary.missing:
         console.print(f"[yellow]Missing:[/] {note}", highlight=False)
+
+
+def _campaign_potential(frame: pd.DataFrame) -> str | None:
+    """The potential the candidates were relaxed with (None: not recorded, i.e. CHGNet)."""
+    if "potential" not in frame:
+        return None
+    found = sorted(set(frame["potential"].dropna().astype(str)))
+    return found[0] if len(found) == 1 else None
 
 
 def register(app: typer.Typer) -> None:

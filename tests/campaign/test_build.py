@@ -103,3 +103,25 @@ def test_host_mode_flow_starts_at_the_framework(tmp_path):
         stages.count("framework") == stages.count("inpainted") == len(chunk(ids, spec.batch_size))
     )
     assert plan.chemsys == "Li-Si"
+
+
+def test_dft_prescreen_reaches_the_gate(tmp_path):
+    from chggen_flows.makers.dft import DFTGateMaker
+
+    def gates(plan):
+        return [
+            j.function.__self__
+            for j in plan.flow.jobs
+            if isinstance(getattr(j.function, "__self__", None), DFTGateMaker)
+        ]
+
+    stability = {"reference": "offline", "dft_max_candidates": 2}
+    (plain,) = gates(build_flow(_spec(tmp_path, stability=stability), "tiny-3"))
+    assert plain.prescreen_potential is None
+
+    stability |= {"dft_prescreen_potential": "chgnet-r2scan", "dft_prescreen_threshold": 0.1}
+    (gate,) = gates(build_flow(_spec(tmp_path, stability=stability), "tiny-4"))
+    assert gate.prescreen_potential == "chgnet-r2scan" and gate.prescreen_threshold == 0.1
+    assert gate.max_candidates == 2
+    # the pre-screen relaxes as the campaign does, on the model's device
+    assert gate.prescreen_relax.max_steps == 3 and gate.prescreen_relax.device == "cpu"

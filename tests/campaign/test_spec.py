@@ -190,6 +190,18 @@ BAD_SECTIONS = [
     ("stability", {"dft_threshold": "low"}, "stability.dft_threshold", "valid number"),
     ("stability", {"dft_max_candidates": -1}, "stability.dft_max_candidates", "0"),
     ("stability", {"dft": "maybe"}, "stability.dft", "valid boolean"),
+    (
+        "stability",
+        {"dft_prescreen_potential": "mace"},
+        "stability.dft_prescreen_potential",
+        "unknown potential 'mace'",
+    ),
+    (
+        "stability",
+        {"dft_prescreen_threshold": "nan"},
+        "stability.dft_prescreen_threshold",
+        "finite number",
+    ),
     ("stability", {"reference": 3}, "stability.reference", "valid string"),
     ("model", {"checkpont": None}, "model.checkpont", "did you mean 'checkpoint'?"),
     ("model", {"device": "gpu"}, "model.device", "unknown device 'gpu'"),

@@ -39,9 +39,18 @@ def test_json_records_against_the_offline_reference(cli, tmp_path, reference_pha
     rows = {r["formula"]: r for r in json.loads(res.stdout)}
     assert set(rows) == {"Si", "LiSi"}
     for row in rows.values():
-        assert set(row) == {"file", "formula", "e_d", "reference", "decomposition", "warning"}
+        assert set(row) == {
+            "file",
+            "formula",
+            "e_d",
+            "reference",
+            "potential",
+            "decomposition",
+            "warning",
+        }
         assert row["warning"] is None  # Si and LiSi: no missing phase on their stretch
         assert row["reference"] == "offline-chgnet"
+        assert row["potential"] == "chgnet"
     assert rows["Si"]["file"].endswith("si.cif")
     # CHGNet single points of the relaxed reference structures reproduce their entries
     # (float32 model): the stable Si is on the hull, LiSi has its reference E_d.

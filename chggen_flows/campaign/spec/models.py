@@ -42,6 +42,7 @@ from chggen_flows.core.generation import InpaintSettings, SamplerSettings
 from chggen_flows.core.hosts.settings import HostSourceSettings
 from chggen_flows.core.model.adapt import AdaptSettings
 from chggen_flows.core.relax import RelaxSettings
+from chggen_flows.core.relax.potentials import check_potential
 from chggen_flows.core.symmetry import FrameworkSettings
 from chggen_flows.makers.schemas import DEFAULT_DFT_THRESHOLD
 from chggen_flows.makers.stages import resolve_routing, routing_problems
@@ -163,6 +164,24 @@ class StabilitySettings(SpecModel):
     )
     dft_max_candidates: int = Field(20, ge=0)
     dft: bool = True
+    dft_prescreen_potential: str | None = Field(
+        None,
+        description="potential that re-relaxes the shortlist and ranks it on its own E_d "
+        "before the VASP jobs (chgnet-r2scan: rank on r2SCAN); None ranks on the E_d stage's",
+    )
+    dft_prescreen_threshold: float | None = Field(
+        None,
+        description="eV/atom on the pre-screen potential's scale; candidates at or above "
+        "it get no DFT (None: rank only)",
+        allow_inf_nan=False,
+    )
+
+    @field_validator("dft_prescreen_potential")
+    @classmethod
+    def _check_prescreen_potential(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_potential(value)
+        return value
 
 
 #: Host-mode keys added after campaigns were stored (stored only when given).
