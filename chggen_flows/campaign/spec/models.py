@@ -19,6 +19,7 @@ import json
 from typing import Any, Literal
 
 from pydantic import (
+    BaseModel,
     Field,
     ValidationError,
     field_serializer,
@@ -176,6 +177,11 @@ class StabilitySettings(SpecModel):
         allow_inf_nan=False,
     )
 
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: Any) -> Any:
+        # the pre-screen keys came later: stored only when given (hashes unchanged)
+        return _without_unset(self, handler(self), _LATER_STABILITY_KEYS)
+
     @field_validator("dft_prescreen_potential")
     @classmethod
     def _check_prescreen_potential(cls, value: str | None) -> str | None:
@@ -184,8 +190,20 @@ class StabilitySettings(SpecModel):
         return value
 
 
-#: Host-mode keys added after campaigns were stored (stored only when given).
+#: Keys added after campaigns were stored, per section: stored (and hashed) only when
+#: given, so a spec stored before them keeps its campaign id.
 _LATER_HOST_KEYS = frozenset({"max_supercell", "ewald", "enumeration_limit"})
+_LATER_STABILITY_KEYS = frozenset({"dft_prescreen_potential", "dft_prescreen_threshold"})
+
+
+def _without_unset(model: BaseModel, data: Any, keys: frozenset[str]) -> Any:
+    """``data`` (``model`` dumped) without those of ``keys`` the user did not give."""
+    if isinstance(data, dict):
+        for key in keys - model.model_fields_set:
+            data.pop(key, None)
+    return data
+
+
 #: Spec sections added after campaigns were stored: left out of the stored spec (and
 #: its hash) while unset.
 _LATER_SECTIONS = ("hosts",)
@@ -211,13 +229,8 @@ class HostSettings(SpecModel):
 
     @model_serializer(mode="wrap")
     def _stored(self, handler: Any) -> Any:
-        # keys added for disordered hosts are stored only when given, so a host-mode
-        # spec stored before them keeps its hash
-        data = handler(self)
-        if isinstance(data, dict):
-            for key in _LATER_HOST_KEYS - self.model_fields_set:
-                data.pop(key, None)
-        return data
+        # keys added for disordered hosts are stored only when given (hashes unchanged)
+        return _without_unset(self, handler(self), _LATER_HOST_KEYS)
 
     @field_validator("guests")
     @classmethod
