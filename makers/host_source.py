@@ -118,8 +118,9 @@ def no_host(
 
 
 @dataclass
-class HostSourceMaker(Maker):
-    """Hosts for a batch of targets, ready for inpainting (a spec's ``hosts`` section).
+class HostArmMaker(Maker):
+    """The settings every host arm's maker carries (:class:`HostSourceMaker`,
+    :class:`~chggen_flows.makers.substitution.SubstitutionMaker`).
 
     Parameters
     ----------
@@ -137,7 +138,7 @@ class HostSourceMaker(Maker):
         The campaign's seed; each candidate's is derived from it and its id.
     """
 
-    name: str = "host source"
+    name: str = "host arm"
     # default: the arm that needs no source (the template arms need ``source``)
     hosts: HostSourceSettings = field(
         default_factory=lambda: HostSourceSettings(arms=("frameworks",))
@@ -149,6 +150,21 @@ class HostSourceMaker(Maker):
 
     def __post_init__(self) -> None:
         self.hosts = HostSourceSettings.coerce(self.hosts)  # a stored Maker's dict
+
+
+@dataclass
+class HostSourceMaker(HostArmMaker):
+    """Hosts for a batch of targets, ready for inpainting (a spec's ``hosts`` section).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    hosts, guests, v0, reference, seed
+        As :class:`HostArmMaker`'s.
+    """
+
+    name: str = "host source"
 
     @stage_job()
     def make(

@@ -4,14 +4,13 @@ host, so a campaign answers "did inpainting beat plain ion exchange?")."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from jobflow import Maker
 from pymatgen.core import Composition
 
-from chggen_flows.core.hosts.settings import HostSourceSettings
 from chggen_flows.makers.host_source import (
+    HostArmMaker,
     HostTarget,
     analogue_search,
     host_record,
@@ -36,7 +35,7 @@ SUBSTITUTION_ARM = baseline_arm("substitution")
 
 
 @dataclass
-class SubstitutionMaker(Maker):
+class SubstitutionMaker(HostArmMaker):
     """Generated-stage records of the templates the analogue arm uses, ion-exchanged.
 
     The search is the analogue arm's (same settings, V0 and guests), so both arms see
@@ -48,21 +47,10 @@ class SubstitutionMaker(Maker):
     name
         Job name.
     hosts, guests, v0, reference, seed
-        As :class:`~chggen_flows.makers.host_source.HostSourceMaker`'s.
+        As :class:`~chggen_flows.makers.host_source.HostArmMaker`'s.
     """
 
     name: str = "substitution"
-    # default: the arm that needs no source (the template arms need ``source``)
-    hosts: HostSourceSettings = field(
-        default_factory=lambda: HostSourceSettings(arms=("frameworks",))
-    )
-    guests: list[str] = field(default_factory=list)
-    v0: float | None = None
-    reference: str | None = "offline"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.hosts = HostSourceSettings.coerce(self.hosts)  # a stored Maker's dict
 
     @stage_job()
     def make(self, campaign: str, batch_id: str, targets: list[HostTarget]) -> StageDocument:

@@ -10,15 +10,12 @@ import math
 import pytest
 from monty.serialization import dumpfn, loadfn
 
-import chggen_flows.core.stability.references as references
 from chggen_flows.campaign.results import load_candidates
 from chggen_flows.core.stability import compute_e_d, get_reference
-from chggen_flows.core.stability.references import shipped_reference_files
 from chggen_flows.db import get_job_store, get_launchpad, store_database
 from tests.campaign.helpers import fw_states, tiny_checkpoint, tiny_spec, write_spec
+from tests.core.stability.helpers import ship_tiny_lisi, tiny_lisi_data
 
-# Small cells of the shipped Li-Si set: the r2SCAN hull is built from these in seconds.
-TINY_IDS = ("prototype-Li", "prototype-Si", "mp-1056579", "mp-570363")
 R2SCAN_RELAX = {"max_steps": 3, "potential": "chgnet-r2scan"}
 
 
@@ -30,14 +27,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture()
 def tiny_shipped(db_env, tmp_path, monkeypatch):
     """Only the small Li-Si cells shipped, and a private cache of built hulls."""
-    data = loadfn(next(p for p in shipped_reference_files() if p.name == "Li-Si.json.gz"))
-    data["entries"] = [e for e in data["entries"] if e.entry_id in TINY_IDS]
-    path = tmp_path / "shipped" / "Li-Si.json.gz"
-    path.parent.mkdir()
-    dumpfn(data, path)
-    monkeypatch.setattr(references, "shipped_reference_files", lambda: [path])
-    monkeypatch.setenv("CHGGEN_CACHE_DIR", str(tmp_path / "cache"))
-    return path
+    ship_tiny_lisi(tmp_path, monkeypatch)
+    return tmp_path / "shipped" / "Li-Si.json.gz"
 
 
 def _written(settings) -> tuple[int, int]:
@@ -106,8 +97,7 @@ def test_a_gga_hull_for_r2scan_energies_is_refused_at_submission(cli, db_env, ch
 
 def test_another_potentials_hull_is_refused_at_submission(cli, db_env, checkpoint, tmp_path):
     # a reference set made by chgnet-r2scan (as `chggen reference build --potential` writes)
-    data = loadfn(next(p for p in shipped_reference_files() if p.name == "Li-Si.json.gz"))
-    data["entries"] = [e for e in data["entries"] if e.entry_id in TINY_IDS]
+    data = tiny_lisi_data()
     for entry in data["entries"]:
         entry.parameters.update(potential="chgnet-r2scan", run_type="chgnet-r2scan")
     data.update(potential="chgnet-r2scan", functional="r2SCAN")

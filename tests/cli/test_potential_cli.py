@@ -9,27 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from monty.serialization import dumpfn, loadfn
+from monty.serialization import loadfn
 
 import chggen_flows.core.stability.references as references
 from chggen_flows.cli.report import _campaign_potential
 from chggen_flows.core.relax import RelaxSettings
-from chggen_flows.core.stability.references import shipped_reference_files
-
-# Small cells of the shipped Li-Si set: the r2SCAN hull is built from these in seconds.
-TINY_IDS = ("prototype-Li", "prototype-Si", "mp-1056579", "mp-570363")
+from tests.core.stability.helpers import ship_tiny_lisi
 
 
 @pytest.fixture()
 def lisi(tmp_path, monkeypatch) -> Path:
     """A LiSi CIF; only the tiny Li-Si set is shipped and built hulls go to tmp_path."""
-    data = loadfn(next(p for p in shipped_reference_files() if p.name == "Li-Si.json.gz"))
-    data["entries"] = [e for e in data["entries"] if e.entry_id in TINY_IDS]
-    path = tmp_path / "shipped" / "Li-Si.json.gz"
-    path.parent.mkdir()
-    dumpfn(data, path)
-    monkeypatch.setattr(references, "shipped_reference_files", lambda: [path])
-    monkeypatch.setenv("CHGGEN_CACHE_DIR", str(tmp_path / "cache"))
+    data = ship_tiny_lisi(tmp_path, monkeypatch)
     cif = tmp_path / "in" / "lisi.cif"
     cif.parent.mkdir()
     next(e.structure for e in data["entries"] if e.entry_id == "mp-570363").to(filename=str(cif))

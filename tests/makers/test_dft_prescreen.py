@@ -6,29 +6,18 @@ from __future__ import annotations
 import pytest
 from jobflow import JobStore
 from maggma.stores import MemoryStore
-from monty.serialization import dumpfn, loadfn
 
-import chggen_flows.core.stability.references as references
 from chggen_flows.core.relax import RelaxSettings
 from chggen_flows.core.stability import compute_e_d, get_reference
-from chggen_flows.core.stability.references import shipped_reference_files
 from chggen_flows.errors import InputError, PotentialMismatchError
 from chggen_flows.makers.dft import DFTGateMaker
-
-# Small cells of the shipped Li-Si set: the r2SCAN hull is built from these in seconds.
-TINY_IDS = ("prototype-Li", "prototype-Si", "mp-1056579", "mp-570363")
+from tests.core.stability.helpers import ship_tiny_lisi
 
 
 @pytest.fixture()
 def lisi(tmp_path, monkeypatch):
     """The shipped LiSi (mp-570363), with only the tiny set shipped and a private cache."""
-    data = loadfn(next(p for p in shipped_reference_files() if p.name == "Li-Si.json.gz"))
-    data["entries"] = [e for e in data["entries"] if e.entry_id in TINY_IDS]
-    path = tmp_path / "shipped" / "Li-Si.json.gz"
-    path.parent.mkdir()
-    dumpfn(data, path)
-    monkeypatch.setattr(references, "shipped_reference_files", lambda: [path])
-    monkeypatch.setenv("CHGGEN_CACHE_DIR", str(tmp_path / "cache"))
+    data = ship_tiny_lisi(tmp_path, monkeypatch)
     return next(e.structure for e in data["entries"] if e.entry_id == "mp-570363")
 
 

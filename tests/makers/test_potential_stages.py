@@ -6,20 +6,17 @@ from __future__ import annotations
 import pytest
 from jobflow import Flow, JobStore, run_locally
 from maggma.stores import MemoryStore
-from monty.serialization import dumpfn, loadfn
+from monty.serialization import loadfn
 from pymatgen.core import Lattice, Structure
 
-import chggen_flows.core.stability.references as references
-from chggen_flows.core.stability.references import shipped_reference_files
 from chggen_flows.makers.ehull import EhullMaker
 from chggen_flows.makers.provenance import start_provenance
 from chggen_flows.makers.relax import RelaxMaker
 from chggen_flows.makers.schemas import CandidateRecord, StageDocument, finish_document
 from chggen_flows.makers.symmetry import SymmetryMaker
+from tests.core.stability.helpers import TINY_IDS, ship_tiny_lisi
 
 CAMPAIGN = "pot-00000001"
-# Small cells of the shipped Li-Si set: the r2SCAN hull is built from these in seconds.
-TINY_IDS = ("prototype-Li", "prototype-Si", "mp-1056579", "mp-570363")
 
 
 def _document(batch: str) -> StageDocument:
@@ -49,14 +46,8 @@ def _document(batch: str) -> StageDocument:
 
 @pytest.fixture()
 def tiny_shipped(tmp_path, monkeypatch):
-    data = loadfn(next(p for p in shipped_reference_files() if p.name == "Li-Si.json.gz"))
-    data["entries"] = [e for e in data["entries"] if e.entry_id in TINY_IDS]
-    path = tmp_path / "shipped" / "Li-Si.json.gz"
-    path.parent.mkdir()
-    dumpfn(data, path)
-    monkeypatch.setattr(references, "shipped_reference_files", lambda: [path])
-    monkeypatch.setenv("CHGGEN_CACHE_DIR", str(tmp_path / "cache"))
-    return path
+    ship_tiny_lisi(tmp_path, monkeypatch)
+    return tmp_path / "shipped" / "Li-Si.json.gz"
 
 
 def _relax(batch: str, potential: str | None):
