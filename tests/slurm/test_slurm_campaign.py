@@ -88,7 +88,7 @@ def reference(checkpoint, tmp_path_factory):
         server.stop()
 
 
-def render_profile(uri: str, config_dir: Path, walltime: str, pre_sleep: int = 0) -> dict:
+def render_profile(uri: str, config_dir: Path, walltime: str) -> dict:
     """The NERSC CPU worker profile, rendered for the local test cluster.
 
     Returns the paths of the qadapter, FWorker and LaunchPad files written to
@@ -121,8 +121,6 @@ def render_profile(uri: str, config_dir: Path, walltime: str, pre_sleep: int = 0
         f"export PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
         "export CHGGEN_NO_PROGRESS=1",
     ]
-    if pre_sleep:  # work that outlasts the wall time: rlaunch starts late
-        env.append(f"sleep {pre_sleep}")
     adapter["pre_rocket"] = "\n".join(env + kept)
     # Poll for children every 2 s instead of FireWorks' 60 s between rapidfire loops.
     adapter["rocket_launch"] += " --sleep 2"
@@ -193,10 +191,16 @@ def test_campaign_through_slurm_with_walltime_scancel_and_parallel_workers(
         launchpad = get_launchpad(settings)
         uri = settings.mongo_uri.get_secret_value()
 
-        # 1. wall time shorter than the work: SLURM kills the job while a job runs
-        short = render_profile(uri, tmp_path / "fw-short", walltime="00:01:00", pre_sleep=45)
+        # 1. wall time shorter than the work: SLURM kills the job while a job runs. The
+        # tiny jobs take seconds on an idle machine, so the worker is frozen (SIGSTOP) as
+        # soon as it has claimed its job: the job then outlasts the wall time on any machine.
+        short = render_profile(uri, tmp_path / "fw-short", walltime="00:01:00")
         out = qlaunch(slurm, short, launches, "singleshot")
         (job,) = _slurm_jobs(slurm)
+        assert wait_for(lambda: _running(launchpad, campaign), timeout=120, interval=0.05), (
+            _job_logs(launches)
+        )
+        subprocess.run(["pkill", "-STOP", "-f", str(BIN / "rlaunch")], check=True)
         assert slurm.wait_idle(timeout=240), _job_logs(launches)
         assert slurm.jobs()[job] == "TIMEOUT", (slurm.jobs(), out, _job_logs(launches))
         lost = _running(launchpad, campaign)
