@@ -1,19 +1,27 @@
-"""Did generation beat random search? A campaign with both arms on one system.
+"""Did generation beat the baselines? One campaign with every arm, on one system.
 
-Runs a CHGGen campaign with a PyXtal random-search arm (``baseline: {kind: pyxtal}``)
-locally with jobflow (the real stage jobs, in-memory JobStore, no FireWorks): the
-shipped score model with the paper's sampler settings, CHGNet relaxations at the
-default settings, the offline reference hull, no DFT. Then prints the search metrics
-per arm (``chggen results --metrics``) and the cost of each arm: wall time of its jobs,
-score-model calls and CHGNet steps (the E_d job is shared and listed apart).
+Runs a CHGGen campaign locally with jobflow (the real stage jobs, in-memory JobStore, no
+FireWorks): the unconditional arm (the shipped score model with the paper's sampler,
+CHGNet relaxations at the default settings, the offline reference hull, no DFT), a
+PyXtal random-search arm (``baseline: {kind: pyxtal}``), and optionally the host arms
+of issue 26 (``--hosts analogue substitution frameworks``, templates from the shared MP
+structure sets with the guest elements excluded) and the adaptation stage of issue 28
+(``--adapt``: the model fine-tuned on the shared MP structures related to the system,
+the target compositions held out). Then prints the search metrics per arm (``chggen
+results --metrics``, costs included) and, with ``--adapt`` or ``--held-out``, whether
+the held-out known phases of the targets were found.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_baseline.py --system Li-Si --json li_si.json
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_baseline.py --system Zn-P-S
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_baseline.py --system Zn-P-S \
+        --checkpoint shipped:Zn-P-S --hosts analogue substitution --json zn_p_s.json
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_baseline.py --system Li-P-S --no-baseline \
+        --adapt --json li_p_s_adapt.json
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import tempfile
 import time
@@ -32,7 +40,21 @@ from chggen_flows.core.model import resolve_checkpoint
 SYSTEMS = {
     "Li-Si": {"compositions": ["Li5Si2", "Li3Si", "Li2Si"], "guests": ["Li"]},
     "Zn-P-S": {"compositions": ["ZnPS3", "ZnP2S6", "Zn2P2S7"], "guests": ["Zn"]},
+    "Li-P-S": {"compositions": ["Li3PS4", "Li4P2S6", "Li7P3S11"], "guests": ["Li"]},
 }
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "structures"
+
+
+def shared_structure_files() -> list[str]:
+    """The shared MP-20 bi/ternary and MPTS-52 sets (templates and adaptation source)."""
+    root = SHARED if SHARED.exists() else Path("/work/shared/data/structures")
+    files = sorted(
+        glob.glob(str(root / "mp_20_biternary" / "*.csv.gz"))
+        + glob.glob(str(root / "mpts_52" / "*.csv.gz"))
+    )
+    if not files:
+        raise SystemExit(f"no shared structure sets under {root}")
+    return [str(Path(f).resolve()) for f in files]
 
 
 QUICK = {
@@ -52,31 +74,41 @@ def spec_for(
     guest_symmetry: str = "free",
     baseline: bool = True,
     checkpoint: str | None = None,
+    compositions: list[str] | None = None,
+    hosts: dict | None = None,
+    adapt: dict | None = None,
 ) -> CampaignSpec:
     """The benchmark campaign of ``system`` with a PyXtal arm (``quick``: a smoke test).
 
     ``framework_mode`` and ``guest_symmetry`` set ``framework.mode`` and
     ``inpaint.guest_symmetry`` (the symmetry issue's comparison); ``baseline=False``
     leaves the random-search arm out; ``checkpoint`` replaces the shipped score model
-    (e.g. a system fine-tune).
+    (e.g. a system fine-tune); ``compositions`` replaces the system's targets; ``hosts``
+    and ``adapt`` are the ``hosts`` and ``model.adapt`` sections.
     """
     extra: dict = {"framework": {"mode": framework_mode}}
     if baseline:
         extra["baseline"] = {"kind": "pyxtal"}
+    if hosts:
+        extra["hosts"] = hosts
+    model: dict = {
+        "device": "cpu",
+        # absolute: the jobs run in a temporary folder
+        "checkpoint": str(resolve_checkpoint(checkpoint).resolve()) if checkpoint else None,
+    }
+    if adapt:
+        model["adapt"] = adapt
     options = {**QUICK} if quick else {}
     options["inpaint"] = {**options.get("inpaint", {}), "guest_symmetry": guest_symmetry}
     return CampaignSpec.model_validate(
         {
             "name": f"bench-baseline-{system}",
             **SYSTEMS[system],
+            **({"compositions": compositions} if compositions else {}),
             "formula_units": [1, 2],
             "lattices_per_composition": 2,
             "candidates_per_lattice": 4,
-            # absolute: the jobs run in a temporary folder
-            "model": {
-                "device": "cpu",
-                "checkpoint": str(resolve_checkpoint(checkpoint).resolve()) if checkpoint else None,
-            },
+            "model": model,
             "stability": {"reference": "offline", "dft": False},
             "batch_size": 48,
             "seed": seed,
@@ -114,26 +146,49 @@ def symmetry_summary(store: JobStore, campaign: str) -> dict:
     }
 
 
-def arm_costs(store: JobStore, campaign: str) -> dict[str, dict[str, float]]:
-    """Wall time, model calls and CHGNet steps of each arm's stage jobs."""
-    costs: dict[str, dict[str, float]] = {}
-    for doc in store.query(
-        {"metadata.campaign": campaign, "output.@class": "StageDocument"},
-        properties=["output.batch_id", "output.summary", "output.provenance.wall_time_s"],
-    ):
-        out = doc["output"]
-        arm = {"b": "chggen", "r": "baseline:pyxtal"}.get(out["batch_id"][0], "shared (E_d)")
-        item = costs.setdefault(arm, {"wall_time_s": 0.0, "model_calls": 0, "chgnet_steps": 0})
-        item["wall_time_s"] += float(out["provenance"].get("wall_time_s") or 0.0)
-        item["model_calls"] += int(out["summary"].get("model_calls", 0))
-        item["chgnet_steps"] += int(out["summary"].get("chgnet_steps", 0))
-    return costs
+def held_out_found(
+    store: JobStore, campaign: str, compositions: list[str], sources: list[str]
+) -> dict[str, dict]:
+    """The known phases of ``compositions`` in ``sources`` (what ``--adapt`` holds out)
+    and, per arm, which of them a valid candidate matches (StructureMatcher defaults)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Composition
+
+    from chggen_flows.campaign.results import load_candidates, load_structures
+    from chggen_flows.core.sources.base import SourceFilter
+    from chggen_flows.core.sources.base import load_structures as load_source
+
+    targets = frozenset(Composition(c).reduced_formula for c in compositions)
+    known = load_source(sources, SourceFilter(formulas=targets))
+    frame = load_candidates(store, campaign)
+    valid = frame[frame["valid"].astype(bool)]
+    structures = load_structures(store, campaign, valid["candidate_id"])
+    matcher = StructureMatcher()
+    found: dict[str, dict] = {
+        "known": {e.material_id: e.structure.composition.reduced_formula for e in known}
+    }
+    for arm, group in valid.assign(arm=valid["arm"].fillna("chggen")).groupby("arm"):
+        hits = set()
+        for cid in group["candidate_id"]:
+            structure = structures.get(cid)
+            if structure is None:
+                continue
+            for entry in known:
+                same = entry.structure.composition.reduced_formula == (
+                    structure.composition.reduced_formula
+                )
+                if same and matcher.fit(structure, entry.structure):
+                    hits.add(entry.material_id)
+        found[str(arm)] = sorted(hits)
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", choices=sorted(SYSTEMS), default="Li-Si")
+    parser.add_argument("--compositions", nargs="+", help="replace the system's targets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="", help="added to the campaign id (parallel runs)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write metrics and costs here")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
@@ -145,8 +200,44 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", default=None, help="score model file or shipped:SYSTEM (default: shipped)"
     )
+    parser.add_argument(
+        "--hosts", nargs="+", default=[], help="host arms: analogue substitution frameworks"
+    )
+    parser.add_argument("--templates", type=int, default=8, help="hosts.max_templates")
+    parser.add_argument("--per-host", type=int, default=2, help="hosts.candidates_per_host")
+    parser.add_argument(
+        "--frameworks-per-target", type=int, default=8, help="hosts.frameworks_per_target"
+    )
+    parser.add_argument("--adapt", action="store_true", help="model.adapt on the shared MP sets")
+    parser.add_argument("--adapt-steps", type=int, default=1000, help="model.adapt.max_steps")
+    parser.add_argument("--adapt-minutes", type=float, default=20.0)
+    parser.add_argument(
+        "--held-out", action="store_true", help="report the targets' known phases found"
+    )
     args = parser.parse_args()
     configure_threads(args.threads)
+    compositions = args.compositions or SYSTEMS[args.system]["compositions"]
+    sources = shared_structure_files() if (args.hosts or args.adapt or args.held_out) else []
+    hosts = None
+    if args.hosts:
+        hosts = {
+            "arms": args.hosts,
+            "max_templates": args.templates,
+            "candidates_per_host": args.per_host,
+            "frameworks_per_target": args.frameworks_per_target,
+        }
+        if set(args.hosts) - {"frameworks"}:
+            # honest templates: no compound of a guest element (no Zn compound for Zn-P-S)
+            hosts |= {"source": sources, "exclude_elements": SYSTEMS[args.system]["guests"]}
+    adapt = None
+    if args.adapt:
+        adapt = {
+            "source": sources,
+            "max_steps": 40 if args.quick else args.adapt_steps,
+            "max_minutes": args.adapt_minutes,
+            "steps_per_epoch": 100,
+            "exclude_formulas": compositions,
+        }
     spec = spec_for(
         args.system,
         args.seed,
@@ -155,8 +246,12 @@ def main() -> None:
         guest_symmetry=args.guest_symmetry,
         baseline=not args.no_baseline,
         checkpoint=args.checkpoint,
+        compositions=args.compositions,
+        hosts=hosts,
+        adapt=adapt,
     )
-    campaign = f"bench-{args.system.lower()}-{args.seed}"
+    # an adaptation resumes from its run folder, which is named by the campaign id
+    campaign = f"bench-{args.system.lower()}-{args.seed}{'-' + args.tag if args.tag else ''}"
     plan = build_flow(spec, campaign)
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     start = time.perf_counter()
@@ -164,7 +259,6 @@ def main() -> None:
         run_locally(plan.flow, store=store, ensure_success=True, root_dir=tmp)
     wall = time.perf_counter() - start
     metrics = campaign_metrics(store, campaign)
-    costs = arm_costs(store, campaign)
     table = metrics.to_frame()
     columns = [
         "arm",
@@ -197,14 +291,22 @@ def main() -> None:
             for v in row.values()
         ]
         print("| " + " | ".join(cells) + " |")
+    costs = {arm.arm: arm.costs for arm in metrics.arms}
     print("\n| arm | wall time (min) | model calls | CHGNet steps |\n|---|---|---|---|")
     for arm, item in costs.items():
         print(
-            f"| {arm} | {item['wall_time_s'] / 60:.1f} | {item['model_calls']:,} | "
-            f"{item['chgnet_steps']:,} |"
+            f"| {arm} | {item.get('wall_time_s', 0) / 60:.1f} | "
+            f"{int(item.get('model_calls', 0)):,} | {int(item.get('chgnet_steps', 0)):,} |"
         )
     symmetry = symmetry_summary(store, campaign)
     print("\nsymmetry:", json.dumps(symmetry, indent=1, default=str))
+    held_out = None
+    if args.adapt or args.held_out:
+        held_out = held_out_found(store, campaign, compositions, sources)
+        print("\nheld-out known phases found:", json.dumps(held_out, indent=1))
+    adaptation = adaptation_summary(store, campaign) if args.adapt else None
+    if adaptation:
+        print("\nadaptation:", json.dumps(adaptation, indent=1, default=str))
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -213,12 +315,25 @@ def main() -> None:
                     "costs": costs,
                     "wall_s": wall,
                     "symmetry": symmetry,
+                    "held_out": held_out,
+                    "adaptation": adaptation,
                     "settings": vars(args) | {"json": str(args.json)},
                 },
                 indent=1,
                 default=str,
             )
         )
+
+
+def adaptation_summary(store: JobStore, campaign: str) -> dict | None:
+    """The adapt job's output (related structures, steps, held-out losses, wall time)."""
+    for doc in store.query(
+        {"metadata.campaign": campaign, "name": {"$regex": "adapt"}}, properties=["output"]
+    ):
+        output = doc.get("output")
+        if isinstance(output, dict):
+            return {k: v for k, v in output.items() if k not in ("checkpoint", "structure")}
+    return None
 
 
 if __name__ == "__main__":
