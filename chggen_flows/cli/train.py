@@ -143,6 +143,12 @@ def train_command(
     adapt_steps: int | None = typer.Option(
         None, "--adapt-steps", help="With --adapt: budget in optimiser steps (1500)."
     ),
+    adapt_steps_per_epoch: int | None = typer.Option(
+        None,
+        "--adapt-steps-per-epoch",
+        help="With --adapt: steps between two held-out evaluations (100; the related set "
+        "is repeated to fill them).",
+    ),
     exclude_formula: list[str] = typer.Option(
         None,
         "--exclude-formula",
@@ -180,7 +186,8 @@ def train_command(
                 hint="--adapt reads --source; an interrupted adaptation resumes by itself",
             )
         settings = {
-            "max_steps": adapt_steps, "max_minutes": time_limit, "lr": lr,
+            "max_steps": adapt_steps, "steps_per_epoch": adapt_steps_per_epoch,
+            "max_minutes": time_limit, "lr": lr,
             "batch_size": batch_size, "max_atoms": max_atoms, "seed": seed, "device": device,
             "threads": threads, "min_related": min_related,
             "exclude_formulas": exclude_formula or None, "exclude_ids": exclude_id or None,
@@ -188,10 +195,17 @@ def train_command(
         out = output if output != Path("runs/score_model") else Path("runs/adapt") / adapt
         _adapt(adapt, source or [], out, init_from, settings)
         return
-    if source or adapt_steps or exclude_formula or exclude_id or min_related:
+    if (
+        source
+        or adapt_steps
+        or adapt_steps_per_epoch
+        or exclude_formula
+        or exclude_id
+        or min_related
+    ):
         raise ConfigError(
-            "--source, --adapt-steps, --exclude-formula, --exclude-id and --min-related "
-            "need --adapt SYSTEM"
+            "--source, --adapt-steps, --adapt-steps-per-epoch, --exclude-formula, "
+            "--exclude-id and --min-related need --adapt SYSTEM"
         )
 
     main_rank = Ranks.from_environment().is_main

@@ -164,12 +164,13 @@ def test_adapt_writes_a_checkpoint_a_spec_can_name(cli, tmp_path):
     args = ["--init-from", base, "--output", out, "--threads", "1", "--device", "cpu"]
     res = cli(
         "train", "--adapt", "Zn-P-S", *sources, *args, "--adapt-steps", "6",
-        "--batch-size", "4", "--lr", "0.002", "--min-related", "10",
+        "--adapt-steps-per-epoch", "3", "--batch-size", "4", "--lr", "0.002", "--min-related", "10",
         "--exclude-formula", "ZnPS3",
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     result = read_adapt_result(out)
     assert 0 < result.steps <= 6  # trained; whether it beats the base is the core tests' part
+    assert result.epochs == 2  # epochs of 3 steps (the default, 100, would give one of 6)
     assert f"Adaptation to Zn-P-S: {result.status}" in res.stdout
     assert f"checkpoint: {result.checkpoint}" in res.stdout.replace("\n", "")
     assert "1 excluded" in res.stdout

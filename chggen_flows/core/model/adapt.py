@@ -61,9 +61,9 @@ class AdaptSettings(BaseModel):
         About this many steps between two evaluations of the held-out loss (the
         related set is repeated to fill an epoch): the learning-rate plateau counter
         and ``patience`` count these epochs, as in the hand-made fine-tune (about 100
-        steps per epoch; **100 is recommended**: with one pass per epoch, a small set's
-        epochs of a few steps let the plateau counter drive the learning rate to its
-        floor, docs/model_card.md). None: one pass over the training part per epoch.
+        steps per epoch). None: one pass over the training part per epoch, which for a
+        small set gives epochs of a few steps whose plateau counter drives the learning
+        rate to its floor (docs/model_card.md).
     max_minutes
         Budget in wall-clock minutes (None: no time limit). With both, the first
         reached ends the run.
@@ -90,7 +90,7 @@ class AdaptSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_steps: int = Field(default=1500, ge=1)
-    steps_per_epoch: int | None = Field(default=None, ge=1)
+    steps_per_epoch: int | None = Field(default=100, ge=1)
     max_minutes: float | None = Field(default=None, gt=0)
     min_related: int = Field(default=20, ge=1)
     patience: int = Field(default=5, ge=1)
