@@ -190,7 +190,7 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
         SourceFilter.build(related_to=system, exclude_elements=[guest], ordered_only=True),
     )
     diagram = get_reference("offline").phase_diagram(system.split("-"))
-    seeds, substituted, template_log = [], [], []
+    seeds, hosts, substituted, template_log = [], [], [], []
     labels: list[tuple[str, bool]] = []
     sub_labels: list[str] = []
     for composition in compositions:
@@ -220,6 +220,7 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
                 swappable = not hasattr(exchanged, "reason")
                 for _ in range(args.per_host):
                     seeds.append(host.seed)
+                    hosts.append(host)
                     labels.append((f"{composition} Z={z}", swappable))
                 if swappable:
                     substituted.append(exchanged)
@@ -257,15 +258,15 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
             {"invalid_after_inpainting": invalid},
         )
     ]
-    same = [r for r, (_, swappable) in zip(records, labels, strict=True) if swappable]
-    rows.append(
-        arm_metrics(
-            "analogue inpainting, templates plain substitution covers", len(same), same, system, {}
-        )
-    )
-    for label in dict.fromkeys(lab for lab, _ in labels):
-        part = [r for r, (lab, _) in zip(records, labels, strict=True) if lab == label]
-        rows.append(arm_metrics(f"analogue inpainting | {label}", len(part), part, system, {}))
+    rows += per_target_rows("analogue inpainting", records, labels, system)
+    if args.guest_start:
+        rows += warm_start_arm(args, hosts, labels, model, relax, system)
+    if args.no_symmetric:
+        return [
+            *rows,
+            *substitution_rows(relax, substituted, sub_labels, system),
+            {"templates": template_log},
+        ]
     # the campaign's symmetric-guest arm: guests snapped onto the host's symmetry, kept
     # through the relaxation
     symmetric_settings = InpaintSettings(
@@ -293,8 +294,30 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
             },
         )
     )
+    rows += substitution_rows(relax, substituted, sub_labels, system)
+    return [*rows, {"templates": template_log}]
+
+
+def per_target_rows(
+    name: str, records: list, labels: list[tuple[str, bool]], system: str
+) -> list[dict[str, Any]]:
+    """An arm's metrics on the templates plain substitution covers, and per target."""
+    same = [r for r, (_, swappable) in zip(records, labels, strict=True) if swappable]
+    rows = [
+        arm_metrics(f"{name}, templates plain substitution covers", len(same), same, system, {})
+    ]
+    for label in dict.fromkeys(lab for lab, _ in labels):
+        part = [r for r, (lab, _) in zip(records, labels, strict=True) if lab == label]
+        rows.append(arm_metrics(f"{name} | {label}", len(part), part, system, {}))
+    return rows
+
+
+def substitution_rows(
+    relax: Relaxer, substituted: list, sub_labels: list[str], system: str
+) -> list[dict[str, Any]]:
+    """The plain-substitution arm: relaxed as given, no inpainting."""
     records, steps, relax_time = relax(substituted)
-    rows.append(
+    rows = [
         arm_metrics(
             "plain substitution",
             len(substituted),
@@ -302,11 +325,49 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
             system,
             {"model_calls": 0, "chgnet_steps": steps, "wall_s": round(relax_time, 1)},
         )
-    )
+    ]
     for label in dict.fromkeys(sub_labels):
         part = [r for r, lab in zip(records, sub_labels, strict=True) if lab == label]
         rows.append(arm_metrics(f"plain substitution | {label}", len(part), part, system, {}))
-    return [*rows, {"templates": template_log}]
+    return rows
+
+
+def warm_start_arm(
+    args: argparse.Namespace, hosts: list, labels: list, model: Any, relax: Relaxer, system: str
+) -> list[dict[str, Any]]:
+    """The analogue arm again, the guests starting at the template's cation sites
+    (``hosts.guest_start_sigma``; the prior where the template has too few)."""
+    from dataclasses import replace
+
+    from chggen_flows.core.hosts import inpaint_hosts, template_guest_start
+
+    seeds, n_warm = [], 0
+    for index, host in enumerate(hosts):
+        start = template_guest_start(host, args.guest_start, seed=args.seed + index)
+        if isinstance(start, str):
+            seeds.append(host.seed)
+        else:
+            seeds.append(replace(host.seed, host=start.attach(host.seed.host)))
+            n_warm += 1
+    sampler_settings, inpaint_settings = sampler(args)
+    name = f"analogue, guests from template sites (sigma {args.guest_start:g})"
+    log(f"inpainting {len(seeds)} candidates, {n_warm} from template sites")
+    start_time = time.perf_counter()
+    candidates = inpaint_hosts(
+        seeds, model, sampler_settings, inpaint_settings, seed=args.seed, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    inpaint_time = time.perf_counter() - start_time
+    records, steps, relax_time = relax([c.structure for c in candidates])
+    costs = {
+        "model_calls": sum(c.metadata.get("model_calls", 0) for c in candidates),
+        "chgnet_steps": steps,
+        "wall_s": round(inpaint_time + relax_time, 1),
+    }
+    row = arm_metrics(
+        name, len(candidates), records, system, costs, {"from_template_sites": n_warm}
+    )
+    return [row, *per_target_rows(name, records, labels, system)]
 
 
 def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -527,6 +588,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="CHGNet FIRE steps at most")
     parser.add_argument("--checkpoint", default=None, help="score model (default: shipped)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--guest-start",
+        type=float,
+        default=None,
+        help="zn-p-s: add the analogue arm with guests from the template sites at this sigma (A)",
+    )
+    parser.add_argument(
+        "--no-symmetric", action="store_true", help="zn-p-s: skip the symmetric-guest copies"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

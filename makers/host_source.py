@@ -216,22 +216,37 @@ class HostSourceMaker(HostArmMaker):
             for k in range(self.hosts.candidates_per_host):
                 template_key = f"T{host.rank:02d}-{host.template['material_id']}"
                 cid = f"{target_prefix(target)}-{template_key}-S{k:03d}"
+                seed = derived_seed(self.seed, cid)
+                structure, start = self._guest_start(host, seed)
                 record = host_record(
                     campaign,
                     cid,
                     target,
                     full,
                     arm,
-                    derived_seed(self.seed, cid),
+                    seed,
                     stage=Stage.FRAMEWORK.value,
                     volume_per_atom=round(v0, 4),
                     framework_found=True,
                     guest_counts=dict(host.seed.guests),
                     template=json_ready(host.template),
-                    host_source=host_info(host.seed),
+                    host_source=host_info(host.seed) | start,
                 )
-                out.append((record, host.seed.host))
+                out.append((record, structure))
         return out
+
+    def _guest_start(self, host: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+        """The host structure an analogue candidate is inpainted in (carrying where its
+        guests begin, with ``guest_start_sigma``) and what its record says about it."""
+        from chggen_flows.core.hosts import template_guest_start
+
+        sigma = self.hosts.guest_start_sigma
+        if sigma is None:
+            return host.seed.host, {}
+        start = template_guest_start(host, sigma, seed)
+        if isinstance(start, str):
+            return host.seed.host, {"guest_start": f"prior ({start})"}
+        return start.attach(host.seed.host), {"guest_start": f"template sites, sigma {sigma:g} A"}
 
     def _frameworks(
         self, campaign: str, target: HostTarget, v0: float, arm: str

@@ -349,3 +349,35 @@ def test_host_makers_round_trip_through_monty():
         if hasattr(maker, "hosts"):
             assert isinstance(again.hosts, HostSourceSettings)
             assert again.hosts.given() == settings.given()
+
+
+def test_analogue_guests_can_start_at_the_template_cation_sites(znps_model):
+    """``hosts.guest_start_sigma``: each analogue candidate's host carries its template's
+    cation sites; the inpaint job starts the guests there (a shorter walk)."""
+    from chggen_flows.makers.host_source import HostSourceMaker
+    from chggen_flows.makers.inpaint import InpaintMaker
+
+    spec = parse_spec(_analogue_spec(znps_model, guest_start_sigma=0.5))
+    assert spec.hosts.guest_start_sigma == 0.5
+    target = [{"composition": "ZnPS3", "formula_units": 2}]
+    maker = HostSourceMaker(hosts=spec.hosts, guests=["Zn"], v0=24.0)
+    doc = maker.make.original(maker, CAMPAIGN, "h0000", "analogue", target)
+    assert [r.host_source["guest_start"] for r in doc.candidates] == [
+        "template sites, sigma 0.5 A"
+    ] * 2
+    hosts = [s for _, s in doc.valid_pairs()]
+    assert all(h.properties["guest_start"]["species"] == ["Zn", "Zn"] for h in hosts)
+
+    cold = HostSourceMaker(
+        hosts=parse_spec(_analogue_spec(znps_model)).hosts, guests=["Zn"], v0=24.0
+    )
+    cold_doc = cold.make.original(cold, CAMPAIGN, "h0000", "analogue", target)
+    assert all("guest_start" not in r.host_source for r in cold_doc.candidates)
+    inpaint = InpaintMaker(
+        checkpoint=str(znps_model), device="cpu", sampler=spec.sampler, inpaint=spec.inpaint
+    )
+    warm_out = inpaint.make.original(inpaint, doc)
+    cold_out = inpaint.make.original(inpaint, cold_doc)
+    assert all(r.valid and r.reduced_formula == "ZnPS3" for r in warm_out.candidates)
+    assert all(r.host_source["guest_start"] for r in warm_out.candidates)  # carried along
+    assert 0 < warm_out.summary["model_calls"] < cold_out.summary["model_calls"]

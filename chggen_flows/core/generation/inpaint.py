@@ -7,11 +7,19 @@ jumps back ``jump_length`` levels ``n_resample - 1`` times (Lugmayr et al. 2022)
 adding noise of std ``sqrt(sigma_a^2 - sigma_b^2)``. Corrector steps move only the
 guests (their step size from the guests' score norm), i.e. Langevin dynamics of the
 guests given the noisy host. At the end (sigma_0 = 0) the host is exactly the input.
+
+Beyond the paper, a host may say where its guests begin (:class:`GuestStart`, e.g. the
+cation sites of the known crystal an analogue host was cut from): the walk then begins
+at the first level at or below the start's sigma, the guests at those sites plus that
+level's noise (SDEdit, Meng et al. 2022): the model refines a known arrangement instead
+of drawing one from nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +33,7 @@ from chggen_flows.core.generation.candidate import (
 )
 from chggen_flows.core.generation.generate import candidate_seed, check_noise_range
 from chggen_flows.core.generation.sampler import SamplingJob, ScoreFn, sample_jobs
-from chggen_flows.core.generation.schedule import repaint_schedule
+from chggen_flows.core.generation.schedule import repaint_schedule, sigma_levels
 from chggen_flows.core.generation.settings import InpaintSettings, SamplerSettings
 from chggen_flows.core.symmetry.guests import symmetrize_guests
 from chggen_flows.errors import InputError
@@ -46,6 +54,66 @@ def parse_guests(text: str) -> dict[str, int]:
     if not guests:
         raise InputError(f"no guests in {text!r}", hint=hint)
     return guests
+
+
+#: Key of a host structure's ``properties`` that holds its :class:`GuestStart`.
+GUEST_START_KEY = "guest_start"
+
+
+@dataclass(frozen=True)
+class GuestStart:
+    """Where a host's guests begin (a warm start), carried in the host's ``properties``.
+
+    Attributes
+    ----------
+    species
+        One element per guest atom (a permutation of the guest counts).
+    frac_coords
+        Fractional coordinates in the host's cell, one row per guest.
+    sigma
+        Noise (Å) the guests start at: the walk begins at the highest level at or below
+        it, and its RePaint jumps stay below that level.
+    """
+
+    species: tuple[str, ...]
+    frac_coords: tuple[tuple[float, float, float], ...]
+    sigma: float
+
+    def attach(self, host: Structure) -> Structure:
+        """A copy of ``host`` that carries this start."""
+        out = host.copy()
+        out.properties[GUEST_START_KEY] = {
+            "species": list(self.species),
+            "frac_coords": [list(map(float, row)) for row in self.frac_coords],
+            "sigma": float(self.sigma),
+        }
+        return out
+
+    @classmethod
+    def of(cls, host: Structure) -> GuestStart | None:
+        """The start ``host`` carries, or None."""
+        data: Any = (host.properties or {}).get(GUEST_START_KEY)
+        if not data:
+            return None
+        coords = tuple(tuple(float(x) for x in row) for row in data["frac_coords"])
+        return cls(tuple(data["species"]), coords, float(data["sigma"]))
+
+    def order(self, guests: dict[str, int]) -> list[str]:
+        """The guest atoms in the start's order (InputError if the counts differ)."""
+        counts = {el: self.species.count(el) for el in set(self.species)}
+        if counts != {el: n for el, n in guests.items() if n}:
+            raise InputError(
+                f"the host's guest start places {counts}, the guests are {dict(guests)}",
+                hint="give the host without its guest start, or matching guest counts",
+            )
+        return list(self.species)
+
+
+def _start_level(settings: SamplerSettings, sigma: float) -> int:
+    """The highest level index whose noise is at or below ``sigma`` (at least 1)."""
+    sigmas = sigma_levels(settings.n_levels, settings.sigma_max, settings.sigma_min)
+    below = [t for t in range(len(sigmas)) if sigmas[t] <= sigma]
+    return max(max(below, default=1), 1)
 
 
 def inpaint(
@@ -81,6 +149,10 @@ def inpaint(
     seeds
         Explicit per-candidate seeds (overrides ``seed``).
 
+    A host that carries a :class:`GuestStart` (``host.properties["guest_start"]``) is
+    sampled from it (a shorter walk; its candidate's ``metadata["guest_start_sigma"]``
+    says so), the others from the prior.
+
     Returns
     -------
     list[GeneratedCandidate]
@@ -96,6 +168,7 @@ def inpaint(
     check_noise_range(score_fn, settings)
     torch_device = resolve_device(device)
     jobs: list[SamplingJob] = []
+    starts: list[GuestStart | None] = []
     for index, (host, guest) in enumerate(zip(hosts, guests, strict=True)):
         if not host.is_ordered:
             raise InputError(
@@ -105,19 +178,37 @@ def inpaint(
             )
         if not guest or min(guest.values()) < 1:
             raise InputError(f"guests {guest} must name at least one atom to place")
-        guest_symbols = [s for s, n in guest.items() for _ in range(n)]
+        start = GuestStart.of(host)
+        guest_symbols = (
+            start.order(guest) if start else [s for s, n in guest.items() for _ in range(n)]
+        )
         check_elements(score_fn, [site.specie.symbol for site in host] + guest_symbols)
         species = [site.specie.Z for site in host] + [Element(s).Z for s in guest_symbols]
         known = np.vstack([host.cart_coords, np.full((len(guest_symbols), 3), np.nan)])
         own_seed = int(seeds[index]) if seeds is not None else candidate_seed(seed, index)
-        jobs.append(SamplingJob(species, np.array(host.lattice.matrix), own_seed, known))
-    visits = repaint_schedule(
-        settings.n_levels, inpaint_settings.jump_length, inpaint_settings.n_resample
-    )
-    results = sample_jobs(score_fn, jobs, settings, visits, torch_device, progress, "inpainting")
+        job = SamplingJob(species, np.array(host.lattice.matrix), own_seed, known)
+        if start:
+            guest_pos = host.lattice.get_cartesian_coords(np.array(start.frac_coords))
+            job.start_pos = np.vstack([np.full((len(host), 3), np.nan), guest_pos])
+        jobs.append(job)
+        starts.append(start)
+    # one walk per start level (jobs of one walk share their chunks' noise draws); a
+    # warm start's walk begins at its level and never jumps above it (a RePaint jump
+    # higher would undo the start)
+    results: list[Any] = [None] * len(jobs)
+    for sigma in sorted({None if st is None else st.sigma for st in starts}, key=str):
+        group = [i for i, st in enumerate(starts) if (st and st.sigma) == sigma]
+        top = settings.n_levels if sigma is None else _start_level(settings, sigma)
+        walk = repaint_schedule(top, inpaint_settings.jump_length, inpaint_settings.n_resample)
+        done = sample_jobs(
+            score_fn, [jobs[i] for i in group], settings, walk, torch_device, progress, "inpainting"
+        )
+        for i, result in zip(group, done, strict=True):
+            results[i] = result
     candidates = []
-    for host, guest, job, result in zip(hosts, guests, jobs, results, strict=True):
+    for host, guest, job, result, start in zip(hosts, guests, jobs, results, starts, strict=True):
         structure = host.copy()
+        structure.properties.pop(GUEST_START_KEY, None)
         n_host = len(host)
         for z, position in zip(job.species[n_host:], result.positions[n_host:], strict=True):
             structure.append(Element.from_Z(z), position, coords_are_cartesian=True)
@@ -137,6 +228,8 @@ def inpaint(
             "inpaint": inpaint_settings.model_dump(mode="json"),
             "device": str(torch_device),
         }
+        if start is not None:
+            metadata["guest_start_sigma"] = start.sigma
         candidate = finalize_candidate(structure, settings.min_distance, metadata)
         if inpaint_settings.symmetric:
             candidate = symmetric_candidate(candidate, guest, inpaint_settings, settings)

@@ -90,12 +90,17 @@ class SamplingJob:
     known_pos
         Cartesian positions (Å) of the atoms held fixed (inpainting host), NaN rows for
         the atoms to sample; None samples every atom.
+    start_pos
+        Cartesian positions (Å) the sampled atoms begin at (a warm start: they get the
+        first visited level's noise), NaN rows for atoms drawn from the prior; None: every
+        atom from the prior. Meaningful when the walk begins below ``sigma_max``.
     """
 
     species: list[int]
     lattice: np.ndarray
     seed: int
     known_pos: np.ndarray | None = None
+    start_pos: np.ndarray | None = None
 
     @property
     def free(self) -> np.ndarray:
@@ -124,6 +129,8 @@ class _Chunk:
     free: torch.Tensor  # [N] float, 1 for sampled atoms
     known: torch.Tensor | None  # [N, 3], known positions (0 for free atoms)
     counts: list[int]  # atoms per structure
+    start: torch.Tensor | None = None  # [N, 3] warm-start positions (0 elsewhere)
+    started: torch.Tensor | None = None  # [N] float, 1 for sampled atoms with a start
     draws: int = 0  # noise draws so far (the same for every structure of the chunk)
 
     def rand(self, dtype: torch.dtype) -> torch.Tensor:
@@ -159,6 +166,16 @@ def _make_chunk(jobs: Sequence[SamplingJob], device: torch.device, dtype: torch.
             for j in jobs
         ]
         known = torch.tensor(np.concatenate(rows), dtype=dtype, device=device)
+    start = started = None
+    if any(j.start_pos is not None for j in jobs):
+        rows = [
+            j.start_pos if j.start_pos is not None else np.full((len(j.species), 3), np.nan)
+            for j in jobs
+        ]
+        given = np.concatenate(rows)
+        mask = ~np.isnan(given).any(axis=1) & free
+        start = torch.tensor(np.nan_to_num(given), dtype=dtype, device=device)
+        started = torch.tensor(mask, dtype=dtype, device=device)
     counts = [len(j.species) for j in jobs]
     local = np.concatenate([np.arange(n) for n in counts])
     return _Chunk(
@@ -168,6 +185,8 @@ def _make_chunk(jobs: Sequence[SamplingJob], device: torch.device, dtype: torch.
         free=torch.tensor(free, dtype=dtype, device=device),
         known=known,
         counts=counts,
+        start=start,
+        started=started,
     )
 
 
@@ -224,6 +243,9 @@ def reverse_diffusion(
     # by < 1e-8, and VE noise of 10 Å is itself uniform on cells of this size.
     frac = chunk.rand(dtype)
     pos = chunk.renoise_known(packed.to_cartesian(frac), float(sigmas[visits[0]]))
+    if chunk.start is not None:  # warm start: given positions at the first level's noise
+        noisy = packed.wrap(chunk.start + float(sigmas[visits[0]]) * chunk.randn(dtype))
+        pos = torch.where(chunk.started[:, None] > 0, noisy, pos)
     # A Langevin step larger than the prior variance only re-randomises positions;
     # capping it keeps coordinates finite where the score vanishes (uniform density).
     max_step = settings.sigma_max**2

@@ -12,6 +12,7 @@ from chggen_flows.core.hosts.analogue import (
     find_analogue_hosts,
     framework_matches,
     substitute,
+    template_guest_start,
 )
 from chggen_flows.core.hosts.disordered import (
     DisorderedHost,
@@ -45,4 +46,5 @@ __all__ = [
     "inpaint_hosts",
     "random_frameworks",
     "substitute",
+    "template_guest_start",
 ]

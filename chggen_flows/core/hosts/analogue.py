@@ -50,6 +50,7 @@ from typing import Any
 
 from pymatgen.core import Composition, Element, Structure
 
+from chggen_flows.core.generation.inpaint import GuestStart
 from chggen_flows.core.generation.volume import estimate_v0
 from chggen_flows.core.hosts.cells import scaled_to, supercell
 from chggen_flows.core.hosts.seed import HostSeed
@@ -432,3 +433,39 @@ def substitute(host: AnalogueHost) -> Structure | SkippedTemplate:
     for index, guest in zip(ordered_sites, ordered_guests, strict=True):
         structure.replace(index, guest)
     return structure
+
+
+def template_guest_start(host: AnalogueHost, sigma: float, seed: int) -> GuestStart | str:
+    """Where the guests of ``host`` begin: the template's own cation sites.
+
+    The exchangeable atoms of the template (in the host's cell and scaling) give the
+    start sites; with more sites than guests a random subset (``seed``) is taken, so the
+    candidates of one host start from different arrangements. With several guest species
+    sites and guests are paired by electronegativity, as in :func:`substitute`.
+
+    Returns
+    -------
+    GuestStart or str
+        The start, or why there is none (the host is the framework's primitive cell,
+        which holds no cation; fewer sites than guests).
+    """
+    import numpy as np
+
+    cell = host.template_cell
+    guests = host.seed.guests
+    frame = {el.symbol for el in host.seed.host.composition.elements}
+    sites = [i for i, site in enumerate(cell) if site.specie.symbol not in frame]
+    n_guests = sum(guests.values())
+    if host.seed.info.get("cell") != "cell":
+        return "the host is the framework's primitive cell: no template cation sites"
+    if len(sites) < n_guests:
+        return f"{len(sites)} template cation site(s) for {n_guests} guest(s)"
+    if len(sites) > n_guests:
+        rng = np.random.default_rng(seed)
+        sites = sorted(rng.choice(sites, size=n_guests, replace=False).tolist())
+    ordered_sites = sorted(sites, key=lambda i: (cell[i].specie.X, i))
+    ordered_guests = sorted(
+        (g for g, n in guests.items() for _ in range(n)), key=lambda g: Element(g).X
+    )
+    coords = tuple(tuple(float(x) for x in cell[i].frac_coords) for i in ordered_sites)
+    return GuestStart(tuple(ordered_guests), coords, sigma)

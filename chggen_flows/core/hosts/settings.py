@@ -49,6 +49,12 @@ class HostSourceSettings(CoreSettings):
         Inpaintings per analogue host (each with its own seed).
     frameworks_per_target
         Random frameworks per target (``frameworks`` arm), one inpainting each.
+    guest_start_sigma
+        ``analogue`` arm, beyond the paper: the guests begin at the template's cation
+        sites (a random subset when it has more) plus noise of this many Å, and the
+        inpainting walk starts at that level (:func:`template_guest_start`). None (the
+        default): the guests are drawn from the prior, as in the paper. Templates with
+        fewer cation sites than guests always start from the prior.
     """
 
     source: str | tuple[str, ...] | None = None
@@ -63,6 +69,7 @@ class HostSourceSettings(CoreSettings):
     max_atoms: int = 80
     candidates_per_host: int = 2
     frameworks_per_target: int = 4
+    guest_start_sigma: float | None = None
 
     @field_validator("source", mode="before")
     @classmethod
@@ -109,6 +116,7 @@ class HostSourceSettings(CoreSettings):
     )
     _positive = bounded("max_linear_strain", low=0, inclusive=False)
     _hull = bounded("max_e_above_hull", low=0, unit=" eV/atom")
+    _start = bounded("guest_start_sigma", low=0, inclusive=False, unit=" Å", hint="e.g. 0.5")
 
     def related_problem(self) -> RelatedFieldsError | None:
         """Template arms need a source."""

@@ -104,3 +104,51 @@ def test_bad_resampling_settings_name_the_field():
         InpaintSettings(jump_length=0)
     with pytest.raises(InputError, match="n_resample must be >= 1, got 0"):
         InpaintSettings(n_resample=0)
+
+
+def _two_mode_host():
+    """A host of one Si and a guest density with two modes, at x = 0.25 and x = 0.75."""
+    from .analytic import PeriodicMixtureScore
+
+    lattice = Lattice.orthorhombic(8, 6, 6)
+    host = Structure(lattice, ["Si"], [[0.0, 0.0, 0.0]])
+    score = PeriodicMixtureScore([[0.25, 0.5, 0.5], [0.75, 0.5, 0.5]], [1.0, 1.0], width=0.2)
+    return host, score
+
+
+def test_a_guest_start_keeps_the_guest_in_the_mode_it_starts_in():
+    from chggen_flows.core.generation.inpaint import GuestStart
+
+    host, score = _two_mode_host()
+    settings = SamplerSettings(n_levels=60, n_corrector=1, dtype="float64", min_distance=0.0)
+    start = GuestStart(("Li",), ((0.25, 0.5, 0.5),), sigma=0.5)
+    warm = start.attach(host)
+    n = 40
+    cold = inpaint([host] * n, [{"Li": 1}] * n, score, settings, seed=0, device="cpu")
+    mixed = inpaint(
+        [warm, host] * n, [{"Li": 1}] * (2 * n), score, settings, device="cpu",
+        seeds=[c.metadata["seed"] for c in cold for _ in (0, 1)],
+    )  # fmt: skip
+    x_warm = np.array([c.structure.frac_coords[1, 0] for c in mixed[0::2]])
+    x_cold = np.array([c.structure.frac_coords[1, 0] for c in cold])
+    assert np.mean(np.abs(x_warm - 0.25) < 0.1) == 1.0  # every warm start stays at 0.25
+    assert 0.2 < np.mean(np.abs(x_cold - 0.25) < 0.1) < 0.8  # from the prior: both modes
+    for a, b in zip(cold, mixed[1::2], strict=True):  # the cold hosts of the mixed call
+        assert np.array_equal(a.structure.frac_coords, b.structure.frac_coords)
+    first = mixed[0]
+    assert (
+        first.metadata["guest_start_sigma"] == 0.5 and "guest_start_sigma" not in cold[0].metadata
+    )
+    assert "guest_start" not in first.structure.properties  # the candidate does not carry it
+    assert first.metadata["model_calls"] < cold[0].metadata["model_calls"]  # a shorter walk
+
+
+def test_a_guest_start_must_match_the_guests():
+    from chggen_flows.core.generation.inpaint import GuestStart
+
+    host, score = _two_mode_host()
+    warm = GuestStart(("Li",), ((0.25, 0.5, 0.5),), sigma=0.5).attach(host)
+    assert GuestStart.of(Structure.from_dict(warm.as_dict())) == GuestStart.of(warm)  # stored
+    settings = SamplerSettings(n_levels=10, n_corrector=0, dtype="float64", min_distance=0.0)
+    with pytest.raises(InputError, match="guest start places"):
+        inpaint([warm], [{"Li": 2}], score, settings, device="cpu")

@@ -140,3 +140,35 @@ def test_plain_substitution(templates_without_zn):
     cdps3 = next(h for h in search.hosts if h.template["formula"] == "CdPS3")
     skipped = substitute(cdps3)
     assert isinstance(skipped, SkippedTemplate) and "one-for-one" in skipped.reason
+
+
+def test_template_guest_start_uses_the_template_cation_sites(templates_without_zn):
+    from chggen_flows.core.hosts import template_guest_start
+
+    search = find_analogue_hosts(AnalogueTarget.build("ZnPS3", 2), templates_without_zn, v0=V0)
+    cdps3 = next(h for h in search.hosts if h.template["formula"] == "CdPS3")
+    start = template_guest_start(cdps3, sigma=0.5, seed=0)
+    cd_sites = [s.frac_coords.tolist() for s in cdps3.template_cell if s.specie.symbol == "Cd"]
+    assert start.species == ("Zn", "Zn") and start.sigma == 0.5
+    assert sorted(map(list, start.frac_coords)) == sorted(cd_sites)  # as many sites as guests
+    # ZnP2S6 wants one Zn per P2S6, Cd2P2S6 has two Cd: a subset, which the seed picks
+    search = find_analogue_hosts(AnalogueTarget.build("ZnP2S6", 1), templates_without_zn, v0=V0)
+    cdps3 = next(h for h in search.hosts if h.template["formula"] == "CdPS3")
+    cd_sites = [s.frac_coords.tolist() for s in cdps3.template_cell if s.specie.symbol == "Cd"]
+    picks = {template_guest_start(cdps3, 0.5, seed).frac_coords for seed in range(12)}
+    assert {len(p) for p in picks} == {1} and len(picks) == 2
+    assert all(list(p[0]) in cd_sites for p in picks)
+    # the start travels with the host structure, which inpainting reads
+    host = template_guest_start(cdps3, 0.5, 0).attach(cdps3.seed.host)
+    assert host.properties["guest_start"]["species"] == ["Zn"] and "guest_start" not in (
+        cdps3.seed.host.properties
+    )
+
+
+def test_no_template_guest_start_without_enough_sites(templates_without_zn):
+    from chggen_flows.core.hosts import template_guest_start
+
+    # the binary P2S7 serves Zn2P2S7 as a framework but has no cation to start from
+    search = find_analogue_hosts(AnalogueTarget.build("Zn2P2S7", 2), templates_without_zn, v0=V0)
+    p2s7 = next(h for h in search.hosts if h.template["formula"] == "P2S7")
+    assert template_guest_start(p2s7, 0.5, 0) == "0 template cation site(s) for 4 guest(s)"
