@@ -177,7 +177,6 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chggen_flows.core.hosts import (
         AnalogueTarget,
         find_analogue_hosts,
-        inpaint_hosts,
         substitute,
     )
     from chggen_flows.core.model.checkpoint import load_score_model
@@ -225,21 +224,9 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if swappable:
                     substituted.append(exchanged)
                     sub_labels.append(f"{composition} Z={z}")
-    sampler_settings, inpaint_settings = sampler(args)
+    sampler_settings, _ = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
-    log(f"inpainting {len(seeds)} candidates")
-    start = time.perf_counter()
-    candidates = inpaint_hosts(
-        seeds,
-        model,
-        sampler_settings,
-        inpaint_settings,
-        seed=args.seed,
-        device="cpu",
-        progress=False,
-    )
-    inpaint_time = time.perf_counter() - start
-    calls = sum(c.metadata.get("model_calls", 0) for c in candidates)
+    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     relax = Relaxer(args.steps)
     # every candidate is relaxed (invalid ones come back rejected), so records align
     records, steps, relax_time = relax([c.structure for c in candidates])
@@ -298,6 +285,21 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [*rows, {"templates": template_log}]
 
 
+def inpaint_seeds(args: argparse.Namespace, seeds: list, model: Any) -> tuple[list, int, float]:
+    """Inpaint the guests of every host seed: candidates, model calls, seconds."""
+    from chggen_flows.core.hosts import inpaint_hosts
+
+    sampler_settings, inpaint_settings = sampler(args)
+    log(f"inpainting {len(seeds)} candidates")
+    start = time.perf_counter()
+    candidates = inpaint_hosts(
+        seeds, model, sampler_settings, inpaint_settings, seed=args.seed, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    calls = sum(c.metadata.get("model_calls", 0) for c in candidates)
+    return candidates, calls, time.perf_counter() - start
+
+
 def per_target_rows(
     name: str, records: list, labels: list[tuple[str, bool]], system: str
 ) -> list[dict[str, Any]]:
@@ -339,7 +341,7 @@ def warm_start_arm(
     (``hosts.guest_start_sigma``; the prior where the template has too few)."""
     from dataclasses import replace
 
-    from chggen_flows.core.hosts import inpaint_hosts, template_guest_start
+    from chggen_flows.core.hosts import template_guest_start
 
     seeds, n_warm = [], 0
     for index, host in enumerate(hosts):
@@ -349,18 +351,12 @@ def warm_start_arm(
         else:
             seeds.append(replace(host.seed, host=start.attach(host.seed.host)))
             n_warm += 1
-    sampler_settings, inpaint_settings = sampler(args)
     name = f"analogue, guests from template sites (sigma {args.guest_start:g})"
-    log(f"inpainting {len(seeds)} candidates, {n_warm} from template sites")
-    start_time = time.perf_counter()
-    candidates = inpaint_hosts(
-        seeds, model, sampler_settings, inpaint_settings, seed=args.seed, device="cpu",
-        progress=False,
-    )  # fmt: skip
-    inpaint_time = time.perf_counter() - start_time
+    log(f"{n_warm} of {len(seeds)} candidates start from template sites")
+    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     records, steps, relax_time = relax([c.structure for c in candidates])
     costs = {
-        "model_calls": sum(c.metadata.get("model_calls", 0) for c in candidates),
+        "model_calls": calls,
         "chgnet_steps": steps,
         "wall_s": round(inpaint_time + relax_time, 1),
     }
@@ -377,7 +373,7 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chggen_flows.core.generation import GenerationRequest, InpaintSettings
     from chggen_flows.core.generation.inpaint import symmetric_candidate
     from chggen_flows.core.generation.volume import estimate_v0
-    from chggen_flows.core.hosts import AnalogueTarget, inpaint_hosts, random_frameworks
+    from chggen_flows.core.hosts import AnalogueTarget, random_frameworks
     from chggen_flows.core.model.checkpoint import load_score_model
     from chggen_flows.core.stability import get_reference
 
@@ -393,21 +389,9 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
                 GenerationRequest(Composition(composition), z, v0=v0)
                 for _ in range(args.per_target)
             )
-    sampler_settings, inpaint_settings = sampler(args)
+    sampler_settings, _ = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
-    log(f"inpainting {len(seeds)} candidates")
-    start = time.perf_counter()
-    candidates = inpaint_hosts(
-        seeds,
-        model,
-        sampler_settings,
-        inpaint_settings,
-        seed=args.seed,
-        device="cpu",
-        progress=False,
-    )
-    inpaint_time = time.perf_counter() - start
-    calls = sum(c.metadata.get("model_calls", 0) for c in candidates)
+    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     relax = Relaxer(args.steps)
     valid = [c.structure for c in candidates if c.valid]
     records, steps, relax_time = relax(valid)
@@ -483,29 +467,16 @@ def bench_disordered(args: argparse.Namespace) -> list[dict[str, Any]]:
         disordered_host,
         enumerate_orderings,
         ewald_orderings,
-        inpaint_hosts,
     )
     from chggen_flows.core.model.checkpoint import load_score_model
 
-    sampler_settings, inpaint_settings = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
     relax = Relaxer(args.steps)
     out = []
     for name, structure in disordered_cases().items():
         host = disordered_host(structure)
-        log(f"{name}: inpainting {args.inpaint} candidates")
-        start = time.perf_counter()
-        candidates = inpaint_hosts(
-            [host.seed] * args.inpaint,
-            model,
-            sampler_settings,
-            inpaint_settings,
-            seed=args.seed,
-            device="cpu",
-            progress=False,
-        )
-        inpaint_time = time.perf_counter() - start
-        calls = sum(c.metadata.get("model_calls", 0) for c in candidates)
+        log(f"{name}:")
+        candidates, calls, inpaint_time = inpaint_seeds(args, [host.seed] * args.inpaint, model)
         valid = [c.structure for c in candidates if c.valid]
         records, steps, relax_time = relax(valid)
         rows = [

@@ -265,15 +265,18 @@ class CampaignPlan:
         return len(self.flow.jobs)
 
 
+def _campaign_maker(cls: type, makers: dict[str, Any], routing: dict[str, str]) -> Any:
+    """``cls`` (a campaign Maker) built from the stage makers it has fields for."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in makers.items() if k in fields}, routing=routing)
+
+
 def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
     """The campaign's Flow, with every job routed and tagged with the campaign id."""
     makers = stage_makers(spec)
     candidates = candidate_batches(spec)
     if candidates.host is not None:
-        fields = {f.name for f in dataclasses.fields(HostModeMaker)}
-        host_mode = HostModeMaker(
-            **{k: v for k, v in makers.items() if k in fields}, routing=spec.routing
-        )
+        host_mode = _campaign_maker(HostModeMaker, makers, spec.routing)
         flow = host_mode.make(
             campaign,
             candidates.host,
@@ -284,10 +287,7 @@ def build_flow(spec: CampaignSpec, campaign: str) -> CampaignPlan:
             system=candidates.chemsys,
         )
     else:
-        fields = {f.name for f in dataclasses.fields(CHGGenMaker)}
-        chggen = CHGGenMaker(
-            **{k: v for k, v in makers.items() if k in fields}, routing=spec.routing
-        )
+        chggen = _campaign_maker(CHGGenMaker, makers, spec.routing)
         flow = chggen.make(
             campaign,
             candidates.batches,

@@ -29,6 +29,24 @@ def tiny_checkpoint(path: Path) -> Path:
     return save_score_model(model, path)
 
 
+def li3si_seeds(n: int, lattice_seed: int, first_seed: int) -> list[Any]:
+    """``n`` candidate seeds of Li3Si (Z = 2) on one lattice, the tiny model's system."""
+    from chggen_flows.makers.schemas import CandidateSeed
+
+    return [
+        CandidateSeed(
+            candidate_id=f"Li3Si-fu2-L000-S{i:03d}",
+            composition="Li3Si",
+            formula_units=2,
+            lattice_index=0,
+            sample_index=i,
+            lattice_seed=lattice_seed,
+            seed=first_seed + i,
+        )
+        for i in range(n)
+    ]
+
+
 def tiny_spec(checkpoint: Path, **overrides: Any) -> dict[str, Any]:
     """A 4-candidate Li-Si spec (2 batches) with tiny sampler and relaxation settings."""
     spec: dict[str, Any] = {

@@ -26,7 +26,7 @@ from chggen_flows.db.migrate import (
 )
 from chggen_flows.db.stores import DATA_COLLECTION, DATA_STORE_NAME, OUTPUTS_COLLECTION
 from chggen_flows.makers.schemas import CandidateSeed
-from tests.campaign.helpers import tiny_checkpoint, tiny_spec
+from tests.campaign.helpers import li3si_seeds, tiny_checkpoint, tiny_spec
 
 CURRENT = '"@module": "chggen_flows.makers'
 LEGACY = '"@module": "makers'
@@ -120,18 +120,7 @@ def legacy_campaign(db_env, checkpoint, tmp_path):
     store, launchpad = get_job_store(settings), get_launchpad(settings)
     spec = parse_spec(tiny_spec(checkpoint), "test", tmp_path)
     campaign = submit_campaign(spec, store, launchpad).campaign
-    seeds = [
-        CandidateSeed(
-            candidate_id=f"Li3Si-fu2-L000-S00{i}",
-            composition="Li3Si",
-            formula_units=2,
-            lattice_index=0,
-            sample_index=i,
-            lattice_seed=1,
-            seed=10 + i,
-        )
-        for i in range(2)
-    ]
+    seeds = li3si_seeds(2, lattice_seed=1, first_seed=10)
     store.connect()
     output = {"uuid": "old-job", "index": 1, "output": {"seeds": seeds, "first": seeds[0]}}
     store.update(output, key=["uuid", "index"], save={DATA_STORE_NAME: ["seeds"]})

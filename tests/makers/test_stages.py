@@ -11,9 +11,9 @@ from chggen_flows.makers.framework import FrameworkMaker
 from chggen_flows.makers.generate import GenerateMaker
 from chggen_flows.makers.inpaint import InpaintMaker
 from chggen_flows.makers.provenance import file_sha256
-from chggen_flows.makers.schemas import CandidateSeed, StageDocument
+from chggen_flows.makers.schemas import StageDocument
 from chggen_flows.makers.symmetry import SymmetryMaker
-from tests.campaign.helpers import tiny_checkpoint
+from tests.campaign.helpers import li3si_seeds, tiny_checkpoint
 
 SAMPLER = {"n_levels": 4, "n_corrector": 1}
 
@@ -24,18 +24,7 @@ def checkpoint(tmp_path_factory):
 
 
 def _seeds():
-    return [
-        CandidateSeed(
-            candidate_id=f"Li3Si-fu2-L000-S{i:03d}",
-            composition="Li3Si",
-            formula_units=2,
-            lattice_index=0,
-            sample_index=i,
-            lattice_seed=11,
-            seed=100 + i,
-        )
-        for i in range(3)
-    ]
+    return li3si_seeds(3, lattice_seed=11, first_seed=100)
 
 
 def _run(flow: Flow) -> tuple[JobStore, dict]:
