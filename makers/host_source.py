@@ -264,6 +264,7 @@ class HostSourceMaker(HostArmMaker):
                 self.hosts.frameworks_per_target,
                 v0=v0,
                 seed=derived_seed(self.seed, f"{prefix}-frameworks"),
+                guest_start_sigma=self.hosts.guest_start_sigma,
             )
         except InputError as exc:
             return [(no_host(campaign, target, arm, "F---", f"hosts: {exc.message}"), None)]

@@ -353,7 +353,8 @@ def test_host_makers_round_trip_through_monty():
 
 def test_analogue_guests_can_start_at_the_template_cation_sites(znps_model):
     """``hosts.guest_start_sigma``: each analogue candidate's host carries its template's
-    cation sites; the inpaint job starts the guests there (a shorter walk)."""
+    cation sites (a random framework's, PyXtal's sites for its guests); the inpaint job
+    starts the guests there (a shorter walk)."""
     from chggen_flows.makers.host_source import HostSourceMaker
     from chggen_flows.makers.inpaint import InpaintMaker
 
@@ -381,3 +382,9 @@ def test_analogue_guests_can_start_at_the_template_cation_sites(znps_model):
     assert all(r.valid and r.reduced_formula == "ZnPS3" for r in warm_out.candidates)
     assert all(r.host_source["guest_start"] for r in warm_out.candidates)  # carried along
     assert 0 < warm_out.summary["model_calls"] < cold_out.summary["model_calls"]
+    # random frameworks: PyXtal places the guests too, and they start there
+    frameworks = maker.make.original(maker, CAMPAIGN, "h0001", "frameworks", target)
+    (record,) = frameworks.candidates
+    assert record.host_source["guest_start_sigma"] == 0.5
+    ((_, host),) = frameworks.valid_pairs()
+    assert host.properties["guest_start"]["species"] == ["Zn", "Zn"]

@@ -5,6 +5,10 @@ Li5Si2) are placed by :func:`~chggen_flows.core.baseline.random_search.pyxtal_st
 in a random space group compatible with their count, in a cell of the *whole*
 candidate's volume (V0 x all atoms, guests included: they are inpainted into it
 afterwards). Random search's symmetry for the framework, the model for the guests.
+
+With ``guest_start_sigma`` PyXtal places every atom, guests included, and the guests'
+symmetric sites become their start (:class:`~chggen_flows.core.generation.inpaint.
+GuestStart`): the model refines a symmetric arrangement instead of drawing one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 
 from chggen_flows.core.baseline.random_search import BaselineSettings, pyxtal_structure
 from chggen_flows.core.generation.generate import candidate_seed, cell_species
+from chggen_flows.core.generation.inpaint import GuestStart
 from chggen_flows.core.generation.volume import estimate_v0
 from chggen_flows.core.hosts.analogue import AnalogueTarget
 from chggen_flows.core.hosts.seed import HostSeed
@@ -27,6 +32,7 @@ def random_frameworks(
     v0: float | None = None,
     seed: int = 0,
     settings: BaselineSettings | None = None,
+    guest_start_sigma: float | None = None,
 ) -> list[HostSeed]:
     """``count`` random symmetric frameworks of ``target``'s host species.
 
@@ -43,6 +49,10 @@ def random_frameworks(
     settings
         PyXtal settings (groups, attempts, tolerances); default: every symmetric group
         compatible with the host counts.
+    guest_start_sigma
+        None: PyXtal places the host atoms only, the guests are drawn from the prior.
+        A sigma (Å): PyXtal places all atoms (a group compatible with every count) and
+        the host carries the guests' sites as its :class:`GuestStart` at that sigma.
 
     Returns
     -------
@@ -65,7 +75,12 @@ def random_frameworks(
     for index in range(count):
         own_seed = candidate_seed(seed, index)
         rng = np.random.default_rng(own_seed)
-        structure, info = pyxtal_structure(host_symbols, volume, rng, settings)
+        if guest_start_sigma is None:
+            structure, info = pyxtal_structure(host_symbols, volume, rng, settings)
+        else:
+            structure, info = _with_guest_start(
+                symbols, target, volume, rng, settings, guest_start_sigma
+            )
         obtained = classify_symmetry(structure, settings.symprec, settings.angle_tolerance)
         seeds.append(
             HostSeed(
@@ -80,10 +95,32 @@ def random_frameworks(
                     "framework_spacegroup_requested": info["spacegroup_requested"],
                     "framework_spacegroup_obtained": obtained.number,
                     "attempts": info["attempts"],
+                    **({"guest_start_sigma": guest_start_sigma} if guest_start_sigma else {}),
                 },
             )
         )
     return seeds
+
+
+def _with_guest_start(
+    symbols: list[str],
+    target: AnalogueTarget,
+    volume: float,
+    rng: np.random.Generator,
+    settings: BaselineSettings,
+    sigma: float,
+) -> tuple[object, dict]:
+    """A PyXtal structure of every atom, split: the host, carrying the guests' sites."""
+    full, info = pyxtal_structure(symbols, volume, rng, settings)
+    guests = [i for i, site in enumerate(full) if site.specie.symbol in target.guests]
+    start = GuestStart(
+        tuple(full[i].specie.symbol for i in guests),
+        tuple(tuple(float(x) for x in full[i].frac_coords) for i in guests),
+        sigma,
+    )
+    host = full.copy()
+    host.remove_sites(guests)
+    return start.attach(host), info
 
 
 def repeat_seeds(seeds: Sequence[HostSeed], total: int) -> list[HostSeed]:

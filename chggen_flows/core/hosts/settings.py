@@ -50,11 +50,12 @@ class HostSourceSettings(CoreSettings):
     frameworks_per_target
         Random frameworks per target (``frameworks`` arm), one inpainting each.
     guest_start_sigma
-        ``analogue`` arm, beyond the paper: the guests begin at the template's cation
-        sites (a random subset when it has more) plus noise of this many Å, and the
-        inpainting walk starts at that level (:func:`template_guest_start`). None (the
-        default): the guests are drawn from the prior, as in the paper. Templates with
-        fewer cation sites than guests always start from the prior.
+        Beyond the paper: the guests begin at known sites plus noise of this many Å,
+        and the inpainting walk starts at that level (a shorter walk). ``analogue``:
+        the template's cation sites (a random subset when it has more;
+        :func:`template_guest_start`), the prior where it has fewer; ``frameworks``:
+        PyXtal places the guests too, in the framework's space group. None (the
+        default): the guests are drawn from the prior, as in the paper.
     """
 
     source: str | tuple[str, ...] | None = None
