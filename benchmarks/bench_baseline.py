@@ -57,6 +57,13 @@ def shared_structure_files() -> list[str]:
     return [str(Path(f).resolve()) for f in files]
 
 
+#: ``--short``: the shortened sampler of the host benchmarks, fewer CHGNet steps.
+SHORT = {
+    "sampler": {"n_levels": 60, "n_corrector": 2},
+    "inpaint": {"n_resample": 2},
+    "relax": {"max_steps": 200},
+}
+
 QUICK = {
     "lattices_per_composition": 1,
     "candidates_per_lattice": 1,
@@ -77,6 +84,7 @@ def spec_for(
     compositions: list[str] | None = None,
     hosts: dict | None = None,
     adapt: dict | None = None,
+    short: dict | None = None,
 ) -> CampaignSpec:
     """The benchmark campaign of ``system`` with a PyXtal arm (``quick``: a smoke test).
 
@@ -84,7 +92,8 @@ def spec_for(
     ``inpaint.guest_symmetry`` (the symmetry issue's comparison); ``baseline=False``
     leaves the random-search arm out; ``checkpoint`` replaces the shipped score model
     (e.g. a system fine-tune); ``compositions`` replaces the system's targets; ``hosts``
-    and ``adapt`` are the ``hosts`` and ``model.adapt`` sections.
+    and ``adapt`` are the ``hosts`` and ``model.adapt`` sections; ``short`` replaces
+    sampler, inpaint and relax settings (``{"sampler": {...}, ...}``).
     """
     extra: dict = {"framework": {"mode": framework_mode}}
     if baseline:
@@ -99,6 +108,8 @@ def spec_for(
     if adapt:
         model["adapt"] = adapt
     options = {**QUICK} if quick else {}
+    for section, values in (short or {}).items():
+        options[section] = {**options.get(section, {}), **values}
     options["inpaint"] = {**options.get("inpaint", {}), "guest_symmetry": guest_symmetry}
     return CampaignSpec.model_validate(
         {
@@ -214,6 +225,11 @@ def main() -> None:
     parser.add_argument(
         "--held-out", action="store_true", help="report the targets' known phases found"
     )
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="shortened sampler (60 levels, 2 correctors, 2 RePaint passes), <= 200 CHGNet steps",
+    )
     args = parser.parse_args()
     configure_threads(args.threads)
     compositions = args.compositions or SYSTEMS[args.system]["compositions"]
@@ -249,6 +265,7 @@ def main() -> None:
         compositions=args.compositions,
         hosts=hosts,
         adapt=adapt,
+        short=SHORT if args.short else None,
     )
     # an adaptation resumes from its run folder, which is named by the campaign id
     campaign = f"bench-{args.system.lower()}-{args.seed}{'-' + args.tag if args.tag else ''}"
