@@ -378,63 +378,45 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     compositions, guest, system = SYSTEMS["li-si"]
     diagram = get_reference("offline").phase_diagram(system.split("-"))
-    seeds, requests = [], []
+    targets, requests = [], []
     for composition in compositions:
         v0 = estimate_v0(Composition(composition), phase_diagram=diagram).volume_per_atom
         for z in args.z:
-            target = AnalogueTarget.build(composition, z, [guest])
-            seeds.extend(random_frameworks(target, args.per_target, v0=v0, seed=args.seed + z))
+            targets.append((AnalogueTarget.build(composition, z, [guest]), v0, z))
             requests.extend(
                 GenerationRequest(Composition(composition), z, v0=v0)
                 for _ in range(args.per_target)
             )
     model = load_score_model(args.checkpoint, device="cpu")
-    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     relax = Relaxer(args.steps)
-    valid = [c.structure for c in candidates if c.valid]
-    records, steps, relax_time = relax(valid)
-    frameworks = arm_metrics(
-        "random frameworks + inpainting",
-        len(candidates),
-        records,
-        system,
-        {
+
+    def framework_arm(name: str, sigma: float | None) -> tuple[dict, list, list, int, float]:
+        seeds = [
+            seed
+            for target, v0, z in targets
+            for seed in random_frameworks(
+                target, args.per_target, v0=v0, seed=args.seed + z, guest_start_sigma=sigma
+            )
+        ]
+        candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
+        valid = [c.structure for c in candidates if c.valid]
+        records, steps, relax_time = relax(valid)
+        costs = {
             "model_calls": calls,
             "chgnet_steps": steps,
             "wall_s": round(inpaint_time + relax_time, 1),
-        },
-        {"invalid_after_inpainting": len(candidates) - len(valid)},
+        }
+        extra = {"invalid_after_inpainting": len(candidates) - len(valid)}
+        row = arm_metrics(name, len(candidates), records, system, costs, extra)
+        return row, candidates, seeds, calls, inpaint_time
+
+    frameworks, candidates, seeds, calls, inpaint_time = framework_arm(
+        "random frameworks + inpainting", None
     )
     rows = [frameworks]
     if args.guest_start:
-        warm = []
-        for composition in compositions:
-            v0 = estimate_v0(Composition(composition), phase_diagram=diagram).volume_per_atom
-            for z in args.z:
-                target = AnalogueTarget.build(composition, z, [guest])
-                warm.extend(
-                    random_frameworks(
-                        target, args.per_target, v0=v0, seed=args.seed + z,
-                        guest_start_sigma=args.guest_start,
-                    )
-                )  # fmt: skip
-        made, warm_calls, warm_time = inpaint_seeds(args, warm, model)
-        ok = [c.structure for c in made if c.valid]
-        warm_records, warm_steps, warm_relax = relax(ok)
-        rows.append(
-            arm_metrics(
-                f"random frameworks, guests from PyXtal sites (sigma {args.guest_start:g})",
-                len(made),
-                warm_records,
-                system,
-                {
-                    "model_calls": warm_calls,
-                    "chgnet_steps": warm_steps,
-                    "wall_s": round(warm_time + warm_relax, 1),
-                },
-                {"invalid_after_inpainting": len(made) - len(ok)},
-            )
-        )
+        name = f"random frameworks, guests from PyXtal sites (sigma {args.guest_start:g})"
+        rows.append(framework_arm(name, args.guest_start)[0])
     if not args.no_symmetric:
         rows.append(symmetric_guest_row(args, candidates, seeds, calls, inpaint_time, relax))
     start = time.perf_counter()
