@@ -226,8 +226,14 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
                     sub_labels.append(f"{composition} Z={z}")
     sampler_settings, _ = sampler(args)
     model = load_score_model(args.checkpoint, device="cpu")
-    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     relax = Relaxer(args.steps)
+    if args.only_starts:  # a scan of start sigmas; the other arms ran before
+        return [
+            row
+            for sigma in args.guest_start
+            for row in warm_start_arm(args, sigma, hosts, labels, model, relax, system)
+        ]
+    candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     # every candidate is relaxed (invalid ones come back rejected), so records align
     records, steps, relax_time = relax([c.structure for c in candidates])
     invalid = sum(not c.valid for c in candidates)
@@ -246,8 +252,8 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
     ]
     rows += per_target_rows("analogue inpainting", records, labels, system)
-    if args.guest_start:
-        rows += warm_start_arm(args, hosts, labels, model, relax, system)
+    for sigma in args.guest_start or []:
+        rows += warm_start_arm(args, sigma, hosts, labels, model, relax, system)
     if args.no_symmetric:
         return [
             *rows,
@@ -335,7 +341,13 @@ def substitution_rows(
 
 
 def warm_start_arm(
-    args: argparse.Namespace, hosts: list, labels: list, model: Any, relax: Relaxer, system: str
+    args: argparse.Namespace,
+    sigma: float,
+    hosts: list,
+    labels: list,
+    model: Any,
+    relax: Relaxer,
+    system: str,
 ) -> list[dict[str, Any]]:
     """The analogue arm again, the guests starting at the template's cation sites
     (``hosts.guest_start_sigma``; the prior where the template has too few)."""
@@ -345,13 +357,13 @@ def warm_start_arm(
 
     seeds, n_warm = [], 0
     for index, host in enumerate(hosts):
-        start = template_guest_start(host, args.guest_start, seed=args.seed + index)
+        start = template_guest_start(host, sigma, seed=args.seed + index)
         if isinstance(start, str):
             seeds.append(host.seed)
         else:
             seeds.append(replace(host.seed, host=start.attach(host.seed.host)))
             n_warm += 1
-    name = f"analogue, guests from template sites (sigma {args.guest_start:g})"
+    name = f"analogue, guests from template sites (sigma {sigma:g})"
     log(f"{n_warm} of {len(seeds)} candidates start from template sites")
     candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     records, steps, relax_time = relax([c.structure for c in candidates])
@@ -415,8 +427,9 @@ def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     rows = [frameworks]
     if args.guest_start:
-        name = f"random frameworks, guests from PyXtal sites (sigma {args.guest_start:g})"
-        rows.append(framework_arm(name, args.guest_start)[0])
+        sigma = args.guest_start[0]
+        name = f"random frameworks, guests from PyXtal sites (sigma {sigma:g})"
+        rows.append(framework_arm(name, sigma)[0])
     if not args.no_symmetric:
         rows.append(symmetric_guest_row(args, candidates, seeds, calls, inpaint_time, relax))
     start = time.perf_counter()
@@ -585,8 +598,13 @@ def main() -> None:
     parser.add_argument(
         "--guest-start",
         type=float,
+        nargs="+",
         default=None,
-        help="zn-p-s: add the analogue arm with guests from the template sites at this sigma (A)",
+        help="zn-p-s: add the analogue arm with guests from the template sites at each sigma "
+        "(A); li-si: the frameworks arm with guests from PyXtal's sites (first sigma)",
+    )
+    parser.add_argument(
+        "--only-starts", action="store_true", help="zn-p-s: only the --guest-start arms"
     )
     parser.add_argument(
         "--no-symmetric", action="store_true", help="zn-p-s: skip the symmetric-guest copies"
