@@ -228,11 +228,15 @@ def bench_zn_p_s(args: argparse.Namespace) -> list[dict[str, Any]]:
     model = load_score_model(args.checkpoint, device="cpu")
     relax = Relaxer(args.steps)
     if args.only_starts:  # a scan of start sigmas; the other arms ran before
-        return [
+        rows = [
             row
-            for sigma in args.guest_start
+            for sigma in ([] if args.control_only else args.guest_start)
             for row in warm_start_arm(args, sigma, hosts, labels, model, relax, system)
         ]
+        if args.control or args.control_only:
+            for sigma in args.guest_start:
+                rows += rattle_control_arm(args, sigma, hosts, labels, relax, system)
+        return rows
     candidates, calls, inpaint_time = inpaint_seeds(args, seeds, model)
     # every candidate is relaxed (invalid ones come back rejected), so records align
     records, steps, relax_time = relax([c.structure for c in candidates])
@@ -376,6 +380,35 @@ def warm_start_arm(
         name, len(candidates), records, system, costs, {"from_template_sites": n_warm}
     )
     return [row, *per_target_rows(name, records, labels, system)]
+
+
+def rattle_control_arm(
+    args: argparse.Namespace, sigma: float, hosts: list, labels: list, relax: Relaxer, system: str
+) -> list[dict[str, Any]]:
+    """The control of a warm start: the guests at the same template sites plus the same
+    Gaussian noise, relaxed with no model step (what the model adds, if anything)."""
+    import numpy as np
+
+    from chggen_flows.core.hosts import template_guest_start
+
+    structures, kept = [], []
+    for index, (host, label) in enumerate(zip(hosts, labels, strict=True)):
+        start = template_guest_start(host, sigma, seed=args.seed + index)
+        if isinstance(start, str):
+            continue
+        rng = np.random.default_rng([args.seed, index])
+        structure = host.seed.host.copy()
+        lattice = structure.lattice
+        for symbol, frac in zip(start.species, start.frac_coords, strict=True):
+            cart = lattice.get_cartesian_coords(frac) + rng.normal(0.0, sigma, 3)
+            structure.append(symbol, cart, coords_are_cartesian=True)
+        structures.append(structure)
+        kept.append(label)
+    records, steps, relax_time = relax(structures)
+    name = f"control: template sites + noise {sigma:g} A, no model"
+    costs = {"model_calls": 0, "chgnet_steps": steps, "wall_s": round(relax_time, 1)}
+    row = arm_metrics(name, len(structures), records, system, costs)
+    return [row, *per_target_rows(name, records, kept, system)]
 
 
 def bench_li_si(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -605,6 +638,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--only-starts", action="store_true", help="zn-p-s: only the --guest-start arms"
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="zn-p-s with --only-starts: also the template sites + noise, relaxed with no model",
+    )
+    parser.add_argument(
+        "--control-only", action="store_true", help="zn-p-s with --only-starts: the control only"
     )
     parser.add_argument(
         "--no-symmetric", action="store_true", help="zn-p-s: skip the symmetric-guest copies"
