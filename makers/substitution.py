@@ -74,7 +74,8 @@ class SubstitutionMaker(HostArmMaker):
             for host in search.hosts:
                 template = json_ready(host.template)
                 cid = f"{target_prefix(target)}-T{host.rank:02d}-{template['material_id']}-sub"
-                made = substitute(host)
+                seed = derived_seed(self.seed, cid)
+                made = substitute(host, self.hosts.substitution_rattle, seed)
                 structure = None if isinstance(made, SkippedTemplate) else made
                 comp = (
                     structure.composition
@@ -87,9 +88,14 @@ class SubstitutionMaker(HostArmMaker):
                     target,
                     comp,
                     SUBSTITUTION_ARM,
-                    derived_seed(self.seed, cid),
+                    seed,
                     volume_per_atom=round(v0, 4),
                     template=template,
+                    **(
+                        {"host_source": {"rattle": self.hosts.substitution_rattle}}
+                        if self.hosts.substitution_rattle
+                        else {}
+                    ),
                 )
                 if structure is None:
                     record = record.reject(f"substitution: {made.reason}")

@@ -388,3 +388,20 @@ def test_analogue_guests_can_start_at_the_template_cation_sites(znps_model):
     assert record.host_source["guest_start_sigma"] == 0.5
     ((_, host),) = frameworks.valid_pairs()
     assert host.properties["guest_start"]["species"] == ["Zn", "Zn"]
+
+
+def test_the_substitution_arm_can_rattle_the_exchanged_cations(znps_model):
+    from chggen_flows.makers.substitution import SubstitutionMaker
+
+    target = [{"composition": "ZnPS3", "formula_units": 2}]
+    plain_spec = parse_spec(_analogue_spec(znps_model))
+    rattled_spec = parse_spec(_analogue_spec(znps_model, substitution_rattle=0.1))
+    plain = SubstitutionMaker(hosts=plain_spec.hosts, guests=["Zn"], v0=24.0)
+    rattled = SubstitutionMaker(hosts=rattled_spec.hosts, guests=["Zn"], v0=24.0)
+    one = plain.make.original(plain, CAMPAIGN, "s0000", target)
+    two = rattled.make.original(rattled, CAMPAIGN, "s0000", target)
+    assert [r.candidate_id for r in one.candidates] == [r.candidate_id for r in two.candidates]
+    assert all(r.host_source == {"rattle": 0.1} for r in two.candidates if r.valid)
+    assert len(two.valid_pairs()) == 2  # CdPS3 and HgPS3 exchange one for one
+    for (_, a), (_, b) in zip(one.valid_pairs(), two.valid_pairs(), strict=True):
+        assert a.composition == b.composition and a != b

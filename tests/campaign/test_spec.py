@@ -239,6 +239,7 @@ BAD_SECTIONS = [
     ("hosts", {"candidates_per_host": 0}, "hosts.candidates_per_host", "must be >= 1"),
     ("hosts", {"frameworks_per_target": 1.5}, "hosts.frameworks_per_target", "an integer"),
     ("hosts", {"guest_start_sigma": 0}, "hosts.guest_start_sigma", "must be > 0"),
+    ("hosts", {"substitution_rattle": -1}, "hosts.substitution_rattle", "must be > 0"),
 ]
 
 

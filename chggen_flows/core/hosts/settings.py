@@ -56,6 +56,10 @@ class HostSourceSettings(CoreSettings):
         :func:`template_guest_start`), the prior where it has fewer; ``frameworks``:
         PyXtal places the guests too, in the framework's space group. None (the
         default): the guests are drawn from the prior, as in the paper.
+    substitution_rattle
+        ``substitution`` arm: the exchanged cations displaced by Gaussian noise of this
+        many Å per axis before the relaxation (None, the default: left on the template's
+        sites). The control of ``guest_start_sigma``: the same start, no model step.
     """
 
     source: str | tuple[str, ...] | None = None
@@ -71,6 +75,7 @@ class HostSourceSettings(CoreSettings):
     candidates_per_host: int = 2
     frameworks_per_target: int = 4
     guest_start_sigma: float | None = None
+    substitution_rattle: float | None = None
 
     @field_validator("source", mode="before")
     @classmethod
@@ -117,7 +122,10 @@ class HostSourceSettings(CoreSettings):
     )
     _positive = bounded("max_linear_strain", low=0, inclusive=False)
     _hull = bounded("max_e_above_hull", low=0, unit=" eV/atom")
-    _start = bounded("guest_start_sigma", low=0, inclusive=False, unit=" Å", hint="e.g. 0.5")
+    _start = bounded(
+        "guest_start_sigma", "substitution_rattle", low=0, inclusive=False, unit=" Å",
+        hint="e.g. 0.1",
+    )  # fmt: skip
 
     def related_problem(self) -> RelatedFieldsError | None:
         """Template arms need a source."""

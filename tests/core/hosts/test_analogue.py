@@ -172,3 +172,17 @@ def test_no_template_guest_start_without_enough_sites(templates_without_zn):
     search = find_analogue_hosts(AnalogueTarget.build("Zn2P2S7", 2), templates_without_zn, v0=V0)
     p2s7 = next(h for h in search.hosts if h.template["formula"] == "P2S7")
     assert template_guest_start(p2s7, 0.5, 0) == "0 template cation site(s) for 4 guest(s)"
+
+
+def test_rattled_substitution_moves_only_the_exchanged_atoms(templates_without_zn):
+    import numpy as np
+
+    search = find_analogue_hosts(AnalogueTarget.build("ZnPS3", 2), templates_without_zn, v0=V0)
+    cdps3 = next(h for h in search.hosts if h.template["formula"] == "CdPS3")
+    plain = substitute(cdps3)
+    rattled = substitute(cdps3, rattle=0.1, seed=3)
+    assert rattled == substitute(cdps3, rattle=0.1, seed=3)  # seeded
+    moved = np.linalg.norm(rattled.cart_coords - plain.cart_coords, axis=1)
+    zn = np.array([site.specie.symbol == "Zn" for site in plain])
+    assert np.all(moved[~zn] == 0) and np.all((moved[zn] > 0) & (moved[zn] < 0.8))
+    assert rattled.composition == plain.composition
