@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chggen_flows.core.device import resolve_device
@@ -357,13 +358,19 @@ def adapt_model(
     base_val = _mean(base_losses)
     resume = (out / RUN / LAST).exists()
     (out / REQUEST).write_text(json.dumps(request))
-    run = train(
-        config,
-        resume=resume,
-        time_limit_s=settings.max_minutes * 60 if settings.max_minutes else None,
-        progress=progress,
-        dataset=dataset,
-    )
+    # training sets torch's process-wide thread count; a campaign worker runs other jobs
+    # in the same process afterwards, so leave it as it was found
+    threads = torch.get_num_threads()
+    try:
+        run = train(
+            config,
+            resume=resume,
+            time_limit_s=settings.max_minutes * 60 if settings.max_minutes else None,
+            progress=progress,
+            dataset=dataset,
+        )
+    finally:
+        torch.set_num_threads(threads)
     losses = [h["val_loss"] for h in run.history if math.isfinite(h["val_loss"])]
     best = min(losses) if losses else math.nan
     last = run.history[-1] if run.history else {}

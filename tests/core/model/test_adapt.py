@@ -135,3 +135,17 @@ def test_small_related_sets_are_repeated_to_fill_an_epoch(base, tmp_path):
     assert result.steps == 9 and result.epochs == 1  # 11 structures x 3 = 33: 9 steps of 4
     config = torch.load(tmp_path / "rep" / "run" / "last.pt", weights_only=True)
     assert config["resume"]["train_config"]["epoch_repeat"] == 3
+
+
+def test_adaptation_leaves_the_thread_count_as_it_found_it(base, tmp_path):
+    """A campaign worker runs other jobs in the same process after the adapt job."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = adapt_model(
+            "Zn-P-S", SOURCES, tmp_path / "t", base=base, settings=_settings(threads=1)
+        )
+        assert result.steps > 0  # it trained, with one thread
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
