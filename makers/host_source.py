@@ -108,6 +108,26 @@ def host_record(
     )
 
 
+def framework_record(
+    campaign: str,
+    candidate_id: str,
+    target: HostTarget,
+    seed_host: Any,
+    arm: str,
+    seed: int,
+    v0: float,
+    **fields: Any,
+) -> CandidateRecord:
+    """The framework-stage record of a host-arm candidate: its host (a ``HostSeed``)
+    found at volume ``v0`` per atom, its guests still to inpaint."""
+    full = seed_host.host.composition + Composition(seed_host.guests)
+    return host_record(
+        campaign, candidate_id, target, full, arm, seed,
+        stage=Stage.FRAMEWORK.value, volume_per_atom=round(v0, 4), framework_found=True,
+        guest_counts=dict(seed_host.guests), **fields,
+    )  # fmt: skip
+
+
 def no_host(
     campaign: str, target: HostTarget, arm: str, suffix: str, reason: str
 ) -> CandidateRecord:
@@ -212,26 +232,16 @@ class HostSourceMaker(HostArmMaker):
             return [(no_host(campaign, target, arm, "T--", reason), None)]
         out = []
         for host in search.hosts:
-            full = host.seed.host.composition + Composition(host.seed.guests)
             for k in range(self.hosts.candidates_per_host):
                 template_key = f"T{host.rank:02d}-{host.template['material_id']}"
                 cid = f"{target_prefix(target)}-{template_key}-S{k:03d}"
                 seed = derived_seed(self.seed, cid)
                 structure, start = self._guest_start(host, seed)
-                record = host_record(
-                    campaign,
-                    cid,
-                    target,
-                    full,
-                    arm,
-                    seed,
-                    stage=Stage.FRAMEWORK.value,
-                    volume_per_atom=round(v0, 4),
-                    framework_found=True,
-                    guest_counts=dict(host.seed.guests),
+                record = framework_record(
+                    campaign, cid, target, host.seed, arm, seed, v0,
                     template=json_ready(host.template),
                     host_source=host_info(host.seed) | start,
-                )
+                )  # fmt: skip
                 out.append((record, structure))
         return out
 
@@ -271,21 +281,11 @@ class HostSourceMaker(HostArmMaker):
         out = []
         for index, host in enumerate(seeds):
             cid = f"{prefix}-F{index:03d}"
-            full = host.host.composition + Composition(host.guests)
-            record = host_record(
-                campaign,
-                cid,
-                target,
-                full,
-                arm,
-                derived_seed(self.seed, cid),
-                stage=Stage.FRAMEWORK.value,
-                volume_per_atom=round(v0, 4),
-                framework_found=True,
+            record = framework_record(
+                campaign, cid, target, host, arm, derived_seed(self.seed, cid), v0,
                 framework_spacegroup=host.info.get("framework_spacegroup_obtained"),
-                guest_counts=dict(host.guests),
                 host_source=host_info(host),
-            )
+            )  # fmt: skip
             out.append((record, host.host))
         return out
 

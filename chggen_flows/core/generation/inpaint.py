@@ -112,8 +112,7 @@ class GuestStart:
 def _start_level(settings: SamplerSettings, sigma: float) -> int:
     """The highest level index whose noise is at or below ``sigma`` (at least 1)."""
     sigmas = sigma_levels(settings.n_levels, settings.sigma_max, settings.sigma_min)
-    below = [t for t in range(len(sigmas)) if sigmas[t] <= sigma]
-    return max(max(below, default=1), 1)
+    return max(1, max(t for t, level in enumerate(sigmas) if level <= sigma))  # sigma_0 = 0
 
 
 def inpaint(
@@ -195,9 +194,11 @@ def inpaint(
     # one walk per start level (jobs of one walk share their chunks' noise draws); a
     # warm start's walk begins at its level and never jumps above it (a RePaint jump
     # higher would undo the start)
+    groups: dict[float | None, list[int]] = {}
+    for i, start in enumerate(starts):
+        groups.setdefault(start.sigma if start else None, []).append(i)
     results: list[Any] = [None] * len(jobs)
-    for sigma in sorted({None if st is None else st.sigma for st in starts}, key=str):
-        group = [i for i, st in enumerate(starts) if (st and st.sigma) == sigma]
+    for sigma, group in groups.items():
         top = settings.n_levels if sigma is None else _start_level(settings, sigma)
         walk = repaint_schedule(top, inpaint_settings.jump_length, inpaint_settings.n_resample)
         done = sample_jobs(

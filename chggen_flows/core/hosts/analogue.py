@@ -393,6 +393,21 @@ def find_analogue_hosts(
     return result
 
 
+def _exchange_sites(host: AnalogueHost) -> list[int]:
+    """Indices of the template's exchangeable atoms in ``host.template_cell``."""
+    frame = {el.symbol for el in host.seed.host.composition.elements}
+    return [i for i, site in enumerate(host.template_cell) if site.specie.symbol not in frame]
+
+
+def _paired(cell: Structure, sites: Sequence[int], guests: dict[str, int]) -> list[tuple[int, str]]:
+    """Sites and guest atoms paired in order of electronegativity (as many of each)."""
+    ordered_sites = sorted(sites, key=lambda i: (cell[i].specie.X, i))
+    ordered_guests = sorted(
+        (g for g, n in guests.items() for _ in range(n)), key=lambda g: Element(g).X
+    )
+    return list(zip(ordered_sites, ordered_guests, strict=True))
+
+
 def substitute(
     host: AnalogueHost, rattle: float | None = None, seed: int = 0
 ) -> Structure | SkippedTemplate:
@@ -411,8 +426,7 @@ def substitute(
     """
     cell = host.template_cell
     guests = host.seed.guests
-    frame = {el.symbol for el in host.seed.host.composition.elements}
-    sites = [i for i, site in enumerate(cell) if site.specie.symbol not in frame]
+    sites = _exchange_sites(host)
     entry = host.entry
     if host.seed.info.get("cell") != "cell":
         return SkippedTemplate(
@@ -433,11 +447,7 @@ def substitute(
         (guest,) = guests
         structure.replace_species({s: guest for s in {cell[i].specie.symbol for i in sites}})
     else:
-        ordered_sites = sorted(sites, key=lambda i: (cell[i].specie.X, i))
-        ordered_guests = sorted(
-            (g for g, n in guests.items() for _ in range(n)), key=lambda g: Element(g).X
-        )
-        for index, guest in zip(ordered_sites, ordered_guests, strict=True):
+        for index, guest in _paired(cell, sites, guests):
             structure.replace(index, guest)
     if rattle:
         import numpy as np
@@ -467,8 +477,7 @@ def template_guest_start(host: AnalogueHost, sigma: float, seed: int) -> GuestSt
 
     cell = host.template_cell
     guests = host.seed.guests
-    frame = {el.symbol for el in host.seed.host.composition.elements}
-    sites = [i for i, site in enumerate(cell) if site.specie.symbol not in frame]
+    sites = _exchange_sites(host)
     n_guests = sum(guests.values())
     if host.seed.info.get("cell") != "cell":
         return "the host is the framework's primitive cell: no template cation sites"
@@ -477,9 +486,6 @@ def template_guest_start(host: AnalogueHost, sigma: float, seed: int) -> GuestSt
     if len(sites) > n_guests:
         rng = np.random.default_rng(seed)
         sites = sorted(rng.choice(sites, size=n_guests, replace=False).tolist())
-    ordered_sites = sorted(sites, key=lambda i: (cell[i].specie.X, i))
-    ordered_guests = sorted(
-        (g for g, n in guests.items() for _ in range(n)), key=lambda g: Element(g).X
-    )
-    coords = tuple(tuple(float(x) for x in cell[i].frac_coords) for i in ordered_sites)
-    return GuestStart(tuple(ordered_guests), coords, sigma)
+    pairs = _paired(cell, sites, guests)
+    coords = tuple(tuple(float(x) for x in cell[i].frac_coords) for i, _ in pairs)
+    return GuestStart(tuple(g for _, g in pairs), coords, sigma)
